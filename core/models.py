@@ -1,0 +1,102 @@
+"""The device registry: LwM2M endpoints and the object registry (ResourceType)."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator
+from django.db import models
+
+from core.lwm2m.types import ID_MAX, DataType
+
+DATA_TYPE_CHOICES = [(t.value, t.value) for t in DataType]
+
+
+class Endpoint(models.Model):
+    """One LwM2M client as Leshan knows it, identified by its endpoint name (e.g. ``urn:imei:...``)."""
+
+    class RegistrationState(models.TextChoices):
+        REGISTERED = "REGISTERED", "registered"
+        UNREGISTERED = "UNREGISTERED", "unregistered"
+
+    name = models.CharField(max_length=255, unique=True)
+    registration_state = models.CharField(
+        max_length=16, choices=RegistrationState.choices, default=RegistrationState.UNREGISTERED
+    )
+    # online: registered and heard from; sleeping: a queue-mode device between wake-ups (Leshan SLEEPING).
+    online = models.BooleanField(default=False)
+    sleeping = models.BooleanField(default=False)
+    registered_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    lifetime = models.PositiveIntegerField(null=True, blank=True, help_text="registration lifetime, seconds")
+    binding = models.CharField(max_length=16, blank=True, help_text="binding mode, e.g. U or UQ")
+    lwm2m_version = models.CharField(max_length=8, blank=True)
+    registration_id = models.CharField(max_length=64, blank=True, help_text="Leshan's registration id")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["online", "-last_seen_at"], name="endpoint_online_seen")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def status(self) -> str:
+        """In words: offline, sleeping or online."""
+        if not self.online:
+            return "offline"
+        return "sleeping" if self.sleeping else "online"
+
+
+class ResourceType(models.Model):
+    """One resource of the LwM2M object registry: what ``/object/*/resource`` means and holds."""
+
+    class Operations(models.TextChoices):
+        NONE = "", "none"
+        READ = "R", "read"
+        WRITE = "W", "write"
+        READ_WRITE = "RW", "read/write"
+        EXECUTE = "E", "execute"
+
+    object_id = models.PositiveIntegerField(validators=[MaxValueValidator(ID_MAX)])
+    resource_id = models.PositiveIntegerField(validators=[MaxValueValidator(ID_MAX)])
+    object_name = models.CharField(max_length=128)
+    name = models.CharField(max_length=128, help_text="resource name from the object definition")
+    slug = models.SlugField(max_length=160, unique=True, help_text="machine name, e.g. temperature")
+    data_type = models.CharField(max_length=16, choices=DATA_TYPE_CHOICES)
+    units = models.CharField(max_length=32, blank=True)
+    operations = models.CharField(max_length=2, choices=Operations.choices, blank=True)
+    multiple = models.BooleanField(default=False, help_text="the resource has multiple instances")
+    mandatory = models.BooleanField(default=False)
+    range_enumeration = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    # False for types first seen in a payload (no object definition known).
+    defined = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["object_id", "resource_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["object_id", "resource_id"], name="resourcetype_unique_ids"),
+            models.CheckConstraint(
+                condition=models.Q(object_id__lte=ID_MAX, resource_id__lte=ID_MAX), name="resourcetype_ids_16bit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.object_id}/{self.resource_id} {self.slug}"
+
+    @property
+    def lwm2m_type(self) -> DataType:
+        return DataType(self.data_type)
+
+    @property
+    def readable(self) -> bool:
+        return "R" in self.operations
+
+    @property
+    def writable(self) -> bool:
+        return "W" in self.operations
+
+    @property
+    def executable(self) -> bool:
+        return self.operations == "E"

@@ -1,0 +1,145 @@
+"""Telemetry: every value a device reported, events that group them, and the operations queued for devices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from core.lwm2m import types as lwm2m
+from core.models import Endpoint, ResourceType
+
+
+class Resource(models.Model):
+    """One value of one resource (instance) of one device, typed, with device and receive times.
+
+    The value sits in the column its type needs (``core.lwm2m.types.to_columns``); read it with ``value``.
+    Rows are append-only; deleting an endpoint or resource type that still has telemetry is refused.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No single-column FK indexes: the composite index below serves every lookup by endpoint and keeps
+    # inserts cheap. (Deleting a ResourceType scans for rows; it is a rare, deliberate admin action.)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="+", db_index=False)
+    resource_type = models.ForeignKey(ResourceType, on_delete=models.PROTECT, related_name="+", db_index=False)
+    object_instance_id = models.PositiveIntegerField(default=0)
+    resource_instance_id = models.PositiveIntegerField(null=True, blank=True)
+    value_int = models.BigIntegerField(null=True, blank=True)
+    value_float = models.FloatField(null=True, blank=True)
+    value_bool = models.BooleanField(null=True, blank=True)
+    value_str = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL: no text value; "" is a value
+    value_bytes = models.BinaryField(null=True, blank=True)
+    measured_at = models.DateTimeField(help_text="when the device measured (its timestamp, else receive time)")
+    received_at = models.DateTimeField(help_text="when Fieldhub received the value")
+
+    class Meta:
+        indexes = [
+            # "latest value per endpoint and resource" and "time range for one endpoint/resource".
+            models.Index(
+                fields=["endpoint", "resource_type", "object_instance_id", "resource_instance_id", "measured_at"],
+                name="resource_series",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path} = {self.value!r}"
+
+    @property
+    def path(self) -> str:
+        parts = [self.resource_type.object_id, self.object_instance_id, self.resource_type.resource_id]
+        if self.resource_instance_id is not None:
+            parts.append(self.resource_instance_id)
+        return "/" + "/".join(str(p) for p in parts)
+
+    @property
+    def value(self) -> lwm2m.Value:
+        columns = {name: getattr(self, name) for name in lwm2m.VALUE_COLUMNS}
+        return lwm2m.from_columns(self.resource_type.lwm2m_type, columns)
+
+    def set_value(self, value: lwm2m.Value) -> None:
+        columns: dict[str, Any] = dict.fromkeys(lwm2m.VALUE_COLUMNS)
+        columns.update(lwm2m.to_columns(self.resource_type.lwm2m_type, value))
+        for name, column_value in columns.items():
+            setattr(self, name, column_value)
+
+
+class Event(models.Model):
+    """Several resources reported together (a composite or timestamped post), linked by EventResource."""
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="+", db_index=False)
+    event_type = models.CharField(max_length=64, help_text="object id(s) of the resources, e.g. 3303")
+    description = models.CharField(max_length=255, blank=True, help_text="object name(s), e.g. Temperature")
+    measured_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    resources = models.ManyToManyField(Resource, through="EventResource", related_name="events")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["endpoint", "measured_at"], name="event_endpoint_time"),
+            models.Index(fields=["event_type", "measured_at"], name="event_type_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.description} @ {self.measured_at:%Y-%m-%d %H:%M:%S}"
+
+
+class EventResource(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+", db_index=False)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "resource"], name="eventresource_unique")]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} - resource {self.resource_id}"
+
+
+class EndpointOperation(models.Model):
+    """A write, execute, read or observe for a device, queued until the device is reachable."""
+
+    class Kind(models.TextChoices):
+        WRITE = "WRITE", "write"
+        EXECUTE = "EXECUTE", "execute"
+        READ = "READ", "read"
+        OBSERVE = "OBSERVE", "observe"
+        OBSERVE_CANCEL = "OBSERVE_CANCEL", "cancel observation"
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", "queued"
+        SENDING = "SENDING", "sending"
+        CONFIRMED = "CONFIRMED", "confirmed"
+        FAILED = "FAILED", "failed"
+        CANCELLED = "CANCELLED", "cancelled"
+
+    OPEN_STATUSES = (Status.QUEUED, Status.SENDING)
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    path = models.CharField(max_length=32, help_text="LwM2M path, e.g. /3/0/14")
+    payload = models.JSONField(null=True, blank=True, help_text="the node to write, or execute arguments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="not sent before (backoff)")
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="Leshan's answer")
+    request_id = models.CharField(max_length=64, blank=True, help_text="Leshan's id of a delayed request")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["endpoint", "status", "id"], name="operation_endpoint_status"),
+            models.Index(fields=["status", "next_attempt_at"], name="operation_status_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.path} on {self.endpoint_id} ({self.status})"
