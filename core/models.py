@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Now
 
 from core.lwm2m.types import ID_MAX, DataType
 
@@ -18,19 +19,23 @@ class Endpoint(models.Model):
         UNREGISTERED = "UNREGISTERED", "unregistered"
 
     name = models.CharField(max_length=255, unique=True)
+    # Database defaults too (db_default), so that ingest's one-statement upsert sets only what it knows.
     registration_state = models.CharField(
-        max_length=16, choices=RegistrationState.choices, default=RegistrationState.UNREGISTERED
+        max_length=16,
+        choices=RegistrationState.choices,
+        default=RegistrationState.UNREGISTERED,
+        db_default=RegistrationState.UNREGISTERED,
     )
     # online: registered and heard from; sleeping: a queue-mode device between wake-ups (Leshan SLEEPING).
-    online = models.BooleanField(default=False)
-    sleeping = models.BooleanField(default=False)
+    online = models.BooleanField(default=False, db_default=False)
+    sleeping = models.BooleanField(default=False, db_default=False)
     registered_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     lifetime = models.PositiveIntegerField(null=True, blank=True, help_text="registration lifetime, seconds")
-    binding = models.CharField(max_length=16, blank=True, help_text="binding mode, e.g. U or UQ")
-    lwm2m_version = models.CharField(max_length=8, blank=True)
-    registration_id = models.CharField(max_length=64, blank=True, help_text="Leshan's registration id")
-    created_at = models.DateTimeField(auto_now_add=True)
+    binding = models.CharField(max_length=16, blank=True, db_default="", help_text="binding mode, e.g. U or UQ")
+    lwm2m_version = models.CharField(max_length=8, blank=True, db_default="")
+    registration_id = models.CharField(max_length=64, blank=True, db_default="", help_text="Leshan's registration id")
+    created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         ordering = ["name"]
