@@ -10,6 +10,7 @@ Every problem raises ``NodeError`` naming the path it was found at, so a client 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from core.lwm2m.types import ID_MAX, DataType, Value, parse_value
@@ -36,6 +37,10 @@ class Path:
         """``/3303/0/5700``: one to four ids; the leading and a trailing slash are optional as in Leshan."""
         if not isinstance(text, str):
             raise NodeError("", f"a path must be a string, not {type(text).__name__}")
+        return _parse_path(text)
+
+    @classmethod
+    def _parse_uncached(cls, text: str) -> Path:
         shown = text if len(text) <= 40 else text[:39] + "…"
         parts = text.strip("/").split("/")
         if not 1 <= len(parts) <= 4 or not all(p.isascii() and p.isdigit() and len(p) <= 5 for p in parts):
@@ -59,6 +64,12 @@ class Path:
     def __str__(self) -> str:
         ids = (self.object_id, self.object_instance_id, self.resource_id, self.resource_instance_id)
         return "/" + "/".join(str(i) for i in ids if i is not None)
+
+
+@lru_cache(maxsize=4096)
+def _parse_path(text: str) -> Path:
+    # A fleet reports the same few paths again and again (a timestamped post: 500 times the same one).
+    return Path._parse_uncached(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,55 +114,58 @@ def flatten(node: object, at: Path, *, timestamp_ms: int | None = None) -> list[
 
 
 def _flatten_into(out: list[Reading], node: object, at: Path, ts: int | None) -> None:
-    where = str(at)
     if not isinstance(node, dict):
-        raise NodeError(where, f"a node must be a JSON object, not {_json_kind(node)}")
-    kind = node_kind(node, where)
+        raise NodeError(str(at), f"a node must be a JSON object, not {_json_kind(node)}")
+    kind = node.get("kind")
+    if kind is None or kind not in KINDS:
+        kind = node_kind(node, str(at))
     depth = at.depth
     if kind not in _KINDS_AT_DEPTH[depth]:
         expected = " or ".join(_KINDS_AT_DEPTH[depth])
-        raise NodeError(where, f'a "{kind}" node does not match this path (expected {expected})')
-    _check_id(node, at, where, required=kind != "instance")
+        raise NodeError(str(at), f'a "{kind}" node does not match this path (expected {expected})')
+    _check_id(node, at, required=kind != "instance")
 
     if kind == "obj":
-        for child in _list_field(node, "instances", where):
-            _flatten_into(out, child, at.child(_child_id(child, where, "instance")), ts)
+        for child in _list_field(node, "instances", at):
+            _flatten_into(out, child, at.child(_child_id(child, at, "instance")), ts)
     elif kind == "instance":
-        for child in _list_field(node, "resources", where):
-            _flatten_into(out, child, at.child(_child_id(child, where, "resource")), ts)
+        for child in _list_field(node, "resources", at):
+            _flatten_into(out, child, at.child(_child_id(child, at, "resource")), ts)
     elif kind == "multiResource":
-        data_type = _data_type(node, where)
+        data_type = _data_type(node, at)
         values = node.get("values")
         if not isinstance(values, dict):
-            raise NodeError(where, "multiResource values must be a JSON object of instance id to value")
+            raise NodeError(str(at), "multiResource values must be a JSON object of instance id to value")
         for key, raw in values.items():
             if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 5):
-                raise NodeError(where, f'resource instance id "{str(key)[:20]}" is not an integer')
+                raise NodeError(str(at), f'resource instance id "{str(key)[:20]}" is not an integer')
             instance_path = at.child(int(key))
             if instance_path.resource_instance_id > ID_MAX:  # type: ignore[operator]
                 raise NodeError(str(instance_path), f"LwM2M ids are 0..{ID_MAX}")
             out.append(Reading(instance_path, data_type, _value(data_type, raw, instance_path), True, ts))
     else:  # singleResource, resourceInstance
-        data_type = _data_type(node, where)
+        data_type = _data_type(node, at)
         if "value" not in node:
-            raise NodeError(where, f"{kind} node has no value")
+            raise NodeError(str(at), f"{kind} node has no value")
         out.append(Reading(at, data_type, _value(data_type, node["value"], at), kind == "resourceInstance", ts))
 
 
-def _check_id(node: dict[str, Any], at: Path, where: str, *, required: bool) -> None:
+def _check_id(node: dict[str, Any], at: Path, *, required: bool) -> None:
     node_id = node.get("id")
     expected = (at.object_id, at.object_instance_id, at.resource_id, at.resource_instance_id)[at.depth - 1]
+    if node_id == expected and type(node_id) is int:
+        return
     if node_id is None:
         if required:
-            raise NodeError(where, "node has no id")
+            raise NodeError(str(at), "node has no id")
         return
     if type(node_id) is not int:
-        raise NodeError(where, "node id must be an integer")
-    if node_id != expected:
-        raise NodeError(where, f"node id {node_id} does not match the path")
+        raise NodeError(str(at), "node id must be an integer")
+    raise NodeError(str(at), f"node id {node_id} does not match the path")
 
 
-def _child_id(child: object, where: str, what: str) -> int:
+def _child_id(child: object, at: Path, what: str) -> int:
+    where = str(at)
     """The id a child node places itself at; an instance without id is instance 0 (Leshan: undefined)."""
     if not isinstance(child, dict):
         raise NodeError(where, f"each {what} must be a JSON object, not {_json_kind(child)}")
@@ -165,20 +179,27 @@ def _child_id(child: object, where: str, what: str) -> int:
     return child_id
 
 
-def _list_field(node: dict[str, Any], field: str, where: str) -> list[Any]:
+def _list_field(node: dict[str, Any], field: str, at: Path) -> list[Any]:
     items = node.get(field)
     if not isinstance(items, list):
-        raise NodeError(where, f"{field} must be a JSON list")
+        raise NodeError(str(at), f"{field} must be a JSON list")
     return items
 
 
-def _data_type(node: dict[str, Any], where: str) -> DataType:
+_TYPES_BY_NAME = {t.value: t for t in DataType}
+
+
+def _data_type(node: dict[str, Any], at: Path) -> DataType:
+    raw = node.get("type")
+    known = _TYPES_BY_NAME.get(raw) if isinstance(raw, str) else None
+    if known is not None:
+        return known
     if "type" not in node:
-        raise NodeError(where, "resource node has no type")
+        raise NodeError(str(at), "resource node has no type")
     try:
-        return DataType.parse(node["type"])
+        return DataType.parse(raw)
     except ValueError as exc:
-        raise NodeError(where, str(exc)) from None
+        raise NodeError(str(at), str(exc)) from None
 
 
 def _value(data_type: DataType, raw: Any, at: Path) -> Value:

@@ -102,20 +102,31 @@ def parse_value(data_type: DataType, raw: Any) -> Value:
     return parser(raw)
 
 
-def _parse_string(raw: Any) -> str:
+def check_text(text: str, what: str) -> str:
+    """Text that every database can store: no NUL character, no lone UTF-16 surrogate."""
+    if "\x00" in text:
+        raise ValueError(f"{what} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (lone surrogate)") from None
+    return text
+
+
+def _text_value(raw: Any, type_name: str) -> str:
     if not isinstance(raw, str):
-        raise ValueError(f"STRING value must be a JSON string, not {_describe(raw)}")
+        raise ValueError(f"{type_name} value must be a JSON string, not {_describe(raw)}")
     if len(raw) > STRING_MAX_CHARS:
-        raise ValueError(f"STRING value is longer than {STRING_MAX_CHARS} characters")
-    return raw
+        raise ValueError(f"{type_name} value is longer than {STRING_MAX_CHARS} characters")
+    return check_text(raw, f"{type_name} value")
+
+
+def _parse_string(raw: Any) -> str:
+    return _text_value(raw, "STRING")
 
 
 def _parse_corelink(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"CORELINK value must be a JSON string, not {_describe(raw)}")
-    if len(raw) > STRING_MAX_CHARS:
-        raise ValueError(f"CORELINK value is longer than {STRING_MAX_CHARS} characters")
-    return raw
+    return _text_value(raw, "CORELINK")
 
 
 def _integral(raw: Any, type_name: str, pattern: re.Pattern[str]) -> int:

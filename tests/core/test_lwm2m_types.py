@@ -173,3 +173,12 @@ def test_it_coerces_integers_where_nothing_is_lost(from_type, to_type, value, ex
 def test_it_refuses_lossy_or_meaningless_coercions(from_type, to_type, value) -> None:
     with pytest.raises(ValueError, match=f"{from_type} value conflicts with the registered type {to_type}"):
         coerce(value, from_type=from_type, to_type=to_type)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("a\x00b", "STRING value contains a NUL character"), ("\ud800", "STRING value is not valid Unicode")],
+)
+def test_it_rejects_text_no_database_can_store(raw: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_value(DataType.STRING, raw)
