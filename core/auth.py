@@ -1,0 +1,50 @@
+"""Who may call the APIs: the Leshan bridge (token or trusted network)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja.errors import AuthenticationError
+from ninja.security import HttpBearer
+
+BRIDGE_PRINCIPAL = "bridge"
+
+
+class BridgeAuth(HttpBearer):
+    """A Leshan bridge: ``Authorization: Bearer <BRIDGE_TOKEN>``, or no header from a trusted network.
+
+    A wrong token is refused even from a trusted network: it means a misconfigured client.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        header = request.headers.get("Authorization")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthenticationError(401, "Authorization must be 'Bearer <bridge token>'")
+            return self.authenticate(request, token.strip())
+        if _trusted(request.META.get("REMOTE_ADDR", "")):
+            return BRIDGE_PRINCIPAL
+        raise AuthenticationError(
+            401, "a bridge token (Authorization: Bearer ...) is required from outside the trusted networks"
+        )
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        expected = settings.BRIDGE_TOKEN
+        if expected and secrets.compare_digest(token.encode(), expected.encode()):
+            return BRIDGE_PRINCIPAL
+        raise AuthenticationError(401, "the bridge token is not valid")
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in settings.BRIDGE_TRUSTED_NETWORKS)

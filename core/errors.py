@@ -1,0 +1,39 @@
+"""The one exception type that services and API helpers raise for a client's mistake.
+
+It carries the HTTP status the mistake deserves, a message naming the problem, and the field or LwM2M path
+it concerns. ``core.api`` maps it to ``{"detail": "<path>: <problem>", "path": "<path>"}`` once, for
+every API; the pages show the same text to the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FieldhubError(Exception):
+    status = 422
+
+    def __init__(self, detail: str, *, path: str | None = None, status: int | None = None) -> None:
+        super().__init__(f"{path}: {detail}" if path else detail)
+        self.detail = detail
+        self.path = path
+        if status is not None:
+            self.status = status
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": str(self)}
+        if self.path:
+            body["path"] = self.path
+        return body
+
+
+class NotFound(FieldhubError):
+    status = 404
+
+
+class PermissionDenied(FieldhubError):
+    status = 403
+
+
+class Conflict(FieldhubError):
+    status = 409

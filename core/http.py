@@ -1,0 +1,84 @@
+"""Reading JSON request bodies strictly, and the one error type every API handler raises.
+
+``read_json_body`` checks, in this order, and stops at the first problem: the body's size (413), its
+content type (415), that it is UTF-8 JSON without NaN/Infinity and not nested absurdly deep (400), and that
+it matches the schema (422). Each problem is a ``FieldhubError`` with its status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import pydantic
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+
+from core.errors import FieldhubError
+
+SchemaT = TypeVar("SchemaT", bound=pydantic.BaseModel)
+
+JSON_CONTENT_TYPES = frozenset({"application/json"})
+
+
+def _error(status: int, detail: str, *, path: str | None = None) -> FieldhubError:
+    return FieldhubError(detail, path=path, status=status)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads_strict(body: bytes) -> Any:
+    """Parse a request body as standard JSON; ValueError with a readable message otherwise."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer literal of thousands of digits
+        raise ValueError(f"malformed JSON: {exc}") from None
+
+
+def read_json_body(request: HttpRequest, schema: type[SchemaT], *, max_bytes: int) -> SchemaT:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _error(413, f"request body of {declared} bytes is over the limit of {max_bytes} bytes")
+    content_type = request.content_type or ""
+    if content_type.lower() not in JSON_CONTENT_TYPES:
+        shown = content_type or "none"
+        raise _error(415, f"Content-Type must be application/json, not {shown}")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise _error(413, f"request body is over the limit of {max_bytes} bytes") from None
+    if len(body) > max_bytes:
+        raise _error(413, f"request body of {len(body)} bytes is over the limit of {max_bytes} bytes")
+    if not body:
+        raise _error(400, "the request body is empty; a JSON object is expected")
+    try:
+        data = loads_strict(body)
+    except ValueError as exc:
+        raise _error(400, str(exc)) from None
+    if not isinstance(data, dict):
+        raise _error(422, "the body must be a JSON object")
+    try:
+        return schema.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise _error(422, describe_validation_error(exc.errors())) from None
+
+
+def describe_validation_error(errors: list[Any]) -> str:
+    """One line naming each problem: ``ep: Field required; val: Input should be a valid list``."""
+    parts = []
+    for error in errors[:5]:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload"))
+        parts.append(f"{location}: {error.get('msg')}" if location else str(error.get("msg")))
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more")
+    return "; ".join(parts)
