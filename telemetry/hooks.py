@@ -1,0 +1,34 @@
+"""Where ingest hands over to the apps built on it, without importing them.
+
+Telemetry must not depend on firmware (firmware depends on telemetry), so the firmware app registers its
+listener here when Django starts (``FirmwareConfig.ready``). Ingest calls it inside its transaction with the
+firmware-related readings of one post, so the update's state changes commit together with the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from core.lwm2m.nodes import Reading
+
+# Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result.
+FIRMWARE_RESOURCES = frozenset({(3, 3), (5, 3), (5, 5)})
+
+FirmwareListener = Callable[[int, Sequence[Reading]], None]
+
+_firmware_listener: FirmwareListener | None = None
+
+
+def set_firmware_listener(listener: FirmwareListener | None) -> None:
+    global _firmware_listener
+    _firmware_listener = listener
+
+
+def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
+    """Called by ingest with the firmware-related readings of one post (see FIRMWARE_RESOURCES)."""
+    if _firmware_listener is not None and readings:
+        _firmware_listener(endpoint_id, readings)
+
+
+def is_firmware_reading(reading: Reading) -> bool:
+    return (reading.path.object_id, reading.path.resource_id) in FIRMWARE_RESOURCES
