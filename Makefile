@@ -45,3 +45,6 @@ check: lint
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3* .pytest_cache .ruff_cache
+
+bench: install
+	$(PY) bench/ingest.py --database postgres --server granian --workers 2 --conn-max-age 60
