@@ -119,7 +119,6 @@ FIRMWARE_DIR = "firmware"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Served by WhiteNoise from the app folders (no collectstatic needed); `collectstatic` adds gzip copies.
