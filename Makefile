@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format check bench clean
+.PHONY: install run test lint format check bench clean vendor
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,32 @@ clean:
 
 bench: install
 	$(PY) bench/ingest.py --database postgres --server granian --workers 2 --conn-max-age 60
+
+# Vendored front-end assets, served by Django from core/static/vendor/ (no CDN).
+# To update: change a version below, run `make vendor`, then update the versions
+# and integrity strings (printed by the recipe) in core/static/vendor/VENDORED.md.
+HTMX_VERSION := 2.0.11
+HTMX_WS_VERSION := 2.0.4
+UPLOT_VERSION := 1.6.32
+VENDOR_DIR := core/static/vendor
+
+vendor:
+	@set -eu; \
+	dest="$(CURDIR)/$(VENDOR_DIR)"; \
+	tmp=$$(mktemp -d); \
+	trap 'rm -rf "$$tmp"' EXIT INT TERM; \
+	cd "$$tmp"; \
+	npm pack --json htmx.org@$(HTMX_VERSION) htmx-ext-ws@$(HTMX_WS_VERSION) uplot@$(UPLOT_VERSION) > pack.json; \
+	node -e 'for (const p of require("./pack.json")) console.log(p.name + "@" + p.version + "  " + p.integrity)'; \
+	mkdir htmx ws uplot; \
+	tar xzf htmx.org-$(HTMX_VERSION).tgz -C htmx; \
+	tar xzf htmx-ext-ws-$(HTMX_WS_VERSION).tgz -C ws; \
+	tar xzf uplot-$(UPLOT_VERSION).tgz -C uplot; \
+	rm -rf "$$dest/htmx" "$$dest/htmx-ext-ws" "$$dest/uplot"; \
+	mkdir -p "$$dest/htmx" "$$dest/htmx-ext-ws" "$$dest/uplot"; \
+	cp htmx/package/dist/htmx.min.js htmx/package/LICENSE "$$dest/htmx/"; \
+	cp ws/package/dist/ws.min.js "$$dest/htmx-ext-ws/ws.js"; \
+	cp ws/package/LICENSE "$$dest/htmx-ext-ws/"; \
+	cp uplot/package/dist/uPlot.iife.min.js uplot/package/dist/uPlot.min.css uplot/package/LICENSE "$$dest/uplot/"; \
+	chmod 644 "$$dest"/htmx/* "$$dest"/htmx-ext-ws/* "$$dest"/uplot/*; \
+	echo "vendored into $(VENDOR_DIR)/: htmx.org $(HTMX_VERSION), htmx-ext-ws $(HTMX_WS_VERSION), uplot $(UPLOT_VERSION)"
