@@ -3,8 +3,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from core.models import Endpoint, ResourceType
-from core.services import resource_type_save
+from core.models import ApiToken, Endpoint, ResourceType
+from core.services import resource_type_save, token_create, token_revoke
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -37,3 +37,40 @@ class ResourceTypeAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ResourceType, form: Any, change: bool) -> None:
         resource_type_save(resource_type=obj)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Admins create tokens for any user (the secret is shown once, in the confirmation message) and revoke
+    them; the hash is never shown."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "prefix")
+    raw_id_fields = ("user",)
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+        return (
+            ["user", "name"] if obj is None else ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+        return [] if obj is None else ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        token, secret = token_create(actor=request.user, user=obj.user, name=obj.name)
+        obj.pk = token.pk
+        obj.__dict__.update(token.__dict__)
+        self.message_user(
+            request, f"Token for {token.user}: {secret} — copy it now, it is not stored and will not be shown again."
+        )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        for token in queryset:
+            token_revoke(actor=request.user, token=token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.")

@@ -1,4 +1,7 @@
-"""Who may call the APIs: the Leshan bridge (token or trusted network)."""
+"""Who may call the APIs: the Leshan bridge (token or trusted network) and users (API token or session).
+
+Authentication says who is calling; what they may do is decided by roles in the services and selectors
+(``core.permissions``)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from ninja.errors import AuthenticationError
-from ninja.security import HttpBearer
+from ninja.security import APIKeyCookie, HttpBearer
 
 BRIDGE_PRINCIPAL = "bridge"
 
@@ -48,3 +51,41 @@ def _trusted(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return any(ip in network for network in settings.BRIDGE_TRUSTED_NETWORKS)
+
+
+class TokenAuth(HttpBearer):
+    """A user's personal API token: ``Authorization: Bearer fh_...``."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        header = request.headers.get("Authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError(401, "Authorization must be 'Bearer <API token>'")
+        return self.authenticate(request, token.strip())
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        from core.services import token_authenticate
+
+        user = token_authenticate(token)
+        if user is None:
+            raise AuthenticationError(401, "the API token is not valid, or was revoked")
+        return user
+
+
+class SessionAuth(APIKeyCookie):
+    """The browser's Django session; unsafe methods need the CSRF token (``X-CSRFToken`` header)."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_active:
+            return user
+        return None
+
+
+def user_auth() -> list[Any]:
+    """The authentication of the user-facing APIs: an API token, else the session."""
+    return [TokenAuth(), SessionAuth()]

@@ -1,17 +1,22 @@
-"""Writes to the device registry: loading the LwM2M object registry, roles, the first admin."""
+"""Writes to the device registry: the LwM2M object registry, roles, the first admin, API tokens."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import secrets
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import FieldhubError
 from core.lwm2m.ddf import definitions
-from core.models import ResourceType
+from core.models import ApiToken, ResourceType
+from core.permissions import require
 from core.registry import resource_types
 from core.roles import Role
 
@@ -107,3 +112,59 @@ def resource_type_save(*, resource_type: ResourceType, update_fields: list[str] 
     with transaction.atomic():
         resource_type.save(update_fields=update_fields)
         transaction.on_commit(resource_types.clear)
+
+
+# --- API tokens ----------------------------------------------------------------------------------------
+
+TOKEN_PREFIX = "fh_"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_create(*, actor: Any, user: Any, name: str) -> tuple[ApiToken, str]:
+    """A new token for ``user`` (the actor's own, or any user's for an admin); returns it and its secret,
+    which is never stored and cannot be shown again."""
+    if actor.pk != user.pk:
+        require(actor, Role.ADMIN)
+    else:
+        require(actor, Role.VIEWER)
+    name = name.strip()
+    if not name:
+        raise FieldhubError("a token needs a name", path="name")
+    if len(name) > 100:
+        raise FieldhubError("a token name has at most 100 characters", path="name")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, key_hash=token_hash(secret), prefix=secret[:10])
+    return token, secret
+
+
+def token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
+    """Revoke a token: its owner may, and an admin may revoke anyone's. Revoking twice changes nothing."""
+    if token.user_id != actor.pk:
+        require(actor, Role.ADMIN)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def token_authenticate(secret: str) -> Any | None:
+    """The active user a token belongs to, or None; its last-used time is kept to the minute."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=token_hash(secret), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+TOKEN_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)

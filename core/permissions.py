@@ -1,0 +1,36 @@
+"""Who may do what: the one place roles are checked. Services and selectors call ``require``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import PermissionDenied
+from core.roles import Role
+
+_ROLE_NAMES = {role.value: role for role in Role}
+
+
+def role_of(user: Any) -> Role | None:
+    """The user's highest role; superusers are admins; inactive or anonymous users have none."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    cached = getattr(user, "_fieldhub_role", False)
+    if cached is not False:
+        return cached
+    names = {name for name in user.groups.values_list("name", flat=True) if name in _ROLE_NAMES}
+    role = max((_ROLE_NAMES[name] for name in names), key=lambda r: r.rank, default=None)
+    user._fieldhub_role = role
+    return role
+
+
+def has_role(user: Any, role: Role) -> bool:
+    held = role_of(user)
+    return held is not None and held.rank >= role.rank
+
+
+def require(user: Any, role: Role) -> None:
+    """Raise PermissionDenied (403) unless ``user`` holds ``role`` or a higher one."""
+    if not has_role(user, role):
+        raise PermissionDenied(f"this needs the {role.value} role")
