@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from core.errors import FieldhubError
+from core.auth import BridgeAuth, user_auth
+from core.errors import FieldhubError, unavailable_from
 from core.http import describe_validation_error
 from core.lwm2m.nodes import NodeError
-from telemetry.api import bridge_router
+from telemetry.api import bridge_router, query_router
+
+logger = logging.getLogger(__name__)
+
+NOT_AUTHENTICATED = "authentication required: log in, or send an API token (Authorization: Bearer fh_...)"
 
 
 def _register_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(FieldhubError)
     def domain_error(request: HttpRequest, exc: FieldhubError) -> HttpResponse:
         return api.create_response(request, exc.as_dict(), status=exc.status)
+
+    @api.exception_handler(DatabaseError)
+    def database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+        unavailable = unavailable_from(exc)
+        if unavailable is None:
+            raise exc  # a bug: Django's 500, logged
+        logger.warning("API request answered 503: %r", exc)
+        response = api.create_response(request, unavailable.as_dict(), status=503)
+        response["Retry-After"] = "5"
+        return response
 
     @api.exception_handler(NodeError)
     def node_error(request: HttpRequest, exc: NodeError) -> HttpResponse:
@@ -29,13 +48,17 @@ def _register_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(AuthenticationError)
     def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        response = api.create_response(request, {"detail": exc.message}, status=exc.status_code)
+        message = NOT_AUTHENTICATED if exc.message == "Unauthorized" else exc.message
+        response = api.create_response(request, {"detail": message}, status=exc.status_code)
         response["WWW-Authenticate"] = "Bearer"
         return response
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        return api.create_response(request, {"detail": exc.message}, status=exc.status_code)
+        message = exc.message
+        if exc.status_code == 403 and message == "CSRF check Failed":
+            message = "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header"
+        return api.create_response(request, {"detail": message}, status=exc.status_code)
 
 
 bridge_api = NinjaAPI(
@@ -43,7 +66,23 @@ bridge_api = NinjaAPI(
     version="1",
     description="Where a Leshan bridge posts what devices report (the flownexus bridge's URLs and JSON).",
     urls_namespace="bridge",
+    auth=BridgeAuth(),
     docs_decorator=staff_member_required,
 )
 bridge_api.add_router("/", bridge_router)
 _register_error_handlers(bridge_api)
+
+api = NinjaAPI(
+    title="Fieldhub API",
+    version="1",
+    description=(
+        "Devices, their latest values, time series, events and exports. Authenticate with the browser "
+        "session (unsafe methods need the X-CSRFToken header) or a personal API token: "
+        "`Authorization: Bearer fh_...`, created on the API tokens page."
+    ),
+    urls_namespace="api",
+    auth=user_auth(),
+    docs_decorator=login_required,
+)
+api.add_router("/", query_router)
+_register_error_handlers(api)

@@ -37,3 +37,18 @@ class PermissionDenied(FieldhubError):
 
 class Conflict(FieldhubError):
     status = 409
+
+
+class Unavailable(FieldhubError):
+    """A dependency is down or busy (the database unreachable, SQLite locked too long): retry later."""
+
+    status = 503
+
+
+def unavailable_from(exc: Exception) -> Unavailable | None:
+    """The 503 that a database error deserves when it means "unavailable", not "bug" (which stays a 500)."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return Unavailable("the database is unavailable or busy; retry in a few seconds")
+    return None

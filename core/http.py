@@ -7,12 +7,17 @@ it matches the schema (422). Each problem is a ``FieldhubError`` with its status
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 import pydantic
+from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
 
 from core.errors import FieldhubError
 
@@ -73,12 +78,44 @@ def read_json_body(request: HttpRequest, schema: type[SchemaT], *, max_bytes: in
         raise _error(422, describe_validation_error(exc.errors())) from None
 
 
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie", "form", "file"})
+
+
 def describe_validation_error(errors: list[Any]) -> str:
     """One line naming each problem: ``ep: Field required; val: Input should be a valid list``."""
     parts = []
     for error in errors[:5]:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload"))
+        loc = list(error.get("loc", ()))
+        if loc and loc[0] in _SOURCES:  # where django-ninja found it: not part of the name the client used
+            loc = loc[1:]
+        location = ".".join(str(part) for part in loc if part != "payload")
         parts.append(f"{location}: {error.get('msg')}" if location else str(error.get("msg")))
     if len(errors) > 5:
         parts.append(f"and {len(errors) - 5} more")
     return "; ".join(parts)
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """Query-string times without a zone are UTC."""
+    if value is not None and timezone.is_naive(value):
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def stream(request: HttpRequest, chunks: Iterator[str], *, content_type: str, filename: str) -> StreamingHttpResponse:
+    """A download produced piece by piece with constant memory, under WSGI and ASGI alike: Django would
+    read a synchronous iterator whole into memory under ASGI, so there the pieces are fetched one by one
+    through a thread."""
+    if isinstance(request, ASGIRequest):
+        source = iter(chunks)
+        done = object()
+
+        async def pieces() -> AsyncIterator[str]:
+            while (piece := await sync_to_async(next)(source, done)) is not done:
+                yield piece  # type: ignore[misc]
+
+        response = StreamingHttpResponse(pieces(), content_type=content_type)
+    else:
+        response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -320,6 +320,18 @@ def to_json(data_type: DataType, value: Value) -> Any:
     return value  # STRING, CORELINK, BOOLEAN, TIME (epoch ms as a number)
 
 
+def to_api(data_type: DataType, value: Value) -> str | int | float | bool | None:
+    """A value as Fieldhub's own APIs and exports show it: numbers as JSON numbers (INTEGER and
+    UNSIGNED_INTEGER exact, TIME in epoch ms), OPAQUE as hex, OBJLNK as ``"3:0"``, text as text."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, ObjectLink):
+        return str(value)
+    return value
+
+
 def _describe(raw: object) -> str:
     if raw is None:
         return "null"
