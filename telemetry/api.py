@@ -1,22 +1,41 @@
-"""The Leshan bridge API: the flownexus bridge's URLs and JSON, so an existing bridge can post here unchanged."""
+"""The telemetry APIs: the Leshan bridge API (the flownexus bridge's URLs and JSON, so an existing bridge can
+post here unchanged) and the query API that operators' scripts and our pages read from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
-from ninja import Router, Status
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Query, Router, Status
 
-from core.auth import BridgeAuth
-from core.http import read_json_body
+from core.auth import user_auth
+from core.http import aware, read_json_body, stream
+from core.lwm2m import types as lwm2m
 from core.lwm2m.nodes import Reading
+from core.models import Endpoint
 from core.schemas import ErrorOut, json_body
-from telemetry import bridge
-from telemetry.schemas import CompositePostIn, IngestOut, SinglePostIn, TimestampedPostIn
+from telemetry import bridge, selectors
+from telemetry.models import Event, Resource
+from telemetry.schemas import (
+    CompositePostIn,
+    EndpointDetailOut,
+    EndpointPageOut,
+    EventPageOut,
+    FlownexusDataOut,
+    IngestOut,
+    ReadingsPageOut,
+    SeriesOut,
+    SinglePostIn,
+    TimestampedPostIn,
+)
 from telemetry.services import IngestResult, ingest
 
-bridge_router = Router(tags=["Leshan bridge"], auth=BridgeAuth())
+bridge_router = Router(tags=["Leshan bridge"])
 
 INGEST_RESPONSES = {
     201: IngestOut,
@@ -61,3 +80,228 @@ def post_composite(request: HttpRequest) -> Status[IngestResult]:
 )
 def post_timestamped(request: HttpRequest) -> Status[IngestResult]:
     return Status(201, _ingest(request, TimestampedPostIn, lambda p: bridge.readings_from_timestamped(p.val)))
+
+
+# --- the query API (/api/v1/) ---------------------------------------------------------------------------
+
+query_router = Router(tags=["Telemetry"])
+
+READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
+def _endpoint_out(endpoint: Endpoint, latest: dict[str, Any]) -> dict[str, Any]:
+    battery = latest.get(selectors.BATTERY_PATH)
+    return {
+        "name": endpoint.name,
+        "status": endpoint.status,
+        "registration_state": endpoint.registration_state,
+        "online": endpoint.online,
+        "sleeping": endpoint.sleeping,
+        "registered_at": endpoint.registered_at,
+        "last_seen_at": endpoint.last_seen_at,
+        "lifetime": endpoint.lifetime,
+        "binding": endpoint.binding,
+        "firmware_version": latest.get(selectors.FIRMWARE_VERSION_PATH),
+        "battery": battery if isinstance(battery, int) else None,
+    }
+
+
+@query_router.get("/endpoints", response={200: EndpointPageOut, **READ_ERRORS}, summary="List devices")
+def list_endpoints(
+    request: HttpRequest,
+    status: str | None = Query(None, description="online, sleeping or offline"),
+    name: str | None = Query(None, description="part of the endpoint name"),
+    sort: str = Query("-last_seen", description="name, -name, last_seen or -last_seen"),
+    limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    endpoints = selectors.endpoint_list(user=request.auth, status=status, name=name, sort=sort)
+    page = list(endpoints[offset : offset + limit])
+    paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH]
+    latest = selectors.latest_values_by_endpoint(user=request.auth, endpoints=page, paths=paths)
+    items = [_endpoint_out(endpoint, latest[endpoint.pk]) for endpoint in page]
+    return {"items": items, "count": endpoints.count(), "limit": limit, "offset": offset}
+
+
+@query_router.get("/endpoints/{endpoint}", response={200: EndpointDetailOut, **READ_ERRORS}, summary="One device")
+def get_endpoint(request: HttpRequest, endpoint: str) -> dict[str, Any]:
+    device = selectors.endpoint_get(user=request.auth, name=endpoint)
+    readings = selectors.latest_readings(user=request.auth, endpoint=device)
+    latest = {reading.path: reading.value for reading in readings}
+    resources = [
+        {**reading.__dict__, "value": lwm2m.to_api(lwm2m.DataType(reading.data_type), reading.value)}
+        for reading in readings
+    ]
+    return {
+        **_endpoint_out(device, latest),
+        "created_at": device.created_at,
+        "lwm2m_version": device.lwm2m_version,
+        "resources": resources,
+    }
+
+
+@query_router.get(
+    "/endpoints/{endpoint}/series", response={200: SeriesOut, **READ_ERRORS}, summary="Time series of a resource"
+)
+def get_series(
+    request: HttpRequest,
+    endpoint: str,
+    path: str | None = Query(None, description="e.g. /3303/0/5700"),
+    name: str | None = Query(None, description="machine name instead of path, e.g. temperature"),
+    instance: int = Query(0, ge=0, le=65535, description="object instance, with name"),
+    since: dt.datetime | None = Query(None, description="ISO 8601; default: the first reading"),
+    until: dt.datetime | None = Query(None, description="ISO 8601, exclusive; default: now"),
+    buckets: int = Query(500, ge=1, le=selectors.MAX_BUCKETS),
+) -> dict[str, Any]:
+    device = selectors.endpoint_get(user=request.auth, name=endpoint)
+    ref = selectors.resource_ref(endpoint=device, path=path, name=name, instance=instance)
+    result = selectors.series(user=request.auth, ref=ref, since=aware(since), until=aware(until), buckets=buckets)
+    data_type = lwm2m.DataType(ref.resource_type.data_type)
+    return {
+        "endpoint": device.name,
+        "path": ref.path,
+        "name": ref.resource_type.slug,
+        "units": ref.resource_type.units,
+        "data_type": data_type.value,
+        "since": result.since,
+        "until": result.until,
+        "kind": "points" if result.points is not None else "buckets",
+        "points": None
+        if result.points is None
+        else [{"time": p.time, "value": lwm2m.to_api(data_type, p.value)} for p in result.points],
+        "buckets": None if result.buckets is None else [b.__dict__ for b in result.buckets],
+    }
+
+
+@query_router.get(
+    "/endpoints/{endpoint}/readings",
+    response={200: ReadingsPageOut, **READ_ERRORS},
+    summary="Every reading of a resource, oldest first, by cursor",
+)
+def get_readings(
+    request: HttpRequest,
+    endpoint: str,
+    path: str | None = Query(None, description="e.g. /3303/0/5700"),
+    name: str | None = Query(None, description="machine name instead of path"),
+    instance: int = Query(0, ge=0, le=65535),
+    since: dt.datetime | None = Query(None),
+    until: dt.datetime | None = Query(None),
+    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    limit: int = Query(500, ge=1, le=selectors.MAX_PAGE),
+) -> dict[str, Any]:
+    device = selectors.endpoint_get(user=request.auth, name=endpoint)
+    ref = selectors.resource_ref(endpoint=device, path=path, name=name, instance=instance)
+    page = selectors.readings_page(
+        user=request.auth, ref=ref, since=aware(since), until=aware(until), cursor=cursor, limit=limit
+    )
+    data_type = lwm2m.DataType(ref.resource_type.data_type)
+    items = [
+        {"id": r.pk, "time": r.measured_at, "received_at": r.received_at, "value": lwm2m.to_api(data_type, r.value)}
+        for r in page.items
+    ]
+    return {"endpoint": device.name, "path": ref.path, "items": items, "next_cursor": page.next_cursor}
+
+
+CSV_COLUMNS = ("measured_at", "received_at", "path", "resource", "data_type", "units", "value")
+
+
+@query_router.get(
+    "/endpoints/{endpoint}/export.csv",
+    response=READ_ERRORS,
+    summary="CSV of a device's readings (streamed)",
+    openapi_extra={"responses": {"200": {"description": "CSV, one reading per line", "content": {"text/csv": {}}}}},
+)
+def export_csv(
+    request: HttpRequest,
+    endpoint: str,
+    since: dt.datetime | None = Query(None),
+    until: dt.datetime | None = Query(None),
+    path: str | None = Query(None, description="only this resource"),
+) -> StreamingHttpResponse:
+    device = selectors.endpoint_get(user=request.auth, name=endpoint)
+    ref = selectors.resource_ref(endpoint=device, path=path) if path else None
+    rows = selectors.export_rows(user=request.auth, endpoint=device, since=aware(since), until=aware(until), ref=ref)
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in device.name)
+    return stream(request, _csv_lines(rows), content_type="text/csv; charset=utf-8", filename=f"{safe_name}.csv")
+
+
+def _csv_lines(rows: Iterator[Resource]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for count, row in enumerate(rows, start=1):
+        rt = row.resource_type
+        value = lwm2m.to_api(rt.lwm2m_type, row.value)
+        writer.writerow(
+            [row.measured_at.isoformat(), row.received_at.isoformat(), row.path, rt.slug, rt.data_type, rt.units, value]
+        )
+        if count % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@query_router.get("/events", response={200: EventPageOut, **READ_ERRORS}, summary="Events, newest first")
+def list_events(
+    request: HttpRequest,
+    endpoint: str | None = Query(None, description="endpoint name"),
+    type: str | None = Query(None, description="event type, e.g. 3303 or 3303+3304"),
+    since: dt.datetime | None = Query(None),
+    until: dt.datetime | None = Query(None),
+    limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    device = selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None
+    events = selectors.event_list(
+        user=request.auth, endpoint=device, event_type=type, since=aware(since), until=aware(until)
+    )
+    page = list(events[offset : offset + limit])
+    return {"items": [_event_out(e) for e in page], "count": events.count(), "limit": limit, "offset": offset}
+
+
+def _event_out(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "endpoint": event.endpoint.name,
+        "event_type": event.event_type,
+        "description": event.description,
+        "measured_at": event.measured_at,
+        "created_at": event.created_at,
+        "resources": [
+            {
+                "path": r.path,
+                "slug": r.resource_type.slug,
+                "value": lwm2m.to_api(r.resource_type.lwm2m_type, r.value),
+                "measured_at": r.measured_at,
+            }
+            for r in event.resources.all()
+        ],
+    }
+
+
+# --- flownexus compatibility: GET /leshan_api/data/<resource_name>/ -------------------------------------
+
+
+@bridge_router.get(
+    "/data/{resource_name}/",
+    auth=user_auth(),
+    response={200: list[FlownexusDataOut], **READ_ERRORS},
+    summary="Readings of one resource type, newest first (flownexus's data view, paginated)",
+)
+def flownexus_data(
+    request: HttpRequest,
+    resource_name: str,
+    ep: str | None = Query(None, description="only this endpoint"),
+    limit: int = Query(100, ge=1, le=selectors.MAX_PAGE),
+    offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    rows = selectors.resource_type_readings(user=request.auth, slug=resource_name, endpoint_name=ep)
+    return [
+        {
+            "timestamp_created": row.measured_at,
+            "value": lwm2m.to_api(row.resource_type.lwm2m_type, row.value),
+            "resource_type": row.resource_type.slug,
+        }
+        for row in rows[offset : offset + limit]
+    ]

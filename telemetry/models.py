@@ -64,6 +64,25 @@ class Resource(models.Model):
             setattr(self, name, column_value)
 
 
+class LatestValue(models.Model):
+    """The newest reading of each resource (instance) of each device, kept by the ingest in the same
+    statement as the readings: a device page reads its hundreds of latest values here, without scanning
+    the millions of rows of its history."""
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="+", db_index=False)
+    path = models.CharField(max_length=32, help_text="/object/instance/resource[/resource instance]")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    measured_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["endpoint", "path"], name="latestvalue_unique_path")]
+        indexes = [models.Index(fields=["path", "endpoint"], name="latestvalue_path")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} {self.path} -> {self.resource_id}"
+
+
 class Event(models.Model):
     """Several resources reported together (a composite or timestamped post), linked by EventResource."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from ninja import Schema
@@ -37,3 +38,124 @@ class IngestOut(Schema):
     endpoint: str
     resources: int = Field(description="resource values stored")
     event_id: int | None = Field(description="the event linking them, when there are several")
+
+
+# --- the query API --------------------------------------------------------------------------------------
+
+ApiValue = str | int | float | bool | None
+
+
+class EndpointOut(Schema):
+    name: str
+    status: str = Field(description="online, sleeping or offline")
+    registration_state: str
+    online: bool
+    sleeping: bool
+    registered_at: dt.datetime | None
+    last_seen_at: dt.datetime | None
+    lifetime: int | None = Field(description="registration lifetime, seconds")
+    binding: str
+    firmware_version: str | None = Field(description="latest 3/0/3")
+    battery: int | None = Field(description="latest 3/0/9, percent")
+
+
+class EndpointPageOut(Schema):
+    items: list[EndpointOut]
+    count: int
+    limit: int
+    offset: int
+
+
+class ResourceValueOut(Schema):
+    path: str
+    object_id: int
+    object_instance_id: int
+    resource_id: int
+    resource_instance_id: int | None
+    object_name: str
+    name: str
+    slug: str
+    units: str
+    data_type: str
+    value: ApiValue
+    measured_at: dt.datetime
+    received_at: dt.datetime
+
+
+class EndpointDetailOut(EndpointOut):
+    created_at: dt.datetime
+    lwm2m_version: str
+    resources: list[ResourceValueOut]
+
+
+class PointOut(Schema):
+    time: dt.datetime
+    value: ApiValue
+
+
+class BucketOut(Schema):
+    start: dt.datetime
+    end: dt.datetime
+    min: float
+    max: float
+    mean: float
+    count: int
+    first_at: dt.datetime
+    last_at: dt.datetime
+
+
+class SeriesOut(Schema):
+    endpoint: str
+    path: str
+    name: str
+    units: str
+    data_type: str
+    since: dt.datetime
+    until: dt.datetime
+    kind: str = Field(description="points (every reading) or buckets (aggregated in the database)")
+    points: list[PointOut] | None
+    buckets: list[BucketOut] | None
+
+
+class ReadingOut(Schema):
+    id: int
+    time: dt.datetime = Field(description="when the device measured")
+    received_at: dt.datetime
+    value: ApiValue
+
+
+class ReadingsPageOut(Schema):
+    endpoint: str
+    path: str
+    items: list[ReadingOut]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null at the end")
+
+
+class EventResourceOut(Schema):
+    path: str
+    slug: str
+    value: ApiValue
+    measured_at: dt.datetime
+
+
+class EventOut(Schema):
+    id: int
+    endpoint: str
+    event_type: str
+    description: str
+    measured_at: dt.datetime
+    created_at: dt.datetime
+    resources: list[EventResourceOut]
+
+
+class EventPageOut(Schema):
+    items: list[EventOut]
+    count: int
+    limit: int
+    offset: int
+
+
+class FlownexusDataOut(Schema):
+    timestamp_created: dt.datetime
+    value: ApiValue
+    resource_type: str

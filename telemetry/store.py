@@ -4,10 +4,12 @@ The service (``telemetry.services.ingest``) decides what to write; this module o
 cheapest way each database allows, and the results are the same on both (the tests run on both):
 
 - PostgreSQL: one statement. Data-modifying CTEs upsert the endpoint, insert every resource from arrays
-  (``unnest``), create the event and link it to the resources. In autocommit mode it is its own
-  transaction: one round trip per post instead of six (BEGIN, upsert, insert, event, links, COMMIT).
+  (``unnest``, ids drawn from the sequence up front), move each path's latest-value pointer forward,
+  create the event and link it to the resources. In autocommit mode it is its own transaction: one round
+  trip per post instead of seven (BEGIN, upsert, insert, latest, event, links, COMMIT).
 - SQLite (and anything else): the endpoint upsert, then multi-row ``INSERT ... RETURNING`` statements of
-  as many rows as the variable limit allows (``core.apps`` reads the real limit), then the event.
+  as many rows as the variable limit allows (``core.apps`` reads the real limit), the latest-value
+  upsert, then the event.
 
 Why not ``bulk_create``: for a 500-reading post Django spent most of the time preparing each field of each
 model instance; docs/benchmarks.md has the figures.
@@ -23,7 +25,7 @@ from typing import Any
 from django.db import connection
 
 from core.models import Endpoint
-from telemetry.models import Event, EventResource, Resource
+from telemetry.models import Event, EventResource, LatestValue, Resource
 
 # The columns a resource row gives, in order (endpoint_id and received_at are the post's).
 ROW_COLUMNS = (
@@ -72,6 +74,8 @@ class Post:
     # Endpoint columns to set, on insert and on conflict alike (last_seen_at, online, ...).
     endpoint_fields: dict[str, Any]
     rows: Sequence[ResourceRow]
+    # The LwM2M path of each row ("/3303/0/5700"), for the latest-value pointers.
+    paths: Sequence[str]
     received_at: dt.datetime
     # (event_type, description, measured_at) when the post is an event.
     event: tuple[str, str, dt.datetime] | None
@@ -82,6 +86,9 @@ class Saved:
     endpoint_id: int
     event_id: int | None
     resources: int
+    # Whether this post created the endpoint; else its (online, sleeping) before the post.
+    created: bool
+    previous: tuple[bool, bool] | None
 
 
 def save(post: Post) -> Saved:
@@ -103,52 +110,73 @@ ONE_STATEMENT = _OneStatement()
 
 
 def _save_postgresql(post: Post) -> Saved:
-    quote = connection.ops.quote_name
+    q = connection.ops.quote_name
     fields = list(post.endpoint_fields)
-    columns = ", ".join(quote(f) for f in ["name", *fields])
-    updates = ", ".join(f"{quote(f)} = EXCLUDED.{quote(f)}" for f in fields)
-    data_columns = ", ".join(quote(c) for c in ROW_COLUMNS)
-    arrays = ", ".join(f"%s::{t}[]" for t in _PG_ARRAY_TYPES)
-    event_sql = link_sql = ""
+    columns = ", ".join(q(f) for f in ["name", *fields])
+    updates = ", ".join(f"{q(f)} = EXCLUDED.{q(f)}" for f in fields)
+    data_columns = ", ".join(q(c) for c in ROW_COLUMNS)
+    arrays = ", ".join(f"%s::{t}[]" for t in (*_PG_ARRAY_TYPES, "text"))
+    resources, latest, events, links = (
+        q(model._meta.db_table) for model in (Resource, LatestValue, Event, EventResource)
+    )
     # In the order the placeholders appear in the statement.
-    params: list[Any] = [post.endpoint_name, *post.endpoint_fields.values(), post.received_at]
+    params: list[Any] = [post.endpoint_name, post.endpoint_name, *post.endpoint_fields.values()]
     params += [list(column) for column in zip(*post.rows, strict=True)]
+    params += [list(post.paths), post.received_at]
+    event_sql = ""
     if post.event is not None:
         event_sql = f""",
         event AS (
-            INSERT INTO {quote(Event._meta.db_table)}
-                ({quote("endpoint_id")}, {quote("event_type")}, {quote("description")}, {quote("measured_at")},
-                 {quote("created_at")})
+            INSERT INTO {events} ({q("endpoint_id")}, {q("event_type")}, {q("description")}, {q("measured_at")},
+                                  {q("created_at")})
             SELECT id, %s, %s, %s, %s FROM endpoint RETURNING id
         ),
         links AS (
-            INSERT INTO {quote(EventResource._meta.db_table)} ({quote("event_id")}, {quote("resource_id")})
-            SELECT event.id, inserted.id FROM event, inserted
+            INSERT INTO {links} ({q("event_id")}, {q("resource_id")}) SELECT event.id, data.id FROM event, data
         )"""
-        link_sql = "(SELECT id FROM event)"
         params += [*post.event, post.received_at]
     sql = f"""
-        WITH endpoint AS (
-            INSERT INTO {quote(Endpoint._meta.db_table)} ({columns})
+        WITH old AS (
+            SELECT {q("online")}, {q("sleeping")} FROM {q(Endpoint._meta.db_table)} WHERE {q("name")} = %s
+        ),
+        endpoint AS (
+            INSERT INTO {q(Endpoint._meta.db_table)} ({columns})
             VALUES ({", ".join(["%s"] * (len(fields) + 1))})
-            ON CONFLICT ({quote("name")}) DO UPDATE SET {updates}
-            RETURNING id
+            ON CONFLICT ({q("name")}) DO UPDATE SET {updates}
+            RETURNING id, (xmax = 0) AS created
+        ),
+        data AS MATERIALIZED (
+            SELECT nextval(pg_get_serial_sequence('{Resource._meta.db_table}', 'id')) AS id, rows.*
+            FROM unnest({arrays}) AS rows({data_columns}, path)
         ),
         inserted AS (
-            INSERT INTO {quote(Resource._meta.db_table)}
-                ({quote("endpoint_id")}, {data_columns}, {quote("received_at")})
-            SELECT endpoint.id, data.*, %s FROM endpoint, unnest({arrays}) AS data
+            INSERT INTO {resources} ({q("id")}, {q("endpoint_id")}, {data_columns}, {q("received_at")})
+            SELECT data.id, endpoint.id, {", ".join(f"data.{q(c)}" for c in ROW_COLUMNS)}, %s
+            FROM endpoint, data
             RETURNING id
+        ),
+        newest AS (
+            INSERT INTO {latest} ({q("endpoint_id")}, {q("path")}, {q("resource_id")}, {q("measured_at")})
+            SELECT DISTINCT ON (data.path) endpoint.id, data.path, data.id, data.{q("measured_at")}
+            FROM endpoint, data
+            ORDER BY data.path, data.{q("measured_at")} DESC, data.id DESC
+            ON CONFLICT ({q("endpoint_id")}, {q("path")}) DO UPDATE
+            SET {q("resource_id")} = EXCLUDED.{q("resource_id")}, {q("measured_at")} = EXCLUDED.{q("measured_at")}
+            WHERE {latest}.{q("measured_at")} <= EXCLUDED.{q("measured_at")}
         ){event_sql}
-        SELECT (SELECT id FROM endpoint), {link_sql or "NULL"}, (SELECT count(*) FROM inserted)
+        SELECT (SELECT id FROM endpoint), {"(SELECT id FROM event)" if post.event else "NULL"},
+               (SELECT count(*) FROM inserted), (SELECT created FROM endpoint),
+               (SELECT {q("online")} FROM old), (SELECT {q("sleeping")} FROM old)
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        endpoint_id, event_id, count = cursor.fetchone()
-    return Saved(endpoint_id=endpoint_id, event_id=event_id, resources=count)
+        endpoint_id, event_id, count, created, was_online, was_sleeping = cursor.fetchone()
+    previous = None if was_online is None else (was_online, was_sleeping)
+    return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous)
 
 
 def _save_generic(post: Post) -> Saved:
+    previous = Endpoint.objects.filter(name=post.endpoint_name).values_list("online", "sleeping").first()
     (endpoint,) = Endpoint.objects.bulk_create(
         [Endpoint(name=post.endpoint_name, **post.endpoint_fields)],
         update_conflicts=True,
@@ -165,6 +193,7 @@ def _save_generic(post: Post) -> Saved:
             times[measured] = adapt(measured)
         rows.append((endpoint.pk, *row[:-1], times[measured], received))
     resource_ids = _insert_returning(Resource._meta.db_table, ("endpoint_id", *ROW_COLUMNS, "received_at"), rows)
+    _latest_upsert(endpoint.pk, post, resource_ids)
     event_id = None
     if post.event is not None:
         event_type, description, measured_at = post.event
@@ -178,7 +207,30 @@ def _save_generic(post: Post) -> Saved:
         _insert_returning(
             EventResource._meta.db_table, ("event_id", "resource_id"), [(event_id, r) for r in resource_ids]
         )
-    return Saved(endpoint_id=endpoint.pk, event_id=event_id, resources=len(resource_ids))
+    return Saved(endpoint.pk, event_id, len(resource_ids), created=previous is None, previous=previous)
+
+
+def _latest_upsert(endpoint_id: int, post: Post, resource_ids: Sequence[int]) -> None:
+    newest: dict[str, tuple[dt.datetime, int]] = {}
+    for path, row, resource_id in zip(post.paths, post.rows, resource_ids, strict=True):
+        candidate = (row[-1], resource_id)
+        if path not in newest or candidate > newest[path]:
+            newest[path] = candidate
+    q = connection.ops.quote_name
+    table = q(LatestValue._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(newest))
+    sql = (
+        f"INSERT INTO {table} ({q('endpoint_id')}, {q('path')}, {q('resource_id')}, {q('measured_at')}) "
+        f"VALUES {values} ON CONFLICT ({q('endpoint_id')}, {q('path')}) DO UPDATE "
+        f"SET {q('resource_id')} = excluded.{q('resource_id')}, {q('measured_at')} = excluded.{q('measured_at')} "
+        f"WHERE {table}.{q('measured_at')} <= excluded.{q('measured_at')}"
+    )
+    params: list[Any] = []
+    for path, (measured_at, resource_id) in newest.items():
+        params += [endpoint_id, path, resource_id, adapt(measured_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _insert_returning(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:

@@ -376,19 +376,39 @@ def test_the_query_count_of_a_post_does_not_grow_with_its_resources(client: Clie
             assert post(client, "composite", _composite(size)).status_code == 201
         counts.append(len(queries))
     assert counts[0] == counts[1] == counts[2]
-    assert counts[0] <= 6  # (begin,) endpoint upsert, resources, event, event links, (commit)
+    # (begin,) [SQLite: endpoint state before,] endpoint upsert, resources, latest values, event, links, (commit)
+    assert counts[0] <= 8
 
 
-def test_a_single_post_is_one_statement_on_postgresql_and_two_on_sqlite(client: Client) -> None:
+def test_a_single_post_is_one_statement_on_postgresql_and_four_on_sqlite(client: Client) -> None:
     post(client, "single", reference_payload("single.json"))
     with CaptureQueriesContext(connection) as queries:
         post(client, "single", reference_payload("single.json"))
     statements = [q["sql"].split()[0] for q in queries.captured_queries]
     writes = [s for s in statements if s not in {"BEGIN", "BEGIN IMMEDIATE", "COMMIT", "SAVEPOINT", "RELEASE"}]
-    assert writes == (["WITH"] if connection.vendor == "postgresql" else ["INSERT", "INSERT"])
+    expected = ["WITH"] if connection.vendor == "postgresql" else ["SELECT", "INSERT", "INSERT", "INSERT"]
+    assert writes == expected
 
 
 def test_the_answer_is_valid_json_with_the_event_id(client: Client) -> None:
     response = post(client, "composite", _composite(3))
     body = json.loads(response.content)
     assert body == {"endpoint": "d", "resources": 4, "event_id": Event.objects.get().pk}
+
+
+def test_an_unreachable_database_is_503_not_500() -> None:
+    from tests.subprocess_env import PRODUCTION_KEY, clean_env, run_python
+
+    code = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "body = json.dumps({'ep': 'd', 'obj_id': 3303, 'val': {'id': 5700, 'type': 'FLOAT', 'value': '1'}}); "
+        "r = Client(SERVER_NAME='localhost').post('/leshan_api/resource/single', body, "
+        "content_type='application/json'); "
+        "print(r.status_code, r['Retry-After'], json.dumps(r.json()))"
+    )
+    env = clean_env(SECRET_KEY=PRODUCTION_KEY, DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere")
+    result = run_python(code, env=env)
+    assert result.returncode == 0, result.stderr
+    status, retry_after, body = result.stdout.strip().split(" ", 2)
+    assert (status, retry_after) == ("503", "5")
+    assert json.loads(body) == {"detail": "the database is unavailable or busy; retry in a few seconds"}
