@@ -1,6 +1,11 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (added by the realtime app)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels.
+
+Websockets pass AllowedHostsOriginValidator (a foreign Origin is refused) and AuthMiddlewareStack (the
+Django session, so ``scope["user"]``); the consumers check roles (realtime.consumers).
+"""
 
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
@@ -8,6 +13,31 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from realtime.consumers import bind_publisher_loop  # noqa: E402
+from realtime.routing import websocket_urlpatterns  # noqa: E402
+
+
+class BindPublisherLoop:
+    """The live-update publisher sends on the server's loop, where the in-memory layer's consumers are."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            bind_publisher_loop()
+        await self.app(scope, receive, send)
+
+
+application = BindPublisherLoop(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
+)

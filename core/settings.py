@@ -132,9 +132,18 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     if urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    _LAYER_BACKENDS = {
+        # One Redis publish per group message, fanned out to the sockets by each daphne process
+        # (docs/benchmarks.md: the per-channel "core" layer pushed every message once per socket).
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "core": "channels_redis.core.RedisChannelLayer",
+    }
+    _layer = env_str("CHANNEL_LAYER", "pubsub")
+    if _layer not in _LAYER_BACKENDS:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER must be one of {', '.join(_LAYER_BACKENDS)}, not {_layer!r}")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": _LAYER_BACKENDS[_layer],
             "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("REDIS_PREFIX", "fieldhub")},
         }
     }
@@ -158,6 +167,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",
     "django_htmx",
     "template_partials",
     "core",
@@ -176,6 +186,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "core.middleware.FieldhubErrorMiddleware",
 ]
 
 ROOT_URLCONF = "core.urls"
@@ -192,6 +203,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.role",
             ],
         },
     }

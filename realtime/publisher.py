@@ -1,0 +1,227 @@
+"""Sending live events to the channel layer without ever slowing or failing the write that caused them.
+
+``publish()`` (in ``realtime/__init__.py``) registers the event with ``transaction.on_commit``: nothing is
+sent for a rolled-back write. On commit the event is handed to this process's ``Publisher``, which runs on
+an event loop: the ASGI server's own loop when there is one (daphne: the in-memory layer only works on the
+loop its consumers run on), else a loop on a daemon thread of its own (WSGI workers, management commands).
+Handing over is a non-blocking call; the write returns at once, whatever the channel layer is doing.
+
+On that loop, events are **coalesced per group** by a token bucket: a group may send ``RATE`` messages a
+second on average, in bursts of up to ``BURST``. While it has a token, an event goes out at once (the
+fragment reaches a browser within milliseconds); when it has none, events wait and go out together, as
+one message, when the next token comes. So a socket receives at most RATE messages a second however many
+devices report, and each element is updated at most that often (htmx swaps every top-level fragment of
+a message). Within a batch, replace events (``render``) keep only the newest per key and are rendered
+when sent (in a worker thread, from the database's current state), so coalescing saves the rendering
+too; append events (``html``) are all kept, the newest ``keep`` per key.
+
+A failing channel layer (Redis down) costs a logged warning and a counted failure per message; sending
+resumes by itself when the layer answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+RATE = 4.0  # messages per second per group, on average
+BURST = 4.0  # messages a quiet group may send at once
+SEND_TIMEOUT = 2.0
+MAX_IN_FLIGHT = 1000
+MESSAGE_TYPE = "fragment"
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One live update: ``render()`` (replace: the newest wins) or ``html`` (append: all are kept)."""
+
+    type: str
+    key: str
+    render: Callable[[], str] | None = None
+    html: str | None = None
+    keep: int = 20
+
+    @property
+    def appends(self) -> bool:
+        return self.html is not None
+
+
+@dataclass
+class Stats:
+    submitted: int = 0
+    sent: int = 0
+    coalesced: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Batch:
+    """What waits to be sent to one group."""
+
+    tokens: float = BURST
+    refilled: float = 0.0
+    replace: dict[str, LiveEvent] = field(default_factory=dict)
+    append: dict[str, list[str]] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+
+    def take_token(self, now: float) -> float:
+        """Take a token if there is one (0.0), else say how long until there is one."""
+        self.tokens = min(BURST, self.tokens + (now - self.refilled) * RATE)
+        self.refilled = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / RATE
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self.stats = Stats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._own_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._batches: dict[str, _Batch] = {}
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    # --- any thread ---------------------------------------------------------------------------------
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send on ``loop`` from now on: the ASGI server's loop, where the consumers live."""
+        if self._loop is not loop:
+            self._loop = loop
+            self._batches = {}
+
+    def submit(self, group: str, event: LiveEvent) -> None:
+        """Hand an event over; never blocks, never raises."""
+        self.stats.submitted += 1
+        try:
+            loop = self._target_loop()
+            with self._idle:
+                if self._in_flight >= MAX_IN_FLIGHT:
+                    self.stats.dropped += 1
+                    return
+                self._in_flight += 1
+            loop.call_soon_threadsafe(self._accept, group, event)
+        except Exception:  # a closed loop between tests, interpreter shutdown: the write still succeeds
+            self.stats.dropped += 1
+            self._done()
+            logger.exception("realtime: could not hand over a %s event", event.type)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything handed over has been sent or given up (tests, shutdown); True if idle."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def _target_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and loop.is_running():
+            return loop
+        with self._lock:
+            if self._own_loop is None or self._own_loop.is_closed():
+                self._own_loop = asyncio.new_event_loop()
+                self._batches = {}
+                thread = threading.Thread(target=self._own_loop.run_forever, name="realtime-publisher", daemon=True)
+                thread.start()
+            return self._own_loop
+
+    def _done(self, count: int = 1) -> None:
+        with self._idle:
+            self._in_flight -= count
+            if self._in_flight <= 0:
+                self._in_flight = 0
+                self._idle.notify_all()
+
+    # --- on the loop ----------------------------------------------------------------------------------
+
+    def _accept(self, group: str, event: LiveEvent) -> None:
+        batch = self._batches.setdefault(group, _Batch())
+        if event.appends:
+            kept = batch.append.setdefault(event.key, [])
+            kept.append(event.html)  # type: ignore[arg-type]
+            overflow = len(kept) - event.keep
+            if overflow > 0:
+                del kept[:overflow]
+                self.stats.coalesced += overflow
+                self._done(overflow)
+        else:
+            if event.key in batch.replace:  # the newer state replaces the older one
+                self.stats.coalesced += 1
+                self._done()
+            batch.replace[event.key] = event
+        if batch.timer is None:  # else it goes out with the batch already waiting
+            self._fire(group, batch)
+
+    def _fire(self, group: str, batch: _Batch) -> None:
+        batch.timer = None
+        wait = batch.take_token(time.monotonic())
+        if wait > 0:
+            batch.timer = asyncio.get_running_loop().call_later(wait, self._fire, group, batch)
+            return
+        replace, batch.replace = list(batch.replace.values()), {}
+        appended, batch.append = [html for kept in batch.append.values() for html in kept], {}
+        asyncio.get_running_loop().create_task(self._send(group, replace, appended))
+
+    async def _send(self, group: str, replace: list[LiveEvent], appended: list[str]) -> None:
+        """Render, then send one message; every event handed over for it is done afterwards."""
+        count = len(replace) + len(appended)
+        try:
+            parts = []
+            if replace:
+                renders = [event.render for event in replace if event.render is not None]
+                parts.extend(await sync_to_async(_render_all, thread_sensitive=False)(renders))
+            parts.extend(appended)
+            html = "".join(parts)
+            if html:
+                layer = get_channel_layer()
+                await asyncio.wait_for(layer.group_send(group, {"type": MESSAGE_TYPE, "html": html}), SEND_TIMEOUT)
+                self.stats.sent += 1
+        except Exception as exc:
+            self.stats.failed += 1
+            logger.warning("realtime: sending to %s failed (%d so far): %r", group, self.stats.failed, exc)
+        finally:
+            self._done(count)
+
+
+def _render_all(renders: list[Callable[[], str]]) -> list[str]:
+    """Render in a worker thread, with a database connection that is usable (reconnecting after a restart);
+    one fragment that fails to render is logged and left out, the others still go."""
+    close_old_connections()
+    try:
+        parts = []
+        for render in renders:
+            try:
+                parts.append(render())
+            except Exception:
+                logger.exception("realtime: a fragment failed to render")
+        return parts
+    finally:
+        close_old_connections()
+
+
+publisher = Publisher()
+
+
+def describe() -> dict[str, Any]:
+    return publisher.stats.as_dict()

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from realtime import consumers
+
+websocket_urlpatterns = [
+    path("ws/dashboard/", consumers.DashboardConsumer.as_asgi()),
+    path("ws/firmware/", consumers.FirmwareConsumer.as_asgi()),
+    path("ws/endpoints/<str:endpoint>/", consumers.EndpointConsumer.as_asgi()),
+]

@@ -1,0 +1,89 @@
+"""Real server processes for end-to-end tests: daphne on a free port, sharing the test database."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for the database this test run uses (test_<name> on PostgreSQL, the SQLite file)."""
+    current = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{current['NAME']}"
+    user = current.get("USER") or "postgres"
+    password = f":{current['PASSWORD']}" if current.get("PASSWORD") else ""
+    host = current.get("HOST") or "127.0.0.1"
+    port = current.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{current['NAME']}"
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="core.settings",
+        SECRET_KEY=settings.SECRET_KEY,
+        DATABASE_URL=test_database_url(),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
+    )
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+        env["REDIS_PREFIX"] = os.environ.get("REDIS_PREFIX", "fieldhub-test")
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def daphne(**extra_env: str) -> Iterator[str]:
+    """A daphne process serving core.asgi on a free port; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core.asgi:application"]
+    log = open(ROOT / "var" / f"daphne-test-{port}.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, cwd=ROOT, env=server_env(**extra_env), stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server at {url} did not come up in {timeout} s")
