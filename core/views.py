@@ -1,4 +1,4 @@
-"""Operational endpoints of the project itself."""
+"""The registry's pages (API tokens) and the operational endpoints of the project itself (/healthz)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ import logging
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.errors import FieldhubError
+from core.selectors import api_token_get, api_tokens
+from core.services import token_create, token_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +62,30 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     healthy = all(value == "ok" for value in checks.values())
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens; a POST creates one, whose secret this one response shows."""
+    context: dict[str, object] = {"nav": "tokens"}
+    status = 200
+    if request.method == "POST":
+        try:
+            token, secret = token_create(actor=request.user, user=request.user, name=request.POST.get("name", ""))
+        except FieldhubError as exc:
+            context["error"], status = exc.detail, exc.status
+        else:
+            context.update(new_token=token, new_secret=secret)
+            status = 201
+    context["tokens"] = api_tokens(user=request.user)
+    return TemplateResponse(request, "core/tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    token = api_token_get(user=request.user, pk=pk)
+    token_revoke(actor=request.user, token=token)
+    messages.success(request, f"Token {token.name!r} revoked: it no longer works.")
+    return redirect("tokens")

@@ -1,8 +1,11 @@
-"""Where ingest hands over to the apps built on it, without importing them.
+"""Where telemetry hands over to the apps built on it, without importing them.
 
-Telemetry must not depend on firmware (firmware depends on telemetry), so the firmware app registers its
-listener here when Django starts (``FirmwareConfig.ready``). Ingest calls it inside its transaction with the
-firmware-related readings of one post, so the update's state changes commit together with the data.
+Telemetry must not depend on firmware (firmware depends on telemetry), so the firmware app registers here
+when Django starts (``FirmwareConfig.ready``):
+
+- its listener for firmware-related readings, which ingest calls inside its transaction with those
+  readings of one post, so the update's state changes commit together with the data;
+- fleet counters (``updating``) for the dashboard's counts.
 """
 
 from __future__ import annotations
@@ -32,3 +35,15 @@ def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
 
 def is_firmware_reading(reading: Reading) -> bool:
     return (reading.path.object_id, reading.path.resource_id) in FIRMWARE_RESOURCES
+
+
+_fleet_counters: dict[str, Callable[[], int]] = {}
+
+
+def add_fleet_counter(name: str, count: Callable[[], int]) -> None:
+    """A count shown beside online / sleeping / offline on the dashboard (e.g. ``updating``)."""
+    _fleet_counters[name] = count
+
+
+def fleet_counters() -> dict[str, Callable[[], int]]:
+    return dict(_fleet_counters)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -16,7 +17,7 @@ from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration, unknown_slug
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint, ResourceType
 from core.registry import resource_types
-from telemetry import hooks, store
+from telemetry import fragments, hooks, store
 
 ENDPOINT_NAME_MAX = 255
 # Registration times before this (2001-09-09) are not epoch milliseconds: older bridges send 1.
@@ -88,7 +89,18 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
 def _save(
     name: str, readings: Sequence[Reading], types: dict[tuple[int, int], ResourceType], now: dt.datetime
 ) -> store.Saved:
-    rows = [_resource_row(reading, types, now) for reading in readings]  # may refuse the post: nothing written yet
+    """Write the post (one statement on PostgreSQL) and announce it to the live pages after commit."""
+    values = [_registered_value(reading, types) for reading in readings]  # may refuse the post: nothing written yet
+    rows = [
+        store.resource_row(
+            resource_type_id=resource_type.pk,
+            object_instance_id=reading.path.object_instance_id,  # type: ignore[arg-type]
+            resource_instance_id=reading.path.resource_instance_id,
+            columns=lwm2m.to_columns(resource_type.lwm2m_type, value),
+            measured_at=_from_ms(reading.timestamp_ms) if reading.timestamp_ms is not None else now,
+        )
+        for reading, (resource_type, value) in zip(readings, values, strict=True)
+    ]
     event = None
     if len(rows) > 1:
         names = {rt.object_id: rt.object_name for rt in types.values()}
@@ -99,7 +111,38 @@ def _save(
             max(row[-1] for row in rows),
         )
     fields = _endpoint_fields(readings, now)
-    return store.save(store.Post(endpoint_name=name, endpoint_fields=fields, rows=rows, received_at=now, event=event))
+    paths = [str(reading.path) for reading in readings]
+    saved = store.save(
+        store.Post(endpoint_name=name, endpoint_fields=fields, rows=rows, paths=paths, received_at=now, event=event)
+    )
+    summary = None
+    if event is not None and saved.event_id is not None:
+        summary = fragments.event_summary_of_post(
+            event_id=saved.event_id,
+            endpoint_id=saved.endpoint_id,
+            endpoint_name=name,
+            event_type=event[0],
+            description=event[1],
+            measured_at=event[2],
+            values=[(path, rt, value) for path, (rt, value) in zip(paths, values, strict=True)],
+        )
+    fragments.announce_ingest(
+        endpoint_id=saved.endpoint_id,
+        created=saved.created,
+        status_changed=saved.previous != (fields["online"], fields["sleeping"]),
+        event=summary,
+    )
+    return saved
+
+
+def _registered_value(reading: Reading, types: dict[tuple[int, int], ResourceType]) -> tuple[ResourceType, Any]:
+    """The reading's resource type, and its value converted to the registered type."""
+    resource_type = types[_key(reading)]
+    try:
+        value = lwm2m.coerce(reading.value, from_type=reading.data_type, to_type=resource_type.lwm2m_type)
+    except ValueError as exc:
+        raise IngestError(f"{exc} ({resource_type.slug})", path=str(reading.path)) from None
+    return resource_type, value
 
 
 def _key(reading: Reading) -> tuple[int, int]:
@@ -159,24 +202,6 @@ def _resource_types_register(readings: Sequence[Reading]) -> dict[tuple[int, int
     for rt in created.values():
         transaction.on_commit(lambda rt=rt: resource_types.add(rt))
     return created
-
-
-def _resource_row(reading: Reading, types: dict[tuple[int, int], ResourceType], now: dt.datetime) -> store.ResourceRow:
-    """The reading as a row, its value converted to the registered type of its resource."""
-    path = reading.path
-    resource_type = types[_key(reading)]
-    registered = resource_type.lwm2m_type
-    try:
-        value = lwm2m.coerce(reading.value, from_type=reading.data_type, to_type=registered)
-    except ValueError as exc:
-        raise IngestError(f"{exc} ({resource_type.slug})", path=str(path)) from None
-    return store.resource_row(
-        resource_type_id=resource_type.pk,
-        object_instance_id=path.object_instance_id,  # type: ignore[arg-type]
-        resource_instance_id=path.resource_instance_id,
-        columns=lwm2m.to_columns(registered, value),
-        measured_at=_from_ms(reading.timestamp_ms) if reading.timestamp_ms is not None else now,
-    )
 
 
 def _endpoint_fields(readings: Sequence[Reading], now: dt.datetime) -> dict[str, object]:

@@ -1,0 +1,179 @@
+"""What the telemetry pages show, and the live fragments that keep them current.
+
+The pages (``telemetry.views``) and the live updates render the same named partials of the same
+templates (``templates/telemetry/*.html#partial``), from the same context built here, so a page after a
+push looks exactly like the page after a reload. Live fragments carry ``hx-swap-oob`` (``oob=True``): the
+htmx ws extension swaps them in by id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from core.lwm2m import types as lwm2m
+from core.models import Endpoint, ResourceType
+from realtime import LiveEvent, groups, publish
+from realtime.groups import EventType
+from telemetry import selectors
+from telemetry.models import Event
+
+DASHBOARD_ROWS = 100
+EVENTS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    id: int
+    endpoint_id: int
+    endpoint_name: str
+    event_type: str
+    description: str
+    measured_at: dt.datetime
+    resources: list[dict[str, Any]]
+
+
+def summarize_event(event: Event) -> EventSummary:
+    return EventSummary(
+        id=event.pk,
+        endpoint_id=event.endpoint_id,
+        endpoint_name=event.endpoint.name,
+        event_type=event.event_type,
+        description=event.description,
+        measured_at=event.measured_at,
+        resources=[
+            {"path": r.path, "slug": r.resource_type.slug, "value": lwm2m.to_api(r.resource_type.lwm2m_type, r.value)}
+            for r in event.resources.all()
+        ],
+    )
+
+
+def _display(reading: selectors.LatestReading) -> dict[str, Any]:
+    return {**reading.__dict__, "value": lwm2m.to_api(lwm2m.DataType(reading.data_type), reading.value)}
+
+
+def _rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
+    paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH]
+    latest = selectors.latest_values_of(endpoints, paths)
+    return [
+        {
+            "endpoint": e,
+            "firmware_version": latest[e.pk].get(selectors.FIRMWARE_VERSION_PATH),
+            "battery": latest[e.pk].get(selectors.BATTERY_PATH),
+        }
+        for e in endpoints
+    ]
+
+
+# --- pages ----------------------------------------------------------------------------------------------
+
+
+def dashboard_context(*, user: Any) -> dict[str, Any]:
+    endpoints = list(selectors.endpoint_list(user=user)[:DASHBOARD_ROWS])
+    events = [summarize_event(e) for e in selectors.event_list(user=user)[:EVENTS_SHOWN]]
+    return {"counts": selectors.fleet_counts(user=user), "rows": _rows(endpoints), "events": events}
+
+
+def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
+    endpoint = selectors.endpoint_get(user=user, name=name)
+    readings = [_display(r) for r in selectors.latest_readings(user=user, endpoint=endpoint)]
+    events = [summarize_event(e) for e in selectors.event_list(user=user, endpoint=endpoint)[:EVENTS_SHOWN]]
+    return {"endpoint": endpoint, "readings": readings, "events": events}
+
+
+# --- live fragments -------------------------------------------------------------------------------------
+
+
+def render_fleet_counts() -> str:
+    context = {"counts": selectors.fleet_counts_of(), "oob": True}
+    return render_to_string("telemetry/dashboard.html#fleet-counts", context)
+
+
+def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
+    endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return ""
+    (row,) = _rows([endpoint])
+    html = render_to_string("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
+    return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows">{html}</tbody>' if insert else html
+
+
+def render_endpoint_status(endpoint_id: int) -> str:
+    endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return ""
+    return render_to_string("telemetry/endpoint.html#endpoint-status", {"endpoint": endpoint, "oob": True})
+
+
+def render_latest_values(endpoint_id: int) -> str:
+    endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return ""
+    readings = [_display(r) for r in selectors.latest_readings_of(endpoint)]
+    return render_to_string("telemetry/endpoint.html#latest-values", {"readings": readings, "oob": True})
+
+
+def render_event(summary: EventSummary) -> str:
+    html = render_to_string("telemetry/dashboard.html#event-row", {"event": summary})
+    return f'<ul hx-swap-oob="afterbegin:#events">{html}</ul>'
+
+
+def announce_ingest(
+    *,
+    endpoint_id: int,
+    created: bool,
+    status_changed: bool,
+    event: EventSummary | None,
+) -> None:
+    """Push what a stored post changed: the dashboard row (a new row for a new device), the counts when a
+    device changed state, the device page's header and latest values, and the event on both lists."""
+    dashboard, device = groups.DASHBOARD, groups.endpoint(endpoint_id)
+    if created:
+        publish(
+            dashboard,
+            LiveEvent(
+                EventType.STATUS, f"endpoint-new-{endpoint_id}", partial(render_endpoint_row, endpoint_id, insert=True)
+            ),
+        )
+    else:
+        publish(
+            dashboard,
+            LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", partial(render_endpoint_row, endpoint_id)),
+        )
+    if created or status_changed:
+        publish(dashboard, LiveEvent(EventType.FLEET, "fleet-counts", render_fleet_counts))
+    publish(device, LiveEvent(EventType.STATUS, "endpoint-status", partial(render_endpoint_status, endpoint_id)))
+    publish(device, LiveEvent(EventType.READING, "latest-values", partial(render_latest_values, endpoint_id)))
+    if event is not None:
+        html = render_event(event)
+        publish(dashboard, LiveEvent(EventType.EVENT, "events", html=html, keep=EVENTS_SHOWN))
+        publish(device, LiveEvent(EventType.EVENT, "events", html=html, keep=EVENTS_SHOWN))
+
+
+def event_summary_of_post(
+    *,
+    event_id: int,
+    endpoint_id: int,
+    endpoint_name: str,
+    event_type: str,
+    description: str,
+    measured_at: dt.datetime,
+    values: Sequence[tuple[str, ResourceType, lwm2m.Value]],
+) -> EventSummary:
+    """The summary of an event just stored, from what the ingest has in hand (no query)."""
+    return EventSummary(
+        id=event_id,
+        endpoint_id=endpoint_id,
+        endpoint_name=endpoint_name,
+        event_type=event_type,
+        description=description,
+        measured_at=measured_at,
+        resources=[
+            {"path": path, "slug": rt.slug, "value": lwm2m.to_api(rt.lwm2m_type, value)} for path, rt, value in values
+        ],
+    )
