@@ -108,6 +108,10 @@ elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", True)
 else:
     raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// or sqlite:// URL, not {_database['ENGINE']}")
+# `manage.py serve` (the embedded server) runs the downlink dispatcher and, with LESHAN_EVENTS, the Leshan
+# event follower inside itself. On PostgreSQL they usually run as the Procfile's worker and leshan.
+EMBEDDED_WORKERS = env_bool("EMBEDDED_WORKERS", _database["ENGINE"] == "django.db.backends.sqlite3")
+LESHAN_EVENTS = env_bool("LESHAN_EVENTS", False)
 
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -155,6 +159,21 @@ else:
 LESHAN_URL = env_str("LESHAN_URL", "http://127.0.0.1:8080").rstrip("/")
 if urlparse(LESHAN_URL).scheme not in {"http", "https"}:
     raise ImproperlyConfigured("LESHAN_URL must be an http:// or https:// URL")
+# Seconds Leshan waits for a device (its ?timeout=).
+LESHAN_TIMEOUT = env_int("LESHAN_TIMEOUT", 5, minimum=1)
+# Paths observed when a device registers (the Leshan event follower queues the observations).
+LESHAN_OBSERVE = env_list("LESHAN_OBSERVE")
+
+# --- downlink: operations queued for devices -------------------------------------------------------------
+
+OPERATION_MAX_ATTEMPTS = env_int("OPERATION_MAX_ATTEMPTS", 3, minimum=1)
+OPERATION_BACKOFF_SECONDS = env_int("OPERATION_BACKOFF_SECONDS", 10, minimum=1)
+# A SENDING operation older than this was lost with its dispatcher: queued again.
+OPERATION_SENDING_TIMEOUT = env_int("OPERATION_SENDING_TIMEOUT", 120, minimum=10)
+# How long a request Leshan delayed (queue mode, >= 2.0.0-M17) may wait for its device.
+OPERATION_DELAYED_TIMEOUT = env_int("OPERATION_DELAYED_TIMEOUT", 86400, minimum=60)
+DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 100, minimum=1)
+DISPATCH_SWEEP_SECONDS = env_int("DISPATCH_SWEEP_SECONDS", 10, minimum=1)
 
 # --- application --------------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Stats:
     coalesced: int = 0
     failed: int = 0
     dropped: int = 0
+    skipped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -110,6 +112,9 @@ class Publisher:
     def submit(self, group: str, event: LiveEvent) -> None:
         """Hand an event over; never blocks, never raises."""
         self.stats.submitted += 1
+        if self._unheard():
+            self.stats.skipped += 1
+            return
         try:
             loop = self._target_loop()
             with self._idle:
@@ -133,6 +138,15 @@ class Publisher:
                     return False
                 self._idle.wait(remaining)
         return True
+
+    def _unheard(self) -> bool:
+        """The in-memory layer delivers only inside this process, and without an ASGI server here no socket
+        listens: a worker or a WSGI process on the embedded default need not render anything."""
+        backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+        if not backend.endswith("InMemoryChannelLayer"):
+            return False
+        loop = self._loop
+        return loop is None or loop.is_closed() or not loop.is_running()
 
     def _target_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._loop

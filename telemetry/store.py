@@ -25,7 +25,8 @@ from typing import Any
 from django.db import connection
 
 from core.models import Endpoint
-from telemetry.models import Event, EventResource, LatestValue, Resource
+from telemetry import wakeup
+from telemetry.models import EndpointOperation, Event, EventResource, LatestValue, Resource
 
 # The columns a resource row gives, in order (endpoint_id and received_at are the post's).
 ROW_COLUMNS = (
@@ -79,6 +80,8 @@ class Post:
     received_at: dt.datetime
     # (event_type, description, measured_at) when the post is an event.
     event: tuple[str, str, dt.datetime] | None
+    # The device is reachable now: on PostgreSQL, NOTIFY the dispatchers if it has queued operations.
+    wake: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,17 @@ def _save_postgresql(post: Post) -> Saved:
             INSERT INTO {links} ({q("event_id")}, {q("resource_id")}) SELECT event.id, data.id FROM event, data
         )"""
         params += [*post.event, post.received_at]
+    wake_sql = wake_select = ""
+    if post.wake:
+        operations = q(EndpointOperation._meta.db_table)
+        wake_sql = f""",
+        woken AS (
+            SELECT pg_notify(%s, endpoint.id::text) FROM endpoint WHERE EXISTS (
+                SELECT 1 FROM {operations} o WHERE o.{q("endpoint_id")} = endpoint.id AND o.{q("status")} = 'QUEUED'
+            )
+        )"""
+        wake_select = ", (SELECT count(*) FROM woken)"
+        params.append(wakeup.CHANNEL)
     sql = f"""
         WITH old AS (
             SELECT {q("online")}, {q("sleeping")} FROM {q(Endpoint._meta.db_table)} WHERE {q("name")} = %s
@@ -163,14 +177,14 @@ def _save_postgresql(post: Post) -> Saved:
             ON CONFLICT ({q("endpoint_id")}, {q("path")}) DO UPDATE
             SET {q("resource_id")} = EXCLUDED.{q("resource_id")}, {q("measured_at")} = EXCLUDED.{q("measured_at")}
             WHERE {latest}.{q("measured_at")} <= EXCLUDED.{q("measured_at")}
-        ){event_sql}
+        ){event_sql}{wake_sql}
         SELECT (SELECT id FROM endpoint), {"(SELECT id FROM event)" if post.event else "NULL"},
                (SELECT count(*) FROM inserted), (SELECT created FROM endpoint),
-               (SELECT {q("online")} FROM old), (SELECT {q("sleeping")} FROM old)
+               (SELECT {q("online")} FROM old), (SELECT {q("sleeping")} FROM old){wake_select}
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        endpoint_id, event_id, count, created, was_online, was_sleeping = cursor.fetchone()
+        endpoint_id, event_id, count, created, was_online, was_sleeping, *_ = cursor.fetchone()
     previous = None if was_online is None else (was_online, was_sleeping)
     return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous)
 

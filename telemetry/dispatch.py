@@ -1,0 +1,217 @@
+"""The downlink dispatcher: sends queued operations through Leshan's REST API when their devices are reachable.
+
+The database is the queue (``telemetry.services.operations_claim`` / ``operation_complete``); this loop
+only decides when to look and sends what it claimed, ``DISPATCH_CONCURRENCY`` requests at a time, one per
+device at a time (so a device's operations arrive in the order they were queued). It looks:
+
+- when woken for a device: by the ingest or the Leshan event follower when a device registers, updates,
+  wakes or sends data; by ``operation_enqueue`` for a device that is online. In this process through
+  ``telemetry.wakeup``'s callbacks; from other processes through PostgreSQL ``LISTEN fieldhub_downlink``;
+- when a device's operation finished and the next may go;
+- every ``DISPATCH_SWEEP_SECONDS``: retries whose backoff is over, wake-ups that were lost, operations a
+  stopped dispatcher left SENDING (``operations_recover``).
+
+No transaction is open while a request is with Leshan. Several dispatchers may run against one PostgreSQL
+database; on SQLite run one (the embedded server's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import psycopg2
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from core.leshan import LeshanClient, Outcome, Response
+from telemetry import services, wakeup
+from telemetry.workers import DatabaseThreads
+
+logger = logging.getLogger(__name__)
+
+# Threads for the queue's database work (claims, completions), each with its connection.
+DB_THREADS = 8
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        leshan_url: str | None = None,
+        concurrency: int | None = None,
+        sweep_seconds: float | None = None,
+        listen: bool = True,
+    ) -> None:
+        self.leshan_url = leshan_url or settings.LESHAN_URL
+        self.concurrency = concurrency or settings.DISPATCH_CONCURRENCY
+        self.sweep_seconds = sweep_seconds or settings.DISPATCH_SWEEP_SECONDS
+        self.listen = listen
+        self.sent = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signal = asyncio.Event()
+        self._woken: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._leshan: LeshanClient | None = None
+        self._db = DatabaseThreads(name="dispatch-db")  # made anew by run() and drain()
+
+    # --- any thread -------------------------------------------------------------------------------------
+
+    def wake(self, endpoint_id: int) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake, endpoint_id)
+
+    # --- on the loop --------------------------------------------------------------------------------------
+
+    def _wake(self, endpoint_id: int) -> None:
+        self._woken.add(endpoint_id)
+        self._signal.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._signal = asyncio.Event()
+        self._db = DatabaseThreads(size=DB_THREADS, name="dispatch-db")
+        wakeup.register_local(self.wake)
+        listener = None
+        if self.listen and connection.vendor == "postgresql":
+            listener = asyncio.create_task(self._listen(stop))
+        try:
+            async with LeshanClient(self.leshan_url, timeout_s=settings.LESHAN_TIMEOUT) as leshan:
+                self._leshan = leshan
+                await self._loop_until(stop)
+                if self._tasks:
+                    await asyncio.wait(self._tasks, timeout=settings.LESHAN_TIMEOUT + 10)
+        finally:
+            wakeup.unregister_local(self.wake)
+            if listener is not None:
+                listener.cancel()
+            self._loop = None
+            self._db.close()
+
+    async def drain(self, *, within: float = 60) -> int:
+        """Send everything that can be sent now (every online, awake device's due operations, one after the
+        other), then return how many were sent: ``manage.py dispatch --once``, and tests."""
+        self._loop = asyncio.get_running_loop()
+        self._db = DatabaseThreads(size=DB_THREADS, name="dispatch-db")
+        sent_before = self.sent
+        deadline = time.monotonic() + within
+        async with LeshanClient(self.leshan_url, timeout_s=settings.LESHAN_TIMEOUT) as leshan:
+            self._leshan = leshan
+            while time.monotonic() < deadline:
+                await self._claim(None)
+                if not self._tasks:
+                    break
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=settings.LESHAN_TIMEOUT + 10)
+        self._loop = None
+        self._db.close()
+        return self.sent - sent_before
+
+    async def _loop_until(self, stop: asyncio.Event) -> None:
+        next_sweep = 0.0
+        while not stop.is_set():
+            wait = max(0.0, next_sweep - time.monotonic())
+            waiters = [asyncio.ensure_future(self._signal.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+            self._signal.clear()
+            if stop.is_set():
+                return
+            try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.sweep_seconds
+                    recovered = await self._db.run(services.operations_recover)
+                    if recovered:
+                        logger.info("downlink: %d operation(s) recovered", recovered)
+                    await self._claim(None)
+                await self._claim_woken()
+            except DatabaseError as exc:
+                logger.warning("downlink: database unavailable, retrying: %r", exc)
+                await asyncio.sleep(1)
+
+    async def _claim_woken(self) -> None:
+        while self._woken:
+            room = self.concurrency - len(self._tasks)
+            if room <= 0:
+                return  # kept woken; looked at again when a send finishes
+            batch = sorted(self._woken)[:room]
+            self._woken.difference_update(batch)
+            await self._claim(batch)
+
+    async def _claim(self, endpoint_ids: list[int] | None) -> None:
+        room = self.concurrency - len(self._tasks)
+        if room <= 0:
+            return
+        claims = await self._db.run(services.operations_claim, endpoint_ids=endpoint_ids, limit=room)
+        for claim in claims:
+            task = asyncio.create_task(self._send(claim))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, claim: services.Claim) -> None:
+        try:
+            response = await self._call(claim)
+            proceed = await self._db.run(services.operation_complete, claim=claim, response=response)
+            self.sent += 1
+        except Exception:
+            # Left SENDING: the sweep queues it again after OPERATION_SENDING_TIMEOUT.
+            logger.exception("downlink: operation %s could not be completed", claim.id)
+            return
+        finally:
+            self._signal.set()  # room for more
+        if proceed:
+            self._wake(claim.endpoint_id)
+
+    async def _call(self, claim: services.Claim) -> Response:
+        leshan = self._leshan
+        assert leshan is not None
+        kind, ep, path, payload = claim.kind, claim.endpoint_name, claim.path, claim.payload or {}
+        if kind == "WRITE":
+            return await leshan.write(ep, path, payload["node"])
+        if kind == "EXECUTE":
+            return await leshan.execute(ep, path, payload.get("arguments", ""))
+        if kind == "READ":
+            return await leshan.read(ep, path)
+        if kind == "OBSERVE":
+            return await leshan.observe(ep, path)
+        if kind == "OBSERVE_CANCEL":
+            return await leshan.observe_cancel(ep, path)
+        return Response(Outcome.REJECTED, detail=f"unknown operation kind {kind}")
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """PostgreSQL LISTEN on a connection of its own; every notification wakes a device."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            raw = None
+            try:
+                raw = psycopg2.connect(**connection.get_connection_params())
+                raw.autocommit = True
+                with raw.cursor() as cursor:
+                    cursor.execute(f"LISTEN {wakeup.CHANNEL}")
+                readable = asyncio.Event()
+                loop.add_reader(raw.fileno(), readable.set)
+                try:
+                    while not stop.is_set():
+                        with contextlib.suppress(TimeoutError):  # every 30 s, poll() checks the connection
+                            await asyncio.wait_for(readable.wait(), timeout=30)
+                        readable.clear()
+                        raw.poll()
+                        while raw.notifies:
+                            note = raw.notifies.pop(0)
+                            if note.payload.isdigit():
+                                self._wake(int(note.payload))
+                finally:
+                    loop.remove_reader(raw.fileno())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("downlink: LISTEN connection lost, reconnecting: %r", exc)
+                await asyncio.sleep(2)
+            finally:
+                if raw is not None:
+                    raw.close()
