@@ -84,6 +84,13 @@ class FirmwareConsumer(FragmentConsumer):
         return [groups.FIRMWARE], 0
 
 
+class OperationsConsumer(FragmentConsumer):
+    def groups_for(self, user: Any) -> tuple[list[str], int]:
+        if not has_role(user, Role.VIEWER):
+            return [], CLOSE_FORBIDDEN
+        return [groups.OPERATIONS], 0
+
+
 class EndpointConsumer(FragmentConsumer):
     def groups_for(self, user: Any) -> tuple[list[str], int]:
         from core.models import Endpoint
@@ -97,10 +104,7 @@ class EndpointConsumer(FragmentConsumer):
         )
         if endpoint_id is None:
             return [], CLOSE_NOT_FOUND
-        names = [groups.endpoint(endpoint_id)]
-        if has_role(user, Role.OPERATOR):
-            names.append(groups.endpoint_controls(endpoint_id))
-        return names, 0
+        return [groups.endpoint(endpoint_id)], 0
 
 
 def bind_publisher_loop() -> None:

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 DASHBOARD = "dashboard"
 FIRMWARE = "firmware"
+OPERATIONS = "operations"
 
 
 def endpoint(endpoint_id: int) -> str:
     """Everything about one device."""
     return f"endpoint.{endpoint_id}"
-
-
-def endpoint_controls(endpoint_id: int) -> str:
-    """Fragments of one device page that carry operator controls (sent only to operators and admins)."""
-    return f"endpoint.{endpoint_id}.controls"
 
 
 class EventType:

@@ -5,5 +5,6 @@ from realtime import consumers
 websocket_urlpatterns = [
     path("ws/dashboard/", consumers.DashboardConsumer.as_asgi()),
     path("ws/firmware/", consumers.FirmwareConsumer.as_asgi()),
+    path("ws/operations/", consumers.OperationsConsumer.as_asgi()),
     path("ws/endpoints/<str:endpoint>/", consumers.EndpointConsumer.as_asgi()),
 ]

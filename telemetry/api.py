@@ -19,8 +19,8 @@ from core.lwm2m import types as lwm2m
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint
 from core.schemas import ErrorOut, json_body
-from telemetry import bridge, selectors
-from telemetry.models import Event, Resource
+from telemetry import bridge, selectors, services
+from telemetry.models import EndpointOperation, Event, Resource
 from telemetry.schemas import (
     CompositePostIn,
     EndpointDetailOut,
@@ -28,6 +28,9 @@ from telemetry.schemas import (
     EventPageOut,
     FlownexusDataOut,
     IngestOut,
+    OperationIn,
+    OperationOut,
+    OperationPageOut,
     ReadingsPageOut,
     SeriesOut,
     SinglePostIn,
@@ -305,3 +308,91 @@ def flownexus_data(
         }
         for row in rows[offset : offset + limit]
     ]
+
+
+# --- operations (the downlink queue) --------------------------------------------------------------------
+
+operations_router = Router(tags=["Operations"])
+WRITE_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def _operation_out(operation: EndpointOperation) -> dict[str, Any]:
+    return {
+        "id": operation.pk,
+        "endpoint": operation.endpoint.name,
+        "kind": operation.kind,
+        "path": operation.path,
+        "payload": operation.payload,
+        "status": operation.status,
+        "attempts": operation.attempts,
+        "last_attempt_at": operation.last_attempt_at,
+        "next_attempt_at": operation.next_attempt_at,
+        "last_error": operation.last_error,
+        "result": operation.result,
+        "created_by": operation.created_by.get_username() if operation.created_by else None,
+        "created_at": operation.created_at,
+        "updated_at": operation.updated_at,
+        "completed_at": operation.completed_at,
+    }
+
+
+@query_router.post(
+    "/endpoints/{endpoint}/operations",
+    response={201: OperationOut, **WRITE_ERRORS},
+    summary="Queue a write, execute, read or observe for a device (operator)",
+)
+def create_operation(request: HttpRequest, endpoint: str, payload: OperationIn) -> Status[dict[str, Any]]:
+    device = selectors.endpoint_get(user=request.auth, name=endpoint)
+    operation = services.operation_enqueue(
+        actor=request.auth,
+        endpoint=device,
+        kind=payload.kind.upper(),
+        path=payload.path,
+        value=payload.value,
+        values=payload.values,
+        arguments=payload.arguments,
+    )
+    return Status(201, _operation_out(operation))
+
+
+@operations_router.get(
+    "/operations", response={200: OperationPageOut, **READ_ERRORS}, summary="Operations, newest first"
+)
+def list_operations(
+    request: HttpRequest,
+    status: str | None = Query(None, description="queued, sending, confirmed, failed or cancelled"),
+    endpoint: str | None = Query(None, description="endpoint name"),
+    limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    device = selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None
+    operations = selectors.operation_list(user=request.auth, endpoint=device, status=status)
+    items = [_operation_out(op) for op in operations[offset : offset + limit]]
+    return {"items": items, "count": operations.count(), "limit": limit, "offset": offset}
+
+
+@operations_router.get(
+    "/operations/{operation_id}", response={200: OperationOut, **READ_ERRORS}, summary="One operation"
+)
+def get_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
+    return _operation_out(selectors.operation_get(user=request.auth, pk=operation_id))
+
+
+@operations_router.post(
+    "/operations/{operation_id}/cancel",
+    response={200: OperationOut, **WRITE_ERRORS},
+    summary="Cancel a queued operation",
+)
+def cancel_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
+    operation = selectors.operation_get(user=request.auth, pk=operation_id)
+    return _operation_out(services.operation_cancel(actor=request.auth, operation=operation))
+
+
+@operations_router.post(
+    "/operations/{operation_id}/retry",
+    response={200: OperationOut, **WRITE_ERRORS},
+    summary="Queue a failed or cancelled operation again",
+)
+def retry_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
+    operation = selectors.operation_get(user=request.auth, pk=operation_id)
+    return _operation_out(services.operation_retry(actor=request.auth, operation=operation))

@@ -21,10 +21,11 @@ from core.models import Endpoint, ResourceType
 from realtime import LiveEvent, groups, publish
 from realtime.groups import EventType
 from telemetry import selectors
-from telemetry.models import Event
+from telemetry.models import EndpointOperation, Event
 
 DASHBOARD_ROWS = 100
 EVENTS_SHOWN = 20
+OPERATIONS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
     endpoint = selectors.endpoint_get(user=user, name=name)
     readings = [_display(r) for r in selectors.latest_readings(user=user, endpoint=endpoint)]
     events = [summarize_event(e) for e in selectors.event_list(user=user, endpoint=endpoint)[:EVENTS_SHOWN]]
-    return {"endpoint": endpoint, "readings": readings, "events": events}
+    operations = list(selectors.operation_list(user=user, endpoint=endpoint)[:OPERATIONS_SHOWN])
+    return {"endpoint": endpoint, "readings": readings, "events": events, "operations": operations}
 
 
 # --- live fragments -------------------------------------------------------------------------------------
@@ -177,3 +179,31 @@ def event_summary_of_post(
             {"path": path, "slug": rt.slug, "value": lwm2m.to_api(rt.lwm2m_type, value)} for path, rt, value in values
         ],
     )
+
+
+def announce_endpoint(endpoint_id: int, *, status_changed: bool) -> None:
+    """A device's state changed outside an ingest (Leshan said it sleeps or left): its row, header, counts."""
+    dashboard, device = groups.DASHBOARD, groups.endpoint(endpoint_id)
+    row = partial(render_endpoint_row, endpoint_id)
+    publish(dashboard, LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", row))
+    publish(device, LiveEvent(EventType.STATUS, "endpoint-status", partial(render_endpoint_status, endpoint_id)))
+    if status_changed:
+        publish(dashboard, LiveEvent(EventType.FLEET, "fleet-counts", render_fleet_counts))
+
+
+def render_operation(operation_id: int, *, insert: bool = False, page: str = "endpoint") -> str:
+    """An operation's row, on a device's page or on the operations page; new rows go on top."""
+    operation = EndpointOperation.objects.select_related("endpoint", "created_by").filter(pk=operation_id).first()
+    if operation is None:
+        return ""
+    template = f"telemetry/{page}.html#operation-row"
+    html = render_to_string(template, {"op": operation, "oob": not insert})
+    return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if insert else html
+
+
+def announce_operation(operation: EndpointOperation, *, created: bool = False) -> None:
+    """An operation was queued or changed state: its row on the device's page and on the operations page."""
+    key = f"operation-{operation.pk}" + ("-new" if created else "")
+    for group, page in ((groups.endpoint(operation.endpoint_id), "endpoint"), (groups.OPERATIONS, "operations")):
+        render = partial(render_operation, operation.pk, insert=created, page=page)
+        publish(group, LiveEvent(EventType.OPERATION, key, render))

@@ -159,3 +159,38 @@ class FlownexusDataOut(Schema):
     timestamp_created: dt.datetime
     value: ApiValue
     resource_type: str
+
+
+class OperationIn(Schema):
+    kind: str = Field(description="write, execute, read, observe or observe_cancel")
+    path: str = Field(description="LwM2M path: /3/0/14 (a resource), /3/0/7/1 (a resource instance), /1/0 ...")
+    value: Any = Field(default=None, description="write: the value, as the API shows values (e.g. 21.5, true)")
+    values: dict[str, Any] | None = Field(
+        default=None, description="write: {resource id: value} for an instance, or {instance id: value}"
+    )
+    arguments: str = Field(default="", description="execute: arguments, e.g. 0='reason'")
+
+
+class OperationOut(Schema):
+    id: int
+    endpoint: str
+    kind: str
+    path: str
+    payload: dict[str, Any] | None
+    status: str = Field(description="QUEUED, SENDING, CONFIRMED, FAILED or CANCELLED")
+    attempts: int
+    last_attempt_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    last_error: str
+    result: dict[str, Any] | None = Field(description="what Leshan answered, classified")
+    created_by: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    completed_at: dt.datetime | None
+
+
+class OperationPageOut(Schema):
+    items: list[OperationOut]
+    count: int
+    limit: int
+    offset: int

@@ -25,7 +25,7 @@ from core.permissions import require
 from core.registry import resource_types
 from core.roles import Role
 from telemetry import hooks
-from telemetry.models import Event, LatestValue, Resource
+from telemetry.models import EndpointOperation, Event, LatestValue, Resource
 
 MAX_PAGE = 1000
 MAX_BUCKETS = 5000
@@ -491,3 +491,31 @@ def resource_type_readings(*, user: Any, slug: str, endpoint_name: str | None) -
     if endpoint_name is not None:
         rows = rows.filter(endpoint=endpoint_get(user=user, name=endpoint_name))
     return rows.select_related("resource_type").order_by("-measured_at", "-id")
+
+
+# --- operations -----------------------------------------------------------------------------------------
+
+
+def operation_list(
+    *, user: Any, endpoint: Endpoint | None = None, status: str | None = None
+) -> QuerySet[EndpointOperation]:
+    """Operations newest first, with their device and author."""
+    require(user, Role.VIEWER)
+    operations = EndpointOperation.objects.filter(endpoint__in=visible_endpoints(user)).select_related(
+        "endpoint", "created_by"
+    )
+    if endpoint is not None:
+        operations = operations.filter(endpoint=endpoint)
+    if status:
+        if status.upper() not in EndpointOperation.Status.values:
+            names = ", ".join(s.lower() for s in EndpointOperation.Status.values)
+            raise FieldhubError(f"status must be one of {names}", path="status")
+        operations = operations.filter(status=status.upper())
+    return operations.order_by("-id")
+
+
+def operation_get(*, user: Any, pk: int) -> EndpointOperation:
+    try:
+        return operation_list(user=user).get(pk=pk)
+    except EndpointOperation.DoesNotExist:
+        raise NotFound(f"no operation {pk}", path="operation") from None
