@@ -34,6 +34,15 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
         roles_ensure()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _publisher_drained_before_the_database_goes(django_db_setup: None) -> Any:
+    """Live fragments still waiting to render must not meet a test database that is being dropped."""
+    yield
+    from realtime.publisher import publisher
+
+    publisher.flush(timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def _registry_after_flush(request: pytest.FixtureRequest) -> None:
     """A transactional test starts after an earlier one flushed every table: load the registry again."""

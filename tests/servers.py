@@ -60,6 +60,21 @@ def daphne(**extra_env: str) -> Iterator[str]:
     """A daphne process serving core.asgi on a free port; yields its base URL."""
     port = free_port()
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core.asgi:application"]
+    with _running(command, port, extra_env) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def embedded(**extra_env: str) -> Iterator[str]:
+    """`manage.py serve` (what `make run` starts: daphne with the workers inside) on a free port."""
+    port = free_port()
+    command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with _running(command, port, extra_env) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _running(command: list[str], port: int, extra_env: dict[str, str]) -> Iterator[str]:
     log = open(ROOT / "var" / f"daphne-test-{port}.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(command, cwd=ROOT, env=server_env(**extra_env), stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"

@@ -294,20 +294,24 @@ class TestHooks:
         assert response.status_code == 422
         assert (Endpoint.objects.count(), Resource.objects.count()) == (0, 0)
 
-    def test_the_reachable_hook_is_called_for_data_but_not_for_deregistration(
-        self, client: Client, monkeypatch: pytest.MonkeyPatch
+    def test_data_wakes_the_dispatcher_but_a_deregistration_does_not(
+        self, client: Client, django_capture_on_commit_callbacks
     ) -> None:
-        from telemetry import services
+        from telemetry import wakeup
 
-        woken = []
-        monkeypatch.setattr(services, "endpoint_reachable", lambda *, endpoint_id: woken.append(endpoint_id))
-        post(client, "single", single("d", "/3303/0/5700", "FLOAT", "1"))
-        unregister = {
-            "ep": "d",
-            "obj_id": 10240,
-            "val": {"kind": "singleResource", "id": 1, "type": "TIME", "value": 1},
-        }
-        post(client, "single", unregister)
+        woken: list[int] = []
+        wakeup.register_local(woken.append)
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                post(client, "single", single("d", "/3303/0/5700", "FLOAT", "1"))
+            unregister = {
+                "ep": "d",
+                "obj_id": 10240,
+                "val": {"kind": "singleResource", "id": 1, "type": "TIME", "value": 1},
+            }
+            post(client, "single", unregister)
+        finally:
+            wakeup.unregister_local(woken.append)
         assert woken == [Endpoint.objects.get(name="d").pk]
 
 
