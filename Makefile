@@ -27,7 +27,7 @@ run: install var/secret_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"; \
 	$(PY) manage.py bootstrap && \
 	echo "Fieldhub on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, user 'admin')" && \
-	exec $(PY) -m daphne -b $(HOST) -p $(PORT) core.asgi:application
+	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
