@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 
 from core.models import Endpoint
 from telemetry.models import EndpointOperation
+
+
+def new_download_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 class Firmware(models.Model):
@@ -17,6 +23,8 @@ class Firmware(models.Model):
     filename = models.CharField(max_length=255, help_text="the uploaded file's name")
     size = models.PositiveBigIntegerField(help_text="bytes")
     sha256 = models.CharField(max_length=64)
+    # In the Package URI: devices cannot log in, so the image is reachable only by who knows this.
+    download_token = models.CharField(max_length=43, unique=True, editable=False, default=new_download_token)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -28,6 +36,57 @@ class Firmware(models.Model):
 
     def __str__(self) -> str:
         return self.version
+
+
+class Campaign(models.Model):
+    """A firmware update of many devices, in waves: a wave starts when the previous one finished with few
+    enough failures, else the campaign halts and says why."""
+
+    class Status(models.TextChoices):
+        RUNNING = "RUNNING", "running"
+        PAUSED = "PAUSED", "paused"
+        HALTED = "HALTED", "halted"
+        COMPLETED = "COMPLETED", "completed"
+        ABORTED = "ABORTED", "aborted"
+
+    name = models.CharField(max_length=100)
+    firmware = models.ForeignKey(Firmware, on_delete=models.PROTECT, related_name="campaigns")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    waves = models.JSONField(help_text="devices in each wave, e.g. [2, 18, 180]")
+    current_wave = models.PositiveIntegerField(default=0, help_text="0-based index of the wave under way")
+    max_failure_rate = models.FloatField(help_text="a wave with more failed than this (0..1) halts the campaign")
+    reason = models.TextField(blank=True, help_text="why the campaign halted or ended")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.firmware})"
+
+
+class CampaignDevice(models.Model):
+    """One device of a campaign: its wave and, once its wave started, its update."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="devices")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="+")
+    wave = models.PositiveIntegerField()
+    update = models.OneToOneField(
+        "FirmwareUpdate", on_delete=models.SET_NULL, null=True, blank=True, related_name="campaign_device"
+    )
+    skipped = models.CharField(max_length=255, blank=True, help_text="why no update was started")
+
+    class Meta:
+        ordering = ["wave", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "endpoint"], name="campaigndevice_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} in wave {self.wave + 1} of {self.campaign}"
 
 
 class FirmwareUpdate(models.Model):
@@ -80,6 +139,12 @@ class FirmwareUpdate(models.Model):
     execute_operation = models.ForeignKey(
         EndpointOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    cancel_operation = models.ForeignKey(
+        EndpointOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    campaign = models.ForeignKey(Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="updates")
+    # The device registered again while updating: a Firmware Version then is the outcome of the update.
+    rebooted = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
