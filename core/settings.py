@@ -249,7 +249,7 @@ USE_TZ = True
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Leshan bridges and load-balancer health checks talk plain HTTP on the internal network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^leshan_api/"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^leshan_api/", r"^firmware/package/"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
@@ -278,6 +278,18 @@ except ValueError as exc:
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 INGEST_MAX_RESOURCES = env_int("INGEST_MAX_RESOURCES", 5000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, 2_621_440)
+
+# --- firmware ---------------------------------------------------------------------------------------------
+
+FIRMWARE_MAX_BYTES = env_int("FIRMWARE_MAX_BYTES", 4 * 1024 * 1024, minimum=1)
+# The Package URI written to devices (5/0/1): FIRMWARE_BASE_URL + /firmware/package/..., e.g.
+# http://fieldhub.example.com:8000; empty: the path alone, for devices configured with a fixed host.
+FIRMWARE_BASE_URL = env_str("FIRMWARE_BASE_URL").rstrip("/")
+if FIRMWARE_BASE_URL and urlparse(FIRMWARE_BASE_URL).scheme not in {"http", "https", "coap", "coaps"}:
+    raise ImproperlyConfigured("FIRMWARE_BASE_URL must be an http(s):// or coap(s):// URL")
+# An update that stays in one phase (queued, downloading, downloaded, updating) longer has failed.
+FIRMWARE_PHASE_TIMEOUT = env_int("FIRMWARE_PHASE_TIMEOUT", 3600, minimum=10)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- logging ------------------------------------------------------------------------------------------
 

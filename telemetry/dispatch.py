@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from core.leshan import LeshanClient, Outcome, Response
-from telemetry import services, wakeup
+from telemetry import hooks, services, wakeup
 from telemetry.workers import DatabaseThreads
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ class Dispatcher:
                     recovered = await self._db.run(services.operations_recover)
                     if recovered:
                         logger.info("downlink: %d operation(s) recovered", recovered)
+                    for task in hooks.periodic_tasks():
+                        await self._db.run(task)
                     await self._claim(None)
                 await self._claim_woken()
             except DatabaseError as exc:

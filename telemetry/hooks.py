@@ -5,7 +5,8 @@ when Django starts (``FirmwareConfig.ready``):
 
 - its listener for firmware-related readings, which ingest calls inside its transaction with those
   readings of one post, so the update's state changes commit together with the data;
-- fleet counters (``updating``) for the dashboard's counts.
+- fleet counters (``updating``) for the dashboard's counts;
+- periodic tasks (firmware phase timeouts, campaign waves) for the dispatcher's sweep.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Callable, Sequence
 
 from core.lwm2m.nodes import Reading
 
-# Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result.
-FIRMWARE_RESOURCES = frozenset({(3, 3), (5, 3), (5, 5)})
+# Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result, and a registration
+# (10240/0: a device updating its firmware reboots and registers again).
+FIRMWARE_RESOURCES = frozenset({(3, 3), (5, 3), (5, 5), (10240, 0)})
 
 FirmwareListener = Callable[[int, Sequence[Reading]], None]
 
@@ -47,3 +49,16 @@ def add_fleet_counter(name: str, count: Callable[[], int]) -> None:
 
 def fleet_counters() -> dict[str, Callable[[], int]]:
     return dict(_fleet_counters)
+
+
+_periodic: list[Callable[[], object]] = []
+
+
+def add_periodic(task: Callable[[], object]) -> None:
+    """Something to run on every sweep of a downlink dispatcher (every DISPATCH_SWEEP_SECONDS)."""
+    if task not in _periodic:
+        _periodic.append(task)
+
+
+def periodic_tasks() -> list[Callable[[], object]]:
+    return list(_periodic)

@@ -378,7 +378,8 @@ def _leaf(node_id: int, kind: str, resource_type: ResourceType, raw: Any, path: 
 
 
 def _checked(resource_type: ResourceType, raw: Any, path: Path) -> Any:
-    if raw is None or raw == "":
+    text_type = resource_type.lwm2m_type in (lwm2m.DataType.STRING, lwm2m.DataType.CORELINK)
+    if raw is None or (raw == "" and not text_type):  # "" is a text value (an empty Package URI resets 5/0)
         raise FieldhubError(f"{path}: a value is needed", path="value")
     if resource_type.lwm2m_type == lwm2m.DataType.BOOLEAN and isinstance(raw, str):  # as a form sends it
         raw = {"true": True, "false": False}.get(raw.strip().lower(), raw)

@@ -1,0 +1,232 @@
+"""The firmware pages, and the Package URI that devices download images from."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.errors import FieldhubError
+from firmware import fragments, selectors, services
+from firmware.models import Firmware
+from telemetry import selectors as telemetry_selectors
+
+UPDATES_SHOWN = 100
+RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def firmware(request: HttpRequest) -> HttpResponse:
+    """Images (upload for admins), updates, campaigns."""
+    context: dict[str, Any] = {"nav": "firmware", "max_bytes": settings.FIRMWARE_MAX_BYTES}
+    status = 200
+    if request.method == "POST":
+        try:
+            image = services.firmware_upload(
+                actor=request.user, version=request.POST.get("version", ""), upload=request.FILES.get("file")
+            )
+        except FieldhubError as exc:
+            context["upload_error"], status = str(exc), exc.status
+        else:
+            messages.success(
+                request, f"Firmware {image.version} uploaded ({image.size} bytes, SHA-256 {image.sha256})."
+            )
+            return redirect("firmware")
+    campaigns = list(selectors.campaign_list(user=request.user)[:50])
+    for campaign in campaigns:
+        campaign.summary = fragments.campaign_summary(campaign)
+    context.update(
+        images=selectors.firmware_list(user=request.user),
+        updates=selectors.update_list(user=request.user)[:UPDATES_SHOWN],
+        campaigns=campaigns,
+    )
+    return TemplateResponse(request, "firmware/firmware.html", context, status=status)
+
+
+@login_required
+@require_POST
+def firmware_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    image = selectors.firmware_list(user=request.user).filter(pk=pk).first()
+    if image is None:
+        raise Http404
+    services.firmware_delete(actor=request.user, firmware=image)
+    messages.success(request, f"Firmware {image.version} deleted.")
+    return redirect("firmware")
+
+
+@login_required
+@require_GET
+def device_section(request: HttpRequest, name: str) -> HttpResponse:
+    """A device page's firmware section (loaded into the telemetry page, which knows nothing of firmware)."""
+    endpoint = telemetry_selectors.endpoint_get(user=request.user, name=name)
+    context = {
+        "endpoint": endpoint,
+        "images": selectors.firmware_list(user=request.user),
+        "updates": selectors.update_list(user=request.user, endpoint=endpoint)[:20],
+    }
+    return TemplateResponse(request, "firmware/device.html#section", context)
+
+
+@login_required
+@require_POST
+def update_start(request: HttpRequest, name: str) -> HttpResponse:
+    endpoint = telemetry_selectors.endpoint_get(user=request.user, name=name)
+    image = selectors.firmware_get(user=request.user, version=request.POST.get("version", ""))
+    try:
+        services.firmware_update_start(actor=request.user, endpoint=endpoint, firmware=image)
+    except FieldhubError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Updating {endpoint.name} to {image.version}: the package URI is queued.")
+    return redirect("endpoint", name=endpoint.name)
+
+
+@login_required
+@require_POST
+def update_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    services.firmware_update_cancel(actor=request.user, update=selectors.update_get(user=request.user, pk=pk))
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect(request.headers.get("Referer") or "firmware")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    context: dict[str, Any] = {"nav": "firmware", "images": selectors.firmware_list(user=request.user), "form": {}}
+    if request.method == "POST":
+        form = request.POST
+        context["form"] = form
+        try:
+            campaign = _campaign_from_form(request, form)
+        except FieldhubError as exc:
+            context["error"] = str(exc)
+            return TemplateResponse(request, "firmware/campaign_new.html", context, status=exc.status)
+        return redirect("campaign", pk=campaign.pk)
+    return TemplateResponse(request, "firmware/campaign_new.html", context)
+
+
+def _campaign_from_form(request: HttpRequest, form: Any) -> Any:
+    image = selectors.firmware_get(user=request.user, version=form.get("version", ""))
+    select = form.get("select", "all")
+    names = (
+        [line.strip() for line in form.get("endpoints", "").splitlines() if line.strip()] if select == "list" else None
+    )
+    endpoints = services.campaign_endpoints(
+        user=request.user, names=names, from_version=form.get("from_version") if select == "version" else None
+    )
+    try:
+        waves = [int(part) for part in re.split(r"[,\s]+", form.get("waves", "").strip()) if part]
+        rate = float(form.get("max_failure_percent", "10")) / 100
+    except ValueError:
+        raise FieldhubError(
+            "waves are whole numbers separated by commas; the failure limit a number", path="waves"
+        ) from None
+    return services.campaign_create(
+        actor=request.user,
+        name=form.get("name", ""),
+        firmware=image,
+        endpoints=endpoints,
+        waves=waves,
+        unit=form.get("unit", "percent"),
+        max_failure_rate=rate,
+    )
+
+
+@login_required
+@require_GET
+def campaign(request: HttpRequest, pk: int) -> HttpResponse:
+    item = selectors.campaign_get(user=request.user, pk=pk)
+    context = {
+        "nav": "firmware",
+        "campaign": item,
+        "summary": fragments.campaign_summary(item),
+        "members": selectors.campaign_devices(user=request.user, campaign=item),
+    }
+    return TemplateResponse(request, "firmware/campaign.html", context)
+
+
+CAMPAIGN_ACTIONS = {
+    "pause": services.campaign_pause,
+    "resume": services.campaign_resume,
+    "abort": services.campaign_abort,
+}
+
+
+@login_required
+@require_POST
+def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if action not in CAMPAIGN_ACTIONS:
+        raise Http404
+    item = selectors.campaign_get(user=request.user, pk=pk)
+    try:
+        CAMPAIGN_ACTIONS[action](actor=request.user, campaign=item)
+    except FieldhubError as exc:
+        messages.error(request, str(exc))
+    return redirect("campaign", pk=pk)
+
+
+@require_GET
+def package(request: HttpRequest, token: str, filename: str) -> HttpResponse:
+    """A firmware image, for devices (no login: the unguessable token in the URL is the key). Supports a
+    single HTTP Range (206, or 416 when it cannot be satisfied), so a device can resume a download."""
+    image = Firmware.objects.filter(download_token=token).first()
+    if image is None or image.filename != filename:
+        raise Http404("no such firmware package")
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="{image.filename}"',
+        "ETag": f'"{image.sha256}"',
+        "Cache-Control": "private, max-age=3600",
+    }
+    requested = request.headers.get("Range")
+    if not requested:
+        response = FileResponse(image.file.open("rb"), content_type="application/octet-stream")
+        response["Content-Length"] = str(image.size)
+    else:
+        span = _byte_range(requested, image.size)
+        if span is None:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{image.size}"
+        else:
+            start, end = span
+            response = StreamingHttpResponse(
+                _slice(image, start, end), status=206, content_type="application/octet-stream"
+            )
+            response["Content-Range"] = f"bytes {start}-{end}/{image.size}"
+            response["Content-Length"] = str(end - start + 1)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    match = RANGE_RE.fullmatch(header.strip())
+    if not match or (not match[1] and not match[2]):
+        return None
+    if not match[1]:  # the last N bytes
+        length = int(match[2])
+        return (max(0, size - length), size - 1) if length else None
+    start = int(match[1])
+    end = min(int(match[2]), size - 1) if match[2] else size - 1
+    return (start, end) if start <= end and start < size else None
+
+
+def _slice(image: Firmware, start: int, end: int) -> Any:
+    with image.file.open("rb") as handle:
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0:
+            chunk = handle.read(min(65536, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
