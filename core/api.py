@@ -15,6 +15,7 @@ from core.auth import BridgeAuth, user_auth
 from core.errors import FieldhubError, unavailable_from
 from core.http import describe_validation_error
 from core.lwm2m.nodes import NodeError
+from firmware.api import router as firmware_router
 from telemetry.api import bridge_router, operations_router, query_router
 
 logger = logging.getLogger(__name__)
@@ -86,4 +87,5 @@ api = NinjaAPI(
 )
 api.add_router("/", query_router)
 api.add_router("/", operations_router)
+api.add_router("/", firmware_router)
 _register_error_handlers(api)
