@@ -1,9 +1,10 @@
-"""Reads of the registry's own rows (API tokens)."""
+"""Reads of the registry's own rows (API tokens, users)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from core.errors import NotFound
@@ -25,3 +26,16 @@ def api_token_get(*, user: Any, pk: int) -> ApiToken:
         return tokens.get(pk=pk)
     except ApiToken.DoesNotExist:
         raise NotFound("no such token", path="token") from None
+
+
+def users(*, user: Any) -> QuerySet[Any]:
+    """Every user with their groups (admins only)."""
+    require(user, Role.ADMIN)
+    return get_user_model().objects.prefetch_related("groups").order_by("username")
+
+
+def user_get(*, user: Any, pk: int) -> Any:
+    try:
+        return users(user=user).get(pk=pk)
+    except get_user_model().DoesNotExist:
+        raise NotFound(f"no user with id {pk}", path="user") from None

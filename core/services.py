@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import FieldhubError
+from core.errors import Conflict, FieldhubError
 from core.lwm2m.ddf import definitions
 from core.models import ApiToken, ResourceType
 from core.permissions import require
@@ -168,3 +169,72 @@ def token_authenticate(secret: str) -> Any | None:
 
 
 TOKEN_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+# --- users (the users page, admins only) -------------------------------------------------------------------
+
+USERNAME_RE = r"^[\w.@+-]{1,150}$"
+
+
+def user_create(*, actor: Any, username: str, role: str) -> tuple[AbstractUser, str]:
+    """A new user with a role and a random password, returned once."""
+    require(actor, Role.ADMIN)
+    username = (username or "").strip()
+    if not re.fullmatch(USERNAME_RE, username):
+        raise FieldhubError("a user name is 1 to 150 letters, digits and @ . + - _", path="username")
+    chosen = _role(role)
+    user_model = get_user_model()
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise Conflict(f"a user named {username!r} exists already", path="username")
+    password = secrets.token_urlsafe(12)
+    with transaction.atomic():
+        user = user_model.objects.create_user(username=username, password=password)
+        _assign(user, chosen)
+    return user, password
+
+
+def user_set_role(*, actor: Any, user: AbstractUser, role: str) -> AbstractUser:
+    require(actor, Role.ADMIN)
+    chosen = _role(role)
+    if user.pk == actor.pk:
+        raise FieldhubError("you cannot change your own role", path="role")
+    if user.is_superuser:
+        raise FieldhubError(
+            f"{user.get_username()} is a superuser: always an admin (change it in the admin)", path="role"
+        )
+    with transaction.atomic():
+        _assign(user, chosen)
+    return user
+
+
+def user_set_active(*, actor: Any, user: AbstractUser, active: bool) -> AbstractUser:
+    """Deactivate (the user can no longer log in, their tokens stop working) or reactivate a user."""
+    require(actor, Role.ADMIN)
+    if user.pk == actor.pk and not active:
+        raise FieldhubError("you cannot deactivate yourself", path="active")
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    return user
+
+
+def user_reset_password(*, actor: Any, user: AbstractUser) -> str:
+    """A new random password for ``user``, returned once."""
+    require(actor, Role.ADMIN)
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return password
+
+
+def _role(name: str) -> Role:
+    try:
+        return Role(name)
+    except ValueError:
+        raise FieldhubError("role is viewer, operator or admin", path="role") from None
+
+
+def _assign(user: AbstractUser, role: Role) -> None:
+    user.groups.remove(*Group.objects.filter(name__in=[r.value for r in Role]))
+    user.groups.add(Group.objects.get_or_create(name=role.value)[0])
+    user.is_staff = role == Role.ADMIN  # admins may use the Django admin
+    user.save(update_fields=["is_staff"])

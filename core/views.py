@@ -17,8 +17,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import FieldhubError
-from core.selectors import api_token_get, api_tokens
-from core.services import token_create, token_revoke
+from core.permissions import role_of
+from core.roles import Role
+from core.selectors import api_token_get, api_tokens, user_get
+from core.selectors import users as selectors_users
+from core.services import (
+    token_create,
+    token_revoke,
+    user_create,
+    user_reset_password,
+    user_set_active,
+    user_set_role,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +99,43 @@ def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name!r} revoked: it no longer works.")
     return redirect("tokens")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def users(request: HttpRequest) -> HttpResponse:
+    """Admins create users, set roles, deactivate, reset passwords; a new password is shown once."""
+    context: dict[str, object] = {"nav": "users", "roles": [role.value for role in Role]}
+    status = 200
+    if request.method == "POST":
+        try:
+            status = _user_action(request, context)
+        except FieldhubError as exc:
+            context["error"], status = str(exc), exc.status
+    everyone = selectors_users(user=request.user)
+    context["rows"] = [{"user": u, "role": held.value if (held := role_of(u)) else None} for u in everyone]
+    return TemplateResponse(request, "core/users.html", context, status=status)
+
+
+def _user_action(request: HttpRequest, context: dict[str, object]) -> int:
+    action = request.POST.get("action", "")
+    if action == "create":
+        created, password = user_create(
+            actor=request.user, username=request.POST.get("username", ""), role=request.POST.get("role", "")
+        )
+        context.update(new_password=password, password_for=created.get_username())
+        return 201
+    user_id = request.POST.get("user", "")
+    if not user_id.isdecimal() or len(user_id) > 18:
+        raise FieldhubError("user must be the id of a user", path="user")
+    target = user_get(user=request.user, pk=int(user_id))
+    if action == "role":
+        user_set_role(actor=request.user, user=target, role=request.POST.get("role", ""))
+    elif action in ("activate", "deactivate"):
+        user_set_active(actor=request.user, user=target, active=action == "activate")
+    elif action == "password":
+        password = user_reset_password(actor=request.user, user=target)
+        context.update(new_password=password, password_for=target.get_username())
+    else:
+        raise FieldhubError("unknown action", path="action")
+    return 200
