@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -224,6 +225,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.role",
             ],
+            "builtins": ["core.templatetags.fieldhub"],
         },
     }
 ]
@@ -278,6 +280,11 @@ except ValueError as exc:
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 INGEST_MAX_RESOURCES = env_int("INGEST_MAX_RESOURCES", 5000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, 2_621_440)
+
+# The dashboard's sparkline: the main sensor of each device.
+SPARKLINE_PATH = env_str("SPARKLINE_PATH", "/3303/0/5700")
+if not re.fullmatch(r"(/\d{1,5}){3,4}", SPARKLINE_PATH):
+    raise ImproperlyConfigured(f"SPARKLINE_PATH must be a resource path like /3303/0/5700, not {SPARKLINE_PATH!r}")
 
 # --- firmware ---------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.errors import FieldhubError
+from core.errors import FieldhubError, PermissionDenied
 from firmware import fragments, selectors, services
 from firmware.models import Firmware
 from telemetry import selectors as telemetry_selectors
@@ -82,6 +82,8 @@ def update_start(request: HttpRequest, name: str) -> HttpResponse:
     image = selectors.firmware_get(user=request.user, version=request.POST.get("version", ""))
     try:
         services.firmware_update_start(actor=request.user, endpoint=endpoint, firmware=image)
+    except PermissionDenied:
+        raise
     except FieldhubError as exc:
         messages.error(request, str(exc))
     else:
@@ -169,6 +171,8 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     item = selectors.campaign_get(user=request.user, pk=pk)
     try:
         CAMPAIGN_ACTIONS[action](actor=request.user, campaign=item)
+    except PermissionDenied:
+        raise
     except FieldhubError as exc:
         messages.error(request, str(exc))
     return redirect("campaign", pk=pk)

@@ -91,6 +91,13 @@ class OperationsConsumer(FragmentConsumer):
         return [groups.OPERATIONS], 0
 
 
+class EventsConsumer(FragmentConsumer):
+    def groups_for(self, user: Any) -> tuple[list[str], int]:
+        if not has_role(user, Role.VIEWER):
+            return [], CLOSE_FORBIDDEN
+        return [groups.EVENTS], 0
+
+
 class EndpointConsumer(FragmentConsumer):
     def groups_for(self, user: Any) -> tuple[list[str], int]:
         from core.models import Endpoint

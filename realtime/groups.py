@@ -9,6 +9,7 @@ from __future__ import annotations
 DASHBOARD = "dashboard"
 FIRMWARE = "firmware"
 OPERATIONS = "operations"
+EVENTS = "events"
 
 
 def endpoint(endpoint_id: int) -> str:

@@ -6,5 +6,6 @@ websocket_urlpatterns = [
     path("ws/dashboard/", consumers.DashboardConsumer.as_asgi()),
     path("ws/firmware/", consumers.FirmwareConsumer.as_asgi()),
     path("ws/operations/", consumers.OperationsConsumer.as_asgi()),
+    path("ws/events/", consumers.EventsConsumer.as_asgi()),
     path("ws/endpoints/<str:endpoint>/", consumers.EndpointConsumer.as_asgi()),
 ]

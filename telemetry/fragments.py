@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from core.lwm2m import types as lwm2m
 from core.models import Endpoint, ResourceType
@@ -24,6 +26,8 @@ from telemetry import selectors
 from telemetry.models import EndpointOperation, Event
 
 DASHBOARD_ROWS = 100
+SPARKLINE_SPAN = dt.timedelta(hours=24)
+SPARKLINE_POINTS = 40
 EVENTS_SHOWN = 20
 OPERATIONS_SHOWN = 20
 
@@ -55,29 +59,80 @@ def summarize_event(event: Event) -> EventSummary:
 
 
 def _display(reading: selectors.LatestReading) -> dict[str, Any]:
-    return {**reading.__dict__, "value": lwm2m.to_api(lwm2m.DataType(reading.data_type), reading.value)}
+    value = lwm2m.to_api(lwm2m.DataType(reading.data_type), reading.value)
+    numeric = float(value) if isinstance(value, int | float) else None  # for the chart's live points
+    if reading.data_type == lwm2m.DataType.TIME and isinstance(value, int):
+        value, numeric = _as_datetime(value), None
+    return {**reading.__dict__, "value": value, "numeric": numeric, "epoch": reading.measured_at.timestamp()}
+
+
+def _as_datetime(epoch_ms: int) -> dt.datetime | int:
+    """A TIME value (epoch milliseconds) as a date people read; the number itself when no date can hold it."""
+    try:
+        return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return epoch_ms
 
 
 def _rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
+    """A dashboard row per device: state, firmware version, battery, and a sparkline of the main sensor."""
     paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH]
     latest = selectors.latest_values_of(endpoints, paths)
+    since = timezone.now() - SPARKLINE_SPAN
+    recent = selectors.recent_values_of(endpoints, settings.SPARKLINE_PATH, since=since, per_endpoint=SPARKLINE_POINTS)
     return [
         {
             "endpoint": e,
             "firmware_version": latest[e.pk].get(selectors.FIRMWARE_VERSION_PATH),
             "battery": latest[e.pk].get(selectors.BATTERY_PATH),
+            "sparkline": sparkline(recent.get(e.pk, [])),
         }
         for e in endpoints
     ]
 
 
+def sparkline(points: Sequence[tuple[dt.datetime, float]]) -> dict[str, Any] | None:
+    """An SVG polyline (100 x 24 box) of the points, with the last value; None for fewer than two."""
+    if len(points) < 2:
+        return None
+    times = [t.timestamp() for t, _ in points]
+    values = [v for _, v in points]
+    t0, t1 = times[0], times[-1] if times[-1] > times[0] else times[0] + 1
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    coordinates = " ".join(
+        f"{100 * (t - t0) / (t1 - t0):.1f},{22 - 20 * (v - low) / span:.1f}" for t, v in zip(times, values, strict=True)
+    )
+    return {"points": coordinates, "last": values[-1], "low": low, "high": high}
+
+
 # --- pages ----------------------------------------------------------------------------------------------
 
 
-def dashboard_context(*, user: Any) -> dict[str, Any]:
-    endpoints = list(selectors.endpoint_list(user=user)[:DASHBOARD_ROWS])
+def dashboard_context(*, user: Any, q: str = "", status: str | None = None) -> dict[str, Any]:
+    endpoints = list(selectors.endpoint_list(user=user, name=q or None, status=status)[:DASHBOARD_ROWS])
     events = [summarize_event(e) for e in selectors.event_list(user=user)[:EVENTS_SHOWN]]
     return {"counts": selectors.fleet_counts(user=user), "rows": _rows(endpoints), "events": events}
+
+
+IDENTITY = {
+    "/3/0/0": "Manufacturer",
+    "/3/0/1": "Model",
+    "/3/0/2": "Serial number",
+    "/3/0/17": "Device type",
+    "/3/0/18": "Hardware",
+    "/3/0/3": "Firmware",
+    "/3/0/19": "Software",
+}
+CHARTED = frozenset({"INTEGER", "UNSIGNED_INTEGER", "FLOAT", "BOOLEAN"})
+
+
+def _status_context(endpoint: Endpoint, readings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The device page's header: state, identity (object 3), recent registrations."""
+    by_path = {r["path"]: r["value"] for r in readings}
+    identity = [(label, by_path[path]) for path, label in IDENTITY.items() if by_path.get(path) not in (None, "")]
+    history = selectors.registration_history(user=None, endpoint=endpoint, system=True)
+    return {"endpoint": endpoint, "identity": identity, "history": history}
 
 
 def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
@@ -85,7 +140,14 @@ def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
     readings = [_display(r) for r in selectors.latest_readings(user=user, endpoint=endpoint)]
     events = [summarize_event(e) for e in selectors.event_list(user=user, endpoint=endpoint)[:EVENTS_SHOWN]]
     operations = list(selectors.operation_list(user=user, endpoint=endpoint)[:OPERATIONS_SHOWN])
-    return {"endpoint": endpoint, "readings": readings, "events": events, "operations": operations}
+    charted = [r for r in readings if r["data_type"] in CHARTED and r["object_id"] != 10240]
+    return {
+        **_status_context(endpoint, readings),
+        "readings": readings,
+        "events": events,
+        "operations": operations,
+        "charted": charted,
+    }
 
 
 # --- live fragments -------------------------------------------------------------------------------------
@@ -109,7 +171,9 @@ def render_endpoint_status(endpoint_id: int) -> str:
     endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return ""
-    return render_to_string("telemetry/endpoint.html#endpoint-status", {"endpoint": endpoint, "oob": True})
+    readings = [_display(r) for r in selectors.latest_readings_of(endpoint)]
+    context = {**_status_context(endpoint, readings), "oob": True}
+    return render_to_string("telemetry/endpoint.html#endpoint-status", context)
 
 
 def render_latest_values(endpoint_id: int) -> str:
@@ -153,8 +217,8 @@ def announce_ingest(
     publish(device, LiveEvent(EventType.READING, "latest-values", partial(render_latest_values, endpoint_id)))
     if event is not None:
         html = render_event(event)
-        publish(dashboard, LiveEvent(EventType.EVENT, "events", html=html, keep=EVENTS_SHOWN))
-        publish(device, LiveEvent(EventType.EVENT, "events", html=html, keep=EVENTS_SHOWN))
+        for group in (dashboard, device, groups.EVENTS):
+            publish(group, LiveEvent(EventType.EVENT, "events", html=html, keep=EVENTS_SHOWN))
 
 
 def event_summary_of_post(

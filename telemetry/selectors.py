@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from core.errors import FieldhubError, NotFound
@@ -519,3 +520,58 @@ def operation_get(*, user: Any, pk: int) -> EndpointOperation:
         return operation_list(user=user).get(pk=pk)
     except EndpointOperation.DoesNotExist:
         raise NotFound(f"no operation {pk}", path="operation") from None
+
+
+# --- small views of recent history (sparklines, registration history) -------------------------------------
+
+
+def recent_values_of(
+    endpoints: Sequence[Endpoint], path: str, *, since: dt.datetime, per_endpoint: int
+) -> dict[int, list[tuple[dt.datetime, float]]]:
+    """The last ``per_endpoint`` numeric readings of ``path`` since ``since``, per device, oldest first: one
+    query (a window over the series index's range of each device)."""
+    try:
+        parsed = Path.parse(path)
+    except NodeError:
+        return {}
+    key = (parsed.object_id, parsed.resource_id)
+    resource_type = resource_types.get_many([key]).get(key)  # type: ignore[list-item]
+    if resource_type is None or resource_type.data_type not in NUMERIC or not endpoints:
+        return {}
+    rows = (
+        Resource.objects.filter(
+            endpoint__in=[e.pk for e in endpoints],
+            resource_type=resource_type,
+            object_instance_id=parsed.object_instance_id,
+            resource_instance_id=parsed.resource_instance_id,
+            measured_at__gte=since,
+        )
+        .annotate(place=Window(RowNumber(), partition_by=F("endpoint_id"), order_by=F("measured_at").desc()))
+        .filter(place__lte=per_endpoint)
+        .select_related("resource_type")
+        .order_by("endpoint_id", "measured_at")
+    )
+    result: dict[int, list[tuple[dt.datetime, float]]] = {}
+    for row in rows:
+        value = row.value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            result.setdefault(row.endpoint_id, []).append((row.measured_at, float(value)))
+    return result
+
+
+REGISTRATION_EVENTS = {0: "registered", 1: "unregistered", 2: "updated its registration"}
+
+
+def registration_history(
+    *, user: Any, endpoint: Endpoint, limit: int = 10, system: bool = False
+) -> list[tuple[dt.datetime, str]]:
+    """The device's latest registration events (object 10240), newest first, in words. ``system``: for a
+    fragment pushed to the device's group (its members were checked when they joined)."""
+    if not system:
+        require(user, Role.VIEWER)
+    rows = (
+        Resource.objects.filter(endpoint=endpoint, resource_type__object_id=10240)
+        .select_related("resource_type")
+        .order_by("-received_at", "-id")[:limit]
+    )
+    return [(row.received_at, REGISTRATION_EVENTS.get(row.resource_type.resource_id, "?")) for row in rows]

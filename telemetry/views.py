@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import FieldhubError
+from core.errors import FieldhubError, PermissionDenied
 from telemetry import fragments, selectors, services
 from telemetry.models import EndpointOperation
 
@@ -18,7 +18,16 @@ from telemetry.models import EndpointOperation
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"nav": "dashboard", **fragments.dashboard_context(user=request.user)}
+    """The fleet; ``q`` and ``status`` filter the device table (htmx asks for the table alone)."""
+    q, status = request.GET.get("q", "").strip(), request.GET.get("status", "").strip() or None
+    context = {
+        "nav": "dashboard",
+        "q": q,
+        "status": status or "",
+        **fragments.dashboard_context(user=request.user, q=q, status=status),
+    }
+    if request.htmx and request.htmx.target == "endpoint-rows":
+        return TemplateResponse(request, "telemetry/dashboard.html#endpoint-rows", context)
     return TemplateResponse(request, "telemetry/dashboard.html", context)
 
 
@@ -84,6 +93,8 @@ def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
             value=request.POST.get("value") or None,
             arguments=request.POST.get("arguments", ""),
         )
+    except PermissionDenied:
+        raise  # a forged request: the 403 page, not a message
     except FieldhubError as exc:
         if request.htmx:
             return HttpResponse(f'<p class="error" role="alert">{escape(str(exc))}</p>', status=exc.status)
@@ -94,3 +105,22 @@ def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
             return HttpResponse(f'<p class="ok" role="status">{escape(message)}</p>', status=201)
         messages.success(request, message)
     return redirect("endpoint", name=device.name)
+
+
+EVENTS_PAGE = 200
+
+
+@login_required
+@require_GET
+def events(request: HttpRequest) -> HttpResponse:
+    endpoint_name = request.GET.get("endpoint", "").strip()
+    event_type = request.GET.get("type", "").strip()
+    device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
+    rows = selectors.event_list(user=request.user, endpoint=device, event_type=event_type or None)[:EVENTS_PAGE]
+    context = {
+        "nav": "events",
+        "events": [fragments.summarize_event(event) for event in rows],
+        "endpoint_name": endpoint_name,
+        "event_type": event_type,
+    }
+    return TemplateResponse(request, "telemetry/events.html", context)

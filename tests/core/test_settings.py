@@ -62,6 +62,7 @@ def test_check_deploy_fails_with_debug_on() -> None:
         ("BRIDGE_TRUSTED_NETWORKS", "10.0.0.0/33", "BRIDGE_TRUSTED_NETWORKS"),
         ("INGEST_MAX_RESOURCES", "many", "INGEST_MAX_RESOURCES must be an integer"),
         ("INGEST_MAX_RESOURCES", "0", "INGEST_MAX_RESOURCES must be at least 1"),
+        ("SPARKLINE_PATH", "temperature", "SPARKLINE_PATH must be a resource path like /3303/0/5700"),
     ],
 )
 def test_it_names_a_malformed_variable(name: str, value: str, message: str) -> None:

@@ -34,3 +34,17 @@ document.addEventListener("htmx:oobAfterSwap", function () {
     for (var i = 50; i < items.length; i++) items[i].remove();
   });
 });
+// Whether the page is live: [data-live] on the socket's element is connecting, open or closed (shown by
+// the stylesheet). A page that lost its socket missed what was pushed meanwhile, so when the socket comes
+// back the page reloads once to catch up (a wall display recovers from a server restart by itself).
+document.addEventListener("htmx:wsConnecting", function (e) {
+  if (e.target.dataset.live !== "closed") e.target.dataset.live = "connecting";
+});
+document.addEventListener("htmx:wsOpen", function (e) {
+  if (e.target.dataset.dropped) { window.location.reload(); return; }
+  e.target.dataset.live = "open";
+});
+document.addEventListener("htmx:wsClose", function (e) {
+  e.target.dataset.live = "closed";
+  e.target.dataset.dropped = "1";
+});
