@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVER_APPLICATION_NAME = "fieldhub-test-server"
 
 
 def free_port() -> int:
@@ -47,6 +48,7 @@ def server_env(**extra: str) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         SESSION_COOKIE_SECURE="0",
         CSRF_COOKIE_SECURE="0",
+        PGAPPNAME=SERVER_APPLICATION_NAME,  # libpq names the server's sessions, see _wait_for_sessions_to_end
     )
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
@@ -65,9 +67,10 @@ def daphne(**extra_env: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def embedded(**extra_env: str) -> Iterator[str]:
-    """`manage.py serve` (what `make run` starts: daphne with the workers inside) on a free port."""
-    port = free_port()
+def embedded(port: int | None = None, **extra_env: str) -> Iterator[str]:
+    """`manage.py serve` (what `make run` starts: daphne with the workers inside) on a free port (or the
+    given one: to restart a server where its clients expect it)."""
+    port = port or free_port()
     command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with _running(command, port, extra_env) as url:
         yield url
@@ -89,6 +92,24 @@ def _running(command: list[str], port: int, extra_env: dict[str, str]) -> Iterat
             process.kill()
             process.wait()
         log.close()
+        _wait_for_sessions_to_end()
+
+
+def _wait_for_sessions_to_end(timeout: float = 5) -> None:
+    """PostgreSQL ends a dead server's sessions a moment after its process exits; the test database can
+    only be dropped once they are gone, so wait for them (bounded)."""
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+                [SERVER_APPLICATION_NAME],
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
