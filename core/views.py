@@ -117,8 +117,13 @@ def users(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "core/users.html", context, status=status)
 
 
+USER_ACTIONS = ("create", "role", "activate", "deactivate", "password")
+
+
 def _user_action(request: HttpRequest, context: dict[str, object]) -> int:
     action = request.POST.get("action", "")
+    if action not in USER_ACTIONS:
+        raise FieldhubError(f"unknown action: one of {', '.join(USER_ACTIONS)}", path="action")
     if action == "create":
         created, password = user_create(
             actor=request.user, username=request.POST.get("username", ""), role=request.POST.get("role", "")
@@ -136,6 +141,4 @@ def _user_action(request: HttpRequest, context: dict[str, object]) -> int:
     elif action == "password":
         password = user_reset_password(actor=request.user, user=target)
         context.update(new_password=password, password_for=target.get_username())
-    else:
-        raise FieldhubError("unknown action", path="action")
     return 200

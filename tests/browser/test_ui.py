@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
@@ -9,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from core.lwm2m.nodes import Path, Reading
+from core.lwm2m.types import DataType
 from core.simulator.leshan import LeshanDouble
+from telemetry.services import ingest
 from tests.browser.conftest import SCREENSHOTS, log_in
 from tests.servers import embedded, free_port
 
@@ -89,12 +93,15 @@ def test_a_page_that_lost_its_server_says_so_and_catches_up_when_it_returns(brow
         live(page)
         assert page.get_by_text("No devices yet").is_visible()
     page.locator(".live[data-live=closed]").wait_for(timeout=WAIT)  # "reconnecting…"
-    with embedded(port, LESHAN_URL=leshan.base_url) as server:
-        register(server)  # while the page is disconnected: it cannot be pushed
-        with page.expect_navigation(timeout=RECONNECT_WAIT):  # the socket is back: the page reloads once
-            pass
+    # A device reports while no server runs to push it (written straight to the database).
+    ingest(endpoint_name=EP, readings=[Reading(Path(3303, 0, 5700), DataType.FLOAT, 19.5)])
+    with page.expect_navigation(timeout=RECONNECT_WAIT):  # the socket comes back: the page reloads once
+        stack = contextlib.ExitStack()
+        server = stack.enter_context(embedded(port, LESHAN_URL=leshan.base_url))
+    with stack:
         live(page)
-        assert page.locator("#endpoint-rows tr[id^=endpoint-row-]", has_text=EP).is_visible()
+        page.locator("#endpoint-rows tr[id^=endpoint-row-]", has_text=EP).wait_for(timeout=WAIT)
+        assert page.url == f"{server}/"
     page.context.close()
 
 
