@@ -189,6 +189,7 @@ def package(request: HttpRequest, token: str, filename: str) -> HttpResponse:
         "Accept-Ranges": "bytes",
         "Content-Disposition": f'attachment; filename="{image.filename}"',
         "ETag": f'"{image.sha256}"',
+        "X-Firmware-Version": image.version,  # for devices and gateways that do not parse the image
         "Cache-Control": "private, max-age=3600",
     }
     requested = request.headers.get("Range")

@@ -753,6 +753,11 @@ class LeshanDouble:
         self._stop_requested: asyncio.Event | None = None
 
     @property
+    def followers(self) -> int:
+        """How many clients are reading the event stream."""
+        return len(self._streams)
+
+    @property
     def master(self) -> bool:
         return self.version == LeshanVersion.MASTER
 

@@ -20,6 +20,11 @@ def single(ep: str, object_id: int, node: Node) -> dict[str, Any]:
     return {"ep": ep, "obj_id": object_id, "val": node}
 
 
+def composite(ep: str, nodes: dict[str, Node]) -> dict[str, Any]:
+    """``/leshan_api/resource/composite``: a composite notification, paths to nodes."""
+    return {"ep": ep, "val": nodes}
+
+
 def registration(ep: str, event: int, registration_ms: int) -> dict[str, Any]:
     """Object 10240: 0 registered, 1 unregistered, 2 registration updated (value: registration time)."""
     return single(ep, 10240, resource(event, "TIME", registration_ms))

@@ -142,6 +142,8 @@ class TestPackageDownload:
         assert response["Accept-Ranges"] == "bytes"
         assert response["X-Content-Type-Options"] == "nosniff"
         assert response["Content-Disposition"] == 'attachment; filename="app.bin"'
+        assert response["ETag"] == f'"{image.sha256}"'  # a device can check what it downloaded
+        assert response["X-Firmware-Version"] == image.version
 
     @pytest.mark.parametrize(
         ("header", "start", "end"),
