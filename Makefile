@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format check bench clean vendor
+.PHONY: install run demo simulate test lint format check bench clean vendor
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,25 @@ run: install var/secret_key
 	$(PY) manage.py bootstrap && \
 	echo "Fieldhub on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, user 'admin')" && \
 	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+# The embedded server with a simulated fleet behind a simulated Leshan (its own database in var/demo/):
+# the dashboard moves within seconds. Ctrl-C stops both.
+DEMO_DEVICES ?= 12
+DEMO_INTERVAL ?= 5
+DEMO_LESHAN_PORT ?= 8080
+demo: install var/secret_key
+	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" FIELDHUB_VAR_DIR="$${FIELDHUB_VAR_DIR:-var/demo}" \
+	  LESHAN_URL="http://127.0.0.1:$(DEMO_LESHAN_PORT)" FIRMWARE_BASE_URL="http://127.0.0.1:$(PORT)"; \
+	mkdir -p "$$FIELDHUB_VAR_DIR" && $(PY) manage.py bootstrap || exit 1; \
+	$(PY) manage.py simulate --devices $(DEMO_DEVICES) --interval $(DEMO_INTERVAL) --progress 30 \
+	  --url "http://127.0.0.1:$(PORT)" --leshan-port $(DEMO_LESHAN_PORT) & \
+	simulator=$$!; trap 'kill $$simulator 2>/dev/null; wait $$simulator' EXIT INT TERM; \
+	echo "Fieldhub demo on http://$(HOST):$(PORT)/ (user 'admin'), $(DEMO_DEVICES) simulated devices"; \
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+# More devices, or other options: make simulate ARGS="--devices 200 --interval 30" (against `make run`).
+simulate: install var/secret_key
+	@SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" $(PY) manage.py simulate $(ARGS)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

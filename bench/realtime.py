@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import PYTHON, ROOT, free_port, manage, percentile, running_server, server_env
 from bench.ingest import fresh_postgres
+from core.simulator import payloads
 
 DEVICE = re.compile(r"urn:rt:(\d+)")
 COMPRESS = 15  # offer permessage-deflate, as browsers do
@@ -53,8 +54,7 @@ def session_cookie(env: dict[str, str]) -> str:
 
 
 def payload(device: int) -> str:
-    node = {"kind": "singleResource", "id": 5700, "type": "FLOAT", "value": "21.5"}
-    return json.dumps({"ep": f"urn:rt:{device}", "obj_id": 3303, "val": node})
+    return json.dumps(payloads.temperature(f"urn:rt:{device}", 21.5))
 
 
 class Watcher:
