@@ -1,6 +1,11 @@
 """The embedded server: daphne serving pages, APIs and websockets, with the background workers inside."""
 
 import asyncio
+import logging
+import os
+import sys
+import threading
+import time
 from argparse import ArgumentParser
 
 from daphne.endpoints import build_endpoint_description_strings
@@ -10,6 +15,29 @@ from django.core.management.base import BaseCommand
 
 from telemetry.dispatch import Dispatcher
 from telemetry.leshan_events import LeshanFollower
+
+logger = logging.getLogger(__name__)
+
+
+def exit_within(grace: float) -> None:
+    """Make sure the process ends within `grace` seconds once the server has stopped.
+
+    When daphne stops with requests in flight, the threads running their synchronous parts can stay blocked
+    in asgiref (waiting for an event loop that is gone), and Python's exit waits for every such thread, for
+    ever: the process would never end and a supervisor's restart would hang. A daemon watchdog ends the
+    process if the normal exit has not finished in time (responses in flight are lost either way).
+    """
+
+    def watchdog() -> None:
+        time.sleep(grace)
+        busy = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        logger.warning("exiting with threads still busy %s s after the server stopped: %s", grace, busy)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
 class Command(BaseCommand):
@@ -21,8 +49,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--exit-grace",
+            type=float,
+            default=5.0,
+            help="seconds the process may take to exit after the server stopped (default 5)",
+        )
 
-    def handle(self, *args: object, host: str, port: int, **options: object) -> None:
+    def handle(self, *args: object, host: str, port: int, exit_grace: float, **options: object) -> None:
         from core.asgi import application
 
         stop = asyncio.Event()
@@ -46,3 +80,4 @@ class Command(BaseCommand):
             verbosity=0,
         ).run()
         stop.set()
+        exit_within(exit_grace)
