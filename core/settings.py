@@ -97,6 +97,8 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
     }
+    # One writer at a time per process, queued fairly (core/sqlite/base.py).
+    _database["ENGINE"] = "core.sqlite"
     # Tests use a file (not :memory:) so that a real daphne process can share the test database.
     _database["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 elif _database["ENGINE"] == "django.db.backends.postgresql":
@@ -111,7 +113,7 @@ else:
     raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// or sqlite:// URL, not {_database['ENGINE']}")
 # `manage.py serve` (the embedded server) runs the downlink dispatcher and, with LESHAN_EVENTS, the Leshan
 # event follower inside itself. On PostgreSQL they usually run as the Procfile's worker and leshan.
-EMBEDDED_WORKERS = env_bool("EMBEDDED_WORKERS", _database["ENGINE"] == "django.db.backends.sqlite3")
+EMBEDDED_WORKERS = env_bool("EMBEDDED_WORKERS", _database["ENGINE"] == "core.sqlite")
 LESHAN_EVENTS = env_bool("LESHAN_EVENTS", False)
 
 DATABASES = {"default": _database}
