@@ -583,8 +583,10 @@ def _ingest_logged(name: str, readings: list[Reading], operation_id: int) -> Non
 
 
 def operations_recover() -> int:
-    """Queue again what a dispatcher that stopped left SENDING (its attempt counts), and fail what Leshan
-    has held for a sleeping device longer than OPERATION_DELAYED_TIMEOUT. Returns how many were touched."""
+    """Queue again what a dispatcher that stopped left SENDING (its attempt counts), except executes, which
+    fail instead (Leshan may have delivered one already; running a reboot or an update twice is not harmless,
+    so the operator decides), and fail what Leshan has held for a sleeping device longer than
+    OPERATION_DELAYED_TIMEOUT. Returns how many were touched."""
     now = timezone.now()
     lost = EndpointOperation.objects.filter(
         status=Status.SENDING,
@@ -600,7 +602,13 @@ def operations_recover() -> int:
         for operation in lost.select_for_update(skip_locked=True):
             operation.attempts += 1
             operation.last_error = "the dispatcher stopped while sending; queued again"
-            if operation.attempts >= settings.OPERATION_MAX_ATTEMPTS:
+            if operation.kind == EndpointOperation.Kind.EXECUTE:
+                operation.status, operation.completed_at = Status.FAILED, now
+                operation.last_error = (
+                    "the dispatcher stopped while sending; whether the device executed it is unknown: "
+                    "check the device, then retry"
+                )
+            elif operation.attempts >= settings.OPERATION_MAX_ATTEMPTS:
                 operation.status, operation.completed_at = Status.FAILED, now
             else:
                 operation.status = Status.QUEUED

@@ -368,6 +368,21 @@ class TestOutcomes:
         drain()
         assert refreshed(operation).status == Status.CONFIRMED
 
+    def test_an_execute_left_sending_fails_instead_of_running_twice(self, leshan: LeshanDouble, settings) -> None:
+        operation = enqueue(device(), "EXECUTE", "/3/0/4")
+        services.operations_claim(endpoint_ids=None, limit=10)
+        stale = timezone.now() - dt.timedelta(seconds=settings.OPERATION_SENDING_TIMEOUT + 1)
+        EndpointOperation.objects.filter(pk=operation.pk).update(last_attempt_at=stale)
+        assert services.operations_recover() == 1
+        operation = refreshed(operation)
+        assert (operation.status, operation.attempts) == (Status.FAILED, 1)
+        assert operation.last_error == (
+            "the dispatcher stopped while sending; whether the device executed it is unknown: "
+            "check the device, then retry"
+        )
+        drain()
+        assert not [r for r in leshan.requests if r.method == "POST" and r.path.endswith("/3/0/4")]
+
     def test_a_sending_operation_is_not_cancellable_and_not_claimed_twice(self, operator) -> None:
         operation = enqueue(device(), "READ", "/3/0/9")
         assert len(services.operations_claim(endpoint_ids=None, limit=10)) == 1
