@@ -12,7 +12,8 @@ Every answer is classified into one ``Outcome``, following the contract's §1.3/
 | other 4xx (``Invalid request: ...``, ``Invalid path``) | REJECTED | failed: the request itself is wrong |
 | 504 ``Request timeout`` | TIMEOUT | attempt counted, retried with backoff |
 | other 5xx | SERVER_ERROR | attempt counted, retried with backoff |
-| connection refused, reset, no answer | UNREACHABLE | attempt counted, retried with backoff |
+| connection refused (the request never left) | LESHAN_DOWN | stays queued, no attempt counted, tried again later |
+| connection reset, no answer | UNREACHABLE | attempt counted, retried with backoff |
 
 Requests are never retried by the HTTP client itself (``force_close``: aiohttp would otherwise resend an
 idempotent request whose kept-alive connection turned out closed, and a write could reach a device twice).
@@ -47,6 +48,7 @@ class Outcome(enum.StrEnum):
     TIMEOUT = "TIMEOUT"
     SERVER_ERROR = "SERVER_ERROR"
     UNREACHABLE = "UNREACHABLE"
+    LESHAN_DOWN = "LESHAN_DOWN"
 
     @property
     def retryable(self) -> bool:
@@ -147,6 +149,8 @@ class LeshanClient:
             async with self._session.request(method, url, **kwargs) as answer:
                 body = await answer.text()
                 return classify(answer.status, body, answer.headers.get("Content-Type", ""))
+        except aiohttp.ClientConnectorError as exc:  # no connection: the request certainly did not leave
+            return Response(Outcome.LESHAN_DOWN, detail=f"Leshan unreachable: {exc!r}"[:500])
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Response(Outcome.UNREACHABLE, detail=f"Leshan unreachable: {exc!r}"[:500])
 

@@ -510,7 +510,9 @@ def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:
 
     CONFIRMED: done (a read's or observe's content is stored as telemetry). DEVICE_ERROR, REJECTED:
     failed, retrying will not help. SLEEPING, NOT_REGISTERED: queued again, no attempt spent, the device
-    marked asleep or unregistered until it is heard from. TIMEOUT, SERVER_ERROR, UNREACHABLE: an attempt
+    marked asleep or unregistered until it is heard from. LESHAN_DOWN (no connection to Leshan): queued
+    again, no attempt spent, tried again after OPERATION_BACKOFF_SECONDS, so that commands outlive a Leshan
+    restart however long it takes. TIMEOUT, SERVER_ERROR, UNREACHABLE: an attempt
     spent, queued again after an exponential backoff, failed after OPERATION_MAX_ATTEMPTS. DELAYED: Leshan
     holds it for the sleeping device; it stays SENDING until REQUEST_RESPONSE.
     """
@@ -535,6 +537,9 @@ def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:
         elif outcome.waits_for_device:
             operation.status, operation.last_error = Status.QUEUED, response.detail
             _endpoint_unreachable(operation.endpoint, outcome)
+        elif outcome == leshan.Outcome.LESHAN_DOWN:
+            operation.status, operation.last_error = Status.QUEUED, response.detail
+            operation.next_attempt_at = now + dt.timedelta(seconds=settings.OPERATION_BACKOFF_SECONDS)
         elif outcome == leshan.Outcome.DELAYED:
             operation.request_id = response.request_id or ""
             operation.last_error = "delayed by Leshan until the device wakes"

@@ -285,13 +285,32 @@ class TestOutcomes:
         assert round(first.total_seconds()) == settings.OPERATION_BACKOFF_SECONDS
         assert round(second.total_seconds()) == 2 * settings.OPERATION_BACKOFF_SECONDS
 
-    def test_leshan_unreachable_counts_an_attempt(self, settings: Any) -> None:
+    def test_leshan_down_keeps_it_queued_without_spending_attempts(self, settings: Any) -> None:
+        """No connection to Leshan: the request never left, so however long Leshan is down (a restart, an
+        upgrade), nothing fails; it is tried again after the backoff and delivered once Leshan is back."""
+        port = free_port()
+        settings.LESHAN_URL = f"http://127.0.0.1:{port}"
+        settings.OPERATION_MAX_ATTEMPTS = 1
+        operation = enqueue(device(), "WRITE", "/3/0/14", value="after the outage")
+        for _ in range(3):
+            drain()
+            EndpointOperation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
+        operation = refreshed(operation)
+        assert (operation.status, operation.attempts) == (Status.QUEUED, 0)
+        assert operation.last_error.startswith("Leshan unreachable")
+        double = LeshanDouble(clients=[simulated()])
+        with double.run_in_thread(port=port):
+            drain()
+        assert refreshed(operation).status == Status.CONFIRMED
+        assert [r.method for r in double.requests] == ["PUT"]
+
+    def test_leshan_down_waits_for_the_backoff(self, settings: Any) -> None:
         settings.LESHAN_URL = f"http://127.0.0.1:{free_port()}"
         operation = enqueue(device(), "READ", "/3/0/9")
         drain()
         operation = refreshed(operation)
-        assert (operation.status, operation.attempts) == (Status.QUEUED, 1)
-        assert operation.last_error.startswith("Leshan unreachable")
+        wait = (operation.next_attempt_at - operation.updated_at).total_seconds()
+        assert round(wait) == settings.OPERATION_BACKOFF_SECONDS
 
     def test_a_read_is_stored_as_telemetry(self, leshan: LeshanDouble) -> None:
         enqueue(device(), "READ", "/3/0")
