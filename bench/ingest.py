@@ -36,11 +36,10 @@ SCENARIOS = {
 }
 
 
-def fresh_postgres(url: str) -> str:
+def fresh_postgres(url: str, name: str = "fieldhub_bench") -> str:
     import psycopg2
     from psycopg2 import sql
 
-    name = "fieldhub_bench"
     admin = psycopg2.connect(url)
     admin.autocommit = True
     with admin.cursor() as cursor:

@@ -112,6 +112,8 @@ class Stats:
     update_failures: int = 0
     commands: int = 0
     last_error: str = ""
+    # Seconds each post took, when a benchmark asks for them (a list); None (the default) keeps none.
+    latencies: list[float] | None = None
 
 
 class Uplink:
@@ -596,11 +598,14 @@ class Fleet:
     async def post(self, path: str, body: dict[str, Any]) -> None:
         assert self._session is not None
         self.stats.sent += 1
+        started = time.perf_counter()
         try:
             async with self._session.post(urljoin(self.config.url, path), json=body, headers=self._headers) as response:
                 if response.status >= 300:
                     text = (await response.text())[:200]
                     self._error(f"HTTP {response.status}", f"{path}: {text}")
+                elif self.stats.latencies is not None:
+                    self.stats.latencies.append(time.perf_counter() - started)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._error(type(exc).__name__, f"{path}: {exc}")
 
