@@ -178,6 +178,15 @@ OPERATION_DELAYED_TIMEOUT = env_int("OPERATION_DELAYED_TIMEOUT", 86400, minimum=
 DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 100, minimum=1)
 DISPATCH_SWEEP_SECONDS = env_int("DISPATCH_SWEEP_SECONDS", 10, minimum=1)
 
+# --- telemetry partitions (PostgreSQL; telemetry/partitions.py) -------------------------------------------
+
+# The period of one partition of the readings table: month, week (ISO, from Monday) or day, in UTC.
+TELEMETRY_PARTITION = env_str("TELEMETRY_PARTITION", "month").lower()
+if TELEMETRY_PARTITION not in {"month", "week", "day"}:
+    raise ImproperlyConfigured(f"TELEMETRY_PARTITION must be month, week or day, not {TELEMETRY_PARTITION!r}")
+# Readings older than this many days are dropped, a whole partition at a time (0: kept forever).
+TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 0)
+
 # --- application --------------------------------------------------------------------------------------
 
 INSTALLED_APPS = [

@@ -16,6 +16,8 @@ class Resource(models.Model):
 
     The value sits in the column its type needs (``core.lwm2m.types.to_columns``); read it with ``value``.
     Rows are append-only; deleting an endpoint or resource type that still has telemetry is refused.
+    On PostgreSQL the table is partitioned by ``measured_at`` and old partitions may be dropped
+    (``telemetry.partitions``, ``TELEMETRY_RETENTION_DAYS``).
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -72,7 +74,10 @@ class LatestValue(models.Model):
     id = models.BigAutoField(primary_key=True)
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="+", db_index=False)
     path = models.CharField(max_length=32, help_text="/object/instance/resource[/resource instance]")
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: on PostgreSQL the readings table is partitioned and its key is (id,
+    # measured_at). The ingest writes a reading and this pointer in one statement; telemetry.partitions,
+    # the only code that deletes readings, keeps the reading a latest value points at.
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     measured_at = models.DateTimeField()
 
     class Meta:
@@ -107,7 +112,9 @@ class Event(models.Model):
 class EventResource(models.Model):
     id = models.BigAutoField(primary_key=True)
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+", db_index=False)
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    # No database constraint (see LatestValue.resource): telemetry.partitions deletes the links with the
+    # readings they point at.
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event", "resource"], name="eventresource_unique")]
