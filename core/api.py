@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -13,7 +15,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from core.auth import BridgeAuth, user_auth
 from core.errors import FieldhubError, unavailable_from
-from core.http import describe_validation_error
+from core.http import StrictJsonParser, describe_validation_error
 from core.lwm2m.nodes import NodeError
 from firmware.api import router as firmware_router
 from telemetry.api import bridge_router, operations_router, query_router
@@ -38,6 +40,12 @@ def _register_error_handlers(api: NinjaAPI) -> None:
         response["Retry-After"] = "5"
         return response
 
+    @api.exception_handler(RequestDataTooBig)
+    def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        # A body django-ninja reads itself (the bridge reads its own, core.http.read_json_body).
+        detail = f"the request body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+        return api.create_response(request, {"detail": detail}, status=413)
+
     @api.exception_handler(NodeError)
     def node_error(request: HttpRequest, exc: NodeError) -> HttpResponse:
         body = {"detail": str(exc), "path": exc.path} if exc.path else {"detail": str(exc)}
@@ -57,6 +65,8 @@ def _register_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         message = exc.message
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            message = str(exc.__cause__)  # ninja's "Cannot parse request body": say why (StrictJsonParser)
         if exc.status_code == 403 and message == "CSRF check Failed":
             message = "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header"
         return api.create_response(request, {"detail": message}, status=exc.status_code)
@@ -84,6 +94,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=user_auth(),
     docs_decorator=login_required,
+    parser=StrictJsonParser(),
 )
 api.add_router("/", query_router)
 api.add_router("/", operations_router)

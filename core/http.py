@@ -18,12 +18,21 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
+from ninja.parser import Parser
 
 from core.errors import FieldhubError
 
 SchemaT = TypeVar("SchemaT", bound=pydantic.BaseModel)
 
 JSON_CONTENT_TYPES = frozenset({"application/json"})
+
+
+# URL prefixes whose clients read JSON (the REST API and the bridge): errors there are JSON, pages get HTML.
+API_PREFIXES = ("/api/", "/leshan_api/")
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIXES)
 
 
 def _error(status: int, detail: str, *, path: str | None = None) -> FieldhubError:
@@ -48,6 +57,33 @@ def loads_strict(body: bytes) -> Any:
         raise ValueError("malformed JSON: nested too deeply") from None
     except ValueError as exc:  # NaN/Infinity, or an integer literal of thousands of digits
         raise ValueError(f"malformed JSON: {exc}") from None
+
+
+class StrictJsonParser(Parser):
+    """django-ninja's body parser, made as strict as ``read_json_body``. Ninja answers its ValueError with a
+    400 whose cause ``core.api`` shows, so the client learns what is wrong with the body."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = loads_strict(request.body)
+        if _holds_nul(data):
+            # No text Fieldhub keeps can hold one, and PostgreSQL refuses it even as a lookup value.
+            raise ValueError("the body contains a NUL character (\\u0000)")
+        return data
+
+
+def _holds_nul(data: Any) -> bool:
+    pending = [data]
+    while pending:  # iterative: the body may be nested as deep as the JSON parser allows
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def read_json_body(request: HttpRequest, schema: type[SchemaT], *, max_bytes: int) -> SchemaT:
@@ -96,9 +132,15 @@ def describe_validation_error(errors: list[Any]) -> str:
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """Query-string times without a zone are UTC."""
-    if value is not None and timezone.is_naive(value):
-        return value.replace(tzinfo=dt.UTC)
+    """Query-string times without a zone are UTC; one that UTC cannot hold (0001-01-01T00:00+01:00) is a 422."""
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        value.astimezone(dt.UTC)  # what the database is sent
+    except OverflowError:
+        raise _error(422, f"{value.isoformat()} is outside the years 1 to 9999 in UTC") from None
     return value
 
 

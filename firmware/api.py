@@ -15,7 +15,7 @@ from firmware.models import Campaign, Firmware, FirmwareUpdate
 from telemetry import selectors as telemetry_selectors
 
 router = Router(tags=["Firmware"])
-READ = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+READ = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 WRITE = {**READ, 409: ErrorOut, 413: ErrorOut}
 
 

@@ -89,7 +89,7 @@ def post_timestamped(request: HttpRequest) -> Status[IngestResult]:
 
 query_router = Router(tags=["Telemetry"])
 
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+READ_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
 def _endpoint_out(endpoint: Endpoint, latest: dict[str, Any]) -> dict[str, Any]:
@@ -313,7 +313,7 @@ def flownexus_data(
 # --- operations (the downlink queue) --------------------------------------------------------------------
 
 operations_router = Router(tags=["Operations"])
-WRITE_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 def _operation_out(operation: EndpointOperation) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten, node_kind, node_path
+from core.lwm2m.types import ID_MAX
 
 # Epoch milliseconds accepted as device time: 1970-01-01 up to 9999-12-31 (what a datetime holds).
 MAX_TIMESTAMP_MS = 253402300799999
@@ -31,6 +32,8 @@ def readings_from_single(object_id: int, node: object, path: str | None = None) 
         raise NodeError(f"/{object_id}", "val must be a node (a JSON object)")
     kind = node_kind(node, f"/{object_id}")
     node_id = node.get("id")
+    if type(node_id) is int and not 0 <= node_id <= ID_MAX:
+        raise NodeError(f"/{object_id}", f"node id {node_id} is outside 0..{ID_MAX}")
     if kind == "obj":
         return flatten(node, Path(object_id))
     if kind == "instance":

@@ -47,13 +47,16 @@ class IngestResult:
 
 
 def endpoint_name_check(name: object) -> str:
-    """An LwM2M endpoint name as Fieldhub stores it: 1 to 255 printable characters."""
+    """An LwM2M endpoint name as Fieldhub stores it: 1 to 255 printable characters, no slash."""
     if not isinstance(name, str) or not name:
         raise IngestError("the endpoint name (ep) must be a non-empty string", path="ep")
     if len(name) > ENDPOINT_NAME_MAX:
         raise IngestError(f"the endpoint name (ep) is longer than {ENDPOINT_NAME_MAX} characters", path="ep")
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
         raise IngestError("the endpoint name (ep) contains control characters", path="ep")
+    if "/" in name:
+        # Devices are addressed by name in URLs (/endpoints/<name>/, Leshan's /api/clients/<name>).
+        raise IngestError('the endpoint name (ep) contains "/"', path="ep")
     try:
         lwm2m.check_text(name, "the endpoint name (ep)")
     except ValueError as exc:

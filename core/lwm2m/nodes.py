@@ -92,7 +92,7 @@ def node_kind(node: dict[str, Any], where: str) -> str:
     """The node's kind, inferred from its keys when ``kind`` is absent, as Leshan's deserializer does."""
     kind = node.get("kind")
     if kind is not None:
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:  # a list or object is not hashable: no set lookup
             raise NodeError(where, f'unknown node kind "{str(kind)[:40]}"')
         return str(kind)
     if "instances" in node:
@@ -117,7 +117,7 @@ def _flatten_into(out: list[Reading], node: object, at: Path, ts: int | None) ->
     if not isinstance(node, dict):
         raise NodeError(str(at), f"a node must be a JSON object, not {_json_kind(node)}")
     kind = node.get("kind")
-    if kind is None or kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         kind = node_kind(node, str(at))
     depth = at.depth
     if kind not in _KINDS_AT_DEPTH[depth]:
