@@ -3,11 +3,46 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from core.forms import AdminLoginForm
 from core.models import ApiToken, Endpoint, ResourceType
+from core.permissions import has_role
+from core.roles import Role
 from core.services import resource_type_save, token_create, token_revoke
 
+# The admin's login page checks passwords as the login page does: throttled (core.forms).
+admin.site.login_form = AdminLoginForm
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class AdminRole:
+    """Who may use a Fieldhub model in the admin: users with the admin role (core.permissions, the one place
+    roles are checked), not Django's per-model permissions, which Fieldhub does not assign. What a model
+    allows on top (read-only, no adding) its ModelAdmin narrows further."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return has_role(request.user, Role.ADMIN)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_role(request.user, Role.ADMIN)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return has_role(request.user, Role.ADMIN)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_role(request.user, Role.ADMIN)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_role(request.user, Role.ADMIN)
+
+
+class RoleAdmin(AdminRole, admin.ModelAdmin):
+    pass
+
+
+class RoleInline(AdminRole, admin.TabularInline):
+    pass
+
+
+class ReadOnlyAdmin(RoleAdmin):
     """Rows written only by Fieldhub's services: visible here, never added or edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -26,7 +61,7 @@ class EndpointAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ResourceType)
-class ResourceTypeAdmin(admin.ModelAdmin):
+class ResourceTypeAdmin(RoleAdmin):
     list_display = ("object_id", "resource_id", "slug", "object_name", "name", "data_type", "operations", "units")
     list_filter = ("data_type", "operations", "defined", "multiple")
     search_fields = ("slug", "name", "object_name", "=object_id")
@@ -40,7 +75,7 @@ class ResourceTypeAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(RoleAdmin):
     """Admins create tokens for any user (the secret is shown once, in the confirmation message) and revoke
     them; the hash is never shown."""
 

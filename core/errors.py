@@ -39,6 +39,16 @@ class Conflict(FieldhubError):
     status = 409
 
 
+class LockedOut(FieldhubError):
+    """Too many failed logins for a user name or from an address: refused until ``until``."""
+
+    status = 429
+
+    def __init__(self, detail: str, *, until: Any) -> None:
+        super().__init__(detail)
+        self.until = until
+
+
 class Unavailable(FieldhubError):
     """A dependency is down or busy (the database unreachable, SQLite locked too long): retry later."""
 

@@ -129,3 +129,20 @@ class ApiToken(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class LoginThrottle(models.Model):
+    """Failed logins counted for one user name or one client address (``user:alice``, ``address:10.0.0.7``),
+    shared by every process through the database (core.services.login_authenticate)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Forgotten rows are deleted by the age of their last failure.
+        indexes = [models.Index(fields=["last_failure_at"], name="loginthrottle_last_failure")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures} failure(s)"

@@ -1,22 +1,25 @@
-"""Writes to the device registry: the LwM2M object registry, roles, the first admin, API tokens."""
+"""Writes to the device registry: the LwM2M object registry, roles, the first admin, API tokens, login throttling."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
-from core.errors import Conflict, FieldhubError
+from core.errors import Conflict, FieldhubError, LockedOut
 from core.lwm2m.ddf import definitions
-from core.models import ApiToken, ResourceType
+from core.models import ApiToken, LoginThrottle, ResourceType
 from core.permissions import require
 from core.registry import resource_types
 from core.roles import Role
@@ -238,3 +241,59 @@ def _assign(user: AbstractUser, role: Role) -> None:
     user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     user.is_staff = role == Role.ADMIN  # admins may use the Django admin
     user.save(update_fields=["is_staff"])
+
+
+# --- login throttling --------------------------------------------------------------------------------------
+
+
+def login_authenticate(*, request: HttpRequest, username: str, password: str) -> AbstractUser | None:
+    """The user these credentials belong to, or None; every password login (the login page, the admin's)
+    goes through here.
+
+    Raises LockedOut (429) while the user name has LOGIN_FAILURE_LIMIT recent failures, or the client
+    address LOGIN_ADDRESS_FAILURE_LIMIT, without checking the password; and when this failure reaches a
+    limit. A successful login forgets the user name's failures (not the address's: an attacker with an
+    account of their own could otherwise clear them between guesses)."""
+    now = timezone.now()
+    user_key = _login_user_key(username)
+    limits = {user_key: settings.LOGIN_FAILURE_LIMIT}
+    address = request.META.get("REMOTE_ADDR") or ""
+    if settings.LOGIN_ADDRESS_FAILURE_LIMIT and address:
+        limits[f"address:{address}"] = settings.LOGIN_ADDRESS_FAILURE_LIMIT
+    _refuse_if_locked(LoginThrottle.objects.filter(key__in=limits, locked_until__gt=now), now)
+
+    user = authenticate(request, username=username, password=password)
+    if user is not None:
+        LoginThrottle.objects.filter(key=user_key).delete()
+        return user
+    window = dt.timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    with transaction.atomic():
+        LoginThrottle.objects.filter(last_failure_at__lt=now - window, locked_until__isnull=True).delete()
+        LoginThrottle.objects.filter(locked_until__lte=now).delete()
+        LoginThrottle.objects.bulk_create([LoginThrottle(key=key) for key in limits], ignore_conflicts=True)
+        rows = list(LoginThrottle.objects.select_for_update().filter(key__in=limits).order_by("key"))
+        for row in rows:
+            row.failures += 1
+            row.last_failure_at = now
+            if row.failures >= limits[row.key]:
+                row.locked_until = now + window
+        LoginThrottle.objects.bulk_update(rows, ["failures", "last_failure_at", "locked_until"])
+    _refuse_if_locked([row for row in rows if row.locked_until is not None], now)
+    return None
+
+
+def _login_user_key(username: str) -> str:
+    # Case-folded: ALICE and alice are one name to count (user names are unique regardless of case).
+    return f"user:{username.strip().casefold()[:180]}"
+
+
+def _refuse_if_locked(rows: Any, now: dt.datetime) -> None:
+    until = max((row.locked_until for row in rows), default=None)
+    if until is None:
+        return
+    minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    raise LockedOut(
+        f"Too many failed logins: logging in is locked for {minutes} minute{'s' if minutes != 1 else ''}. "
+        "Try again later, or ask an administrator to reset your password.",
+        until=until,
+    )

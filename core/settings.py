@@ -209,6 +209,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.RefuseNulInUrlMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -277,6 +279,21 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Sent with every response (core.middleware.ContentSecurityPolicyMiddleware): scripts, styles and
+# connections (the websockets too) only from Fieldhub itself; nothing inline, no frames, no plugins.
+# The pages, the admin and the API docs need nothing else (the vendored htmx and uPlot included).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# Login throttling (core.services.login_authenticate), counted in the database so that every process
+# sees the same counters: after LOGIN_FAILURE_LIMIT failed logins for one user name, or
+# LOGIN_ADDRESS_FAILURE_LIMIT from one client address (0: no limit per address), logins there are refused
+# for LOGIN_LOCKOUT_SECONDS; failures older than that are forgotten, a successful login forgets them.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 
 # --- ingest (the Leshan bridge API) -------------------------------------------------------------------
 

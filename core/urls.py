@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
 from core import views
 from core.api import api, bridge_api
@@ -26,9 +27,16 @@ urlpatterns = [
     path("users/", views.users, name="users"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Django's auth URLs without the password reset by e-mail (Fieldhub sends no mail; an admin resets a
+    # password on /users/); the login is throttled (core.services.login_authenticate).
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("leshan_api/", bridge_api.urls),
     path("api/v1/", api.urls),
 ]
+
+handler404 = views.not_found

@@ -8,15 +8,20 @@ import logging
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.defaults import page_not_found
 
 from core.errors import FieldhubError
+from core.forms import LOCKED_OUT, LoginForm
+from core.http import is_api
 from core.permissions import role_of
 from core.roles import Role
 from core.selectors import api_token_get, api_tokens, user_get
@@ -142,3 +147,22 @@ def _user_action(request: HttpRequest, context: dict[str, object]) -> int:
         password = user_reset_password(actor=request.user, user=target)
         context.update(new_password=password, password_for=target.get_username())
     return 200
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page with the throttled form; a locked-out login answers 429 with the reason."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form: Form) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.has_error("__all__", code=LOCKED_OUT):
+            response.status_code = 429
+        return response
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A URL that matches nothing: JSON under the APIs, whose clients read JSON, and the page elsewhere."""
+    if is_api(request):
+        return JsonResponse({"detail": f"no such URL: {request.path}"}, status=404)
+    return page_not_found(request, exception)

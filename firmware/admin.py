@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, RoleInline
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 
 
@@ -21,7 +21,7 @@ class FirmwareUpdateAdmin(ReadOnlyAdmin):
     raw_id_fields = ("endpoint", "firmware", "uri_operation", "execute_operation", "created_by")
 
 
-class CampaignDeviceInline(admin.TabularInline):
+class CampaignDeviceInline(RoleInline):
     model = CampaignDevice
     raw_id_fields = ("endpoint", "update")
     extra = 0

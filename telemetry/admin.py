@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, RoleInline
 from telemetry.models import EndpointOperation, Event, EventResource, Resource
 
 
@@ -27,7 +27,7 @@ class ResourceAdmin(TelemetryAdmin):
         return super().get_queryset(request).order_by("-id")
 
 
-class EventResourceInline(admin.TabularInline):
+class EventResourceInline(RoleInline):
     model = EventResource
     raw_id_fields = ("resource",)
     extra = 0

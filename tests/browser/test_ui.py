@@ -75,7 +75,7 @@ def test_the_dashboard_changes_without_reloading(browser, server: str, personas)
 
     temperature(server, 23.5)
     page.wait_for_function(
-        "document.querySelector('#endpoint-rows .spark-last') && "
+        "() => document.querySelector('#endpoint-rows .spark-last') && "
         "document.querySelector('#endpoint-rows .spark-last').textContent.trim() === '23.5'",
         timeout=WAIT,
     )
@@ -112,10 +112,10 @@ def test_a_chart_gains_a_point_as_readings_arrive(browser, server: str, personas
         temperature(server, value, at_ms=now - minutes * 60_000)
     page = log_in(browser, server, "vera")
     page.goto(f"{server}/endpoints/{EP}/")
-    page.wait_for_function("Number(document.getElementById('chart').dataset.points) === 3", timeout=WAIT)
+    page.wait_for_function("() => Number(document.getElementById('chart').dataset.points) === 3", timeout=WAIT)
     live(page)
     temperature(server, 22.0)
-    page.wait_for_function("Number(document.getElementById('chart').dataset.points) === 4", timeout=WAIT)
+    page.wait_for_function("() => Number(document.getElementById('chart').dataset.points) === 4", timeout=WAIT)
     assert page.locator("#latest-values tr[data-path='/3303/0/5700'] td.value").inner_text().startswith("22.0")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "device.png"), full_page=True)

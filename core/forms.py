@@ -1,0 +1,43 @@
+"""The login forms: Django's, with the password checked by ``core.services.login_authenticate`` (throttled)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+
+from core.errors import LockedOut
+from core.services import login_authenticate
+
+LOCKED_OUT = "locked_out"
+
+
+class ThrottledLoginMixin:
+    """``clean`` as Django's AuthenticationForm has it, with the throttled authentication."""
+
+    request: Any
+    cleaned_data: dict[str, Any]
+    user_cache: Any
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = login_authenticate(request=self.request, username=username, password=password)
+            except LockedOut as exc:
+                raise forms.ValidationError(exc.detail, code=LOCKED_OUT) from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()  # type: ignore[attr-defined]
+            self.confirm_login_allowed(self.user_cache)  # type: ignore[attr-defined]
+        return self.cleaned_data
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    """The login page (/accounts/login/)."""
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's login page (/admin/login/): staff only, throttled like the login page."""
