@@ -5,7 +5,6 @@ Authentication says who is calling; what they may do is decided by roles in the 
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from typing import Any
 
@@ -13,6 +12,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
+
+from core.http import client_address, in_networks
 
 BRIDGE_PRINCIPAL = "bridge"
 
@@ -30,7 +31,7 @@ class BridgeAuth(HttpBearer):
             if scheme.lower() != "bearer" or not token.strip():
                 raise AuthenticationError(401, "Authorization must be 'Bearer <bridge token>'")
             return self.authenticate(request, token.strip())
-        if _trusted(request.META.get("REMOTE_ADDR", "")):
+        if in_networks(client_address(request), settings.BRIDGE_TRUSTED_NETWORKS):
             return BRIDGE_PRINCIPAL
         raise AuthenticationError(
             401, "a bridge token (Authorization: Bearer ...) is required from outside the trusted networks"
@@ -41,16 +42,6 @@ class BridgeAuth(HttpBearer):
         if expected and secrets.compare_digest(token.encode(), expected.encode()):
             return BRIDGE_PRINCIPAL
         raise AuthenticationError(401, "the bridge token is not valid")
-
-
-def _trusted(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in settings.BRIDGE_TRUSTED_NETWORKS)
 
 
 class TokenAuth(HttpBearer):

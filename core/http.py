@@ -8,12 +8,14 @@ it matches the schema (422). Each problem is a ``FieldhubError`` with its status
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 import pydantic
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
@@ -33,6 +35,40 @@ API_PREFIXES = ("/api/", "/leshan_api/")
 
 def is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIXES)
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_ip(text: str) -> IPAddress | None:
+    """An IP address (an IPv4-mapped IPv6 address as the IPv4 one), or None for anything else."""
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def in_networks(ip: IPAddress | None, networks: list[Network]) -> bool:
+    return ip is not None and any(ip in network for network in networks)
+
+
+def client_address(request: HttpRequest) -> IPAddress | None:
+    """The address of the client: REMOTE_ADDR, unless that is one of TRUSTED_PROXIES; then the right-most
+    address of X-Forwarded-For that is not a trusted proxy (the left part of the header is whatever the
+    client wrote, and is never believed). None when there is no usable address."""
+    remote = parse_ip(request.META.get("REMOTE_ADDR", ""))
+    if not in_networks(remote, settings.TRUSTED_PROXIES):
+        return remote
+    hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        ip = parse_ip(hop)
+        if not in_networks(ip, settings.TRUSTED_PROXIES):
+            return ip  # None if the proxy passed on something that is not an address
+    return remote
 
 
 def _error(status: int, detail: str, *, path: str | None = None) -> FieldhubError:

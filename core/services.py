@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from core.errors import Conflict, FieldhubError, LockedOut
+from core.http import client_address
 from core.lwm2m.ddf import definitions
 from core.models import ApiToken, LoginThrottle, ResourceType
 from core.permissions import require
@@ -257,7 +258,7 @@ def login_authenticate(*, request: HttpRequest, username: str, password: str) ->
     now = timezone.now()
     user_key = _login_user_key(username)
     limits = {user_key: settings.LOGIN_FAILURE_LIMIT}
-    address = request.META.get("REMOTE_ADDR") or ""
+    address = str(client_address(request) or "")
     if settings.LOGIN_ADDRESS_FAILURE_LIMIT and address:
         limits[f"address:{address}"] = settings.LOGIN_ADDRESS_FAILURE_LIMIT
     _refuse_if_locked(LoginThrottle.objects.filter(key__in=limits, locked_until__gt=now), now)

@@ -54,6 +54,13 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_networks(name: str, default: str = "") -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(net, strict=False) for net in env_list(name, default)]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = env_str(name)
     return Path(raw).expanduser().resolve() if raw else default
@@ -262,6 +269,9 @@ USE_TZ = True
 # Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=1 (it trusts X-Forwarded-Proto); the README's
 # production table sets every value below so that `manage.py check --deploy` is clean.
 
+# Proxies in front of Fieldhub whose X-Forwarded-For is believed (core.http.client_address): the client
+# address of the bridge's trusted networks and of the login throttle. None by default: REMOTE_ADDR.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Leshan bridges and load-balancer health checks talk plain HTTP on the internal network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^leshan_api/", r"^firmware/package/"]
@@ -299,12 +309,7 @@ LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 
 # A bridge request is accepted with this bearer token, or without one from a trusted network.
 BRIDGE_TOKEN = env_str("BRIDGE_TOKEN")
-try:
-    BRIDGE_TRUSTED_NETWORKS = [
-        ipaddress.ip_network(net, strict=False) for net in env_list("BRIDGE_TRUSTED_NETWORKS", "127.0.0.1/32,::1/128")
-    ]
-except ValueError as exc:
-    raise ImproperlyConfigured(f"BRIDGE_TRUSTED_NETWORKS: {exc}") from None
+BRIDGE_TRUSTED_NETWORKS = env_networks("BRIDGE_TRUSTED_NETWORKS", "127.0.0.1/32,::1/128")
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 INGEST_MAX_RESOURCES = env_int("INGEST_MAX_RESOURCES", 5000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, 2_621_440)
