@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--webs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--api-threads", type=int, default=4, help="granian --blocking-threads, as the Procfile")
     parser.add_argument("--sockets", type=int, default=10, help="dashboard websockets, spread over the webs")
     args = parser.parse_args()
 
@@ -106,7 +107,8 @@ def main() -> None:
     web_ports = [free_port() for _ in range(args.webs)]
     api = [
         "-m", "granian", "--interface", "wsgi", "core.wsgi:application", "--host", "127.0.0.1",
-        "--port", str(api_port), "--workers", str(args.api_workers), "--no-ws", "--log-level", "warning",
+        "--port", str(api_port), "--workers", str(args.api_workers), "--blocking-threads", str(args.api_threads),
+        "--no-ws", "--log-level", "warning",
     ]  # fmt: skip
     with contextlib.ExitStack() as stack:
         stack.enter_context(started("api", api, {**env, "CONN_MAX_AGE": "60"}, processes))
