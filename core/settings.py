@@ -184,6 +184,9 @@ OPERATION_SENDING_TIMEOUT = env_int("OPERATION_SENDING_TIMEOUT", 120, minimum=10
 OPERATION_DELAYED_TIMEOUT = env_int("OPERATION_DELAYED_TIMEOUT", 86400, minimum=60)
 DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 100, minimum=1)
 DISPATCH_SWEEP_SECONDS = env_int("DISPATCH_SWEEP_SECONDS", 10, minimum=1)
+# A device not heard from for its registration lifetime plus this is unregistered and offline (a
+# dispatcher's sweep, telemetry.services.endpoints_expire), as Leshan expires a registration.
+REGISTRATION_GRACE_SECONDS = env_int("REGISTRATION_GRACE_SECONDS", 60)
 
 # --- telemetry partitions (PostgreSQL; telemetry/partitions.py) -------------------------------------------
 

@@ -572,6 +572,29 @@ def _endpoint_unreachable(endpoint: Endpoint, outcome: leshan.Outcome) -> None:
         fragments.announce_endpoint(endpoint.pk, status_changed=True)
 
 
+def endpoints_expire(*, now: dt.datetime | None = None) -> int:
+    """Mark as unregistered and offline every online device whose registration has lapsed: not heard from
+    (data or registration update) for its lifetime plus REGISTRATION_GRACE_SECONDS, as Leshan expires it.
+    A bridge may never say so (a device that dies sends no deregistration), so a dispatcher runs this on its
+    sweep. The device is online again with its next registration or data. Returns how many lapsed."""
+    now = now or timezone.now()
+    grace = dt.timedelta(seconds=settings.REGISTRATION_GRACE_SECONDS)
+    candidates = Endpoint.objects.filter(online=True, lifetime__isnull=False, last_seen_at__lt=now - grace)
+    lapsed = 0
+    for pk, lifetime, seen in candidates.values_list("pk", "lifetime", "last_seen_at").iterator():
+        if seen + dt.timedelta(seconds=lifetime) + grace >= now:
+            continue
+        with transaction.atomic():
+            # Only if nothing was heard since it was read (an ingest moves last_seen_at).
+            changed = Endpoint.objects.filter(pk=pk, online=True, last_seen_at=seen).update(
+                online=False, sleeping=False, registration_state=Endpoint.RegistrationState.UNREGISTERED
+            )
+            if changed:
+                fragments.announce_endpoint(pk, status_changed=True)
+                lapsed += changed
+    return lapsed
+
+
 def _store_content(operation: EndpointOperation, content: Any) -> None:
     """A read's or observe's answer is telemetry like any other value (stored after this transaction)."""
     try:
