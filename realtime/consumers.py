@@ -6,6 +6,8 @@ Close codes (after accepting, so that the browser sees them): 4401 not logged in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -14,6 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from core.permissions import has_role
 from core.roles import Role
 from realtime import groups
+from realtime.presence import RENEW, presence
 from realtime.publisher import MESSAGE_TYPE, publisher
 
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -25,6 +28,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     """Sends each group message's ``html`` to the browser, where htmx swaps it in (hx-swap-oob)."""
 
     joined: list[str]
+    _renewal: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         self.joined = []
@@ -39,7 +43,14 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         for name in names:
             await self.channel_layer.group_add(name, self.channel_name)
         self.joined = names
+        await presence.join(names, self.channel_name)  # the publisher renders for watched groups only
+        self._renewal = asyncio.create_task(self._renew_presence())
         await self.accept()  # after joining: an open socket misses nothing sent from now on
+
+    async def _renew_presence(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW)
+            await presence.mark(self.joined, self.channel_name)
 
     async def refuse(self, code: int) -> None:
         """Accept, then close with ``code``: a refused handshake would show the browser no reason."""
@@ -47,8 +58,13 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
         for name in self.joined:
             await self.channel_layer.group_discard(name, self.channel_name)
+        await presence.leave(self.joined, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Browsers only listen; anything they send is ignored."""

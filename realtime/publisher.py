@@ -15,6 +15,8 @@ a message). Within a batch, replace events (``render``) keep only the newest per
 when sent (in a worker thread, from the database's current state), so coalescing saves the rendering
 too; append events (``html``) are all kept, the newest ``keep`` per key.
 
+A batch for a group that no socket listens to (``realtime.presence``) is neither rendered nor sent.
+
 A failing channel layer (Redis down) costs a logged warning and a counted failure per message; sending
 resumes by itself when the layer answers again.
 """
@@ -33,6 +35,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
+
+from realtime.presence import presence
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class Stats:
     failed: int = 0
     dropped: int = 0
     skipped: int = 0
+    unwatched: int = 0  # batches not rendered: no socket listens to their group (realtime.presence)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -201,6 +206,9 @@ class Publisher:
         """Render, then send one message; every event handed over for it is done afterwards."""
         count = len(replace) + len(appended)
         try:
+            if not await presence.watched(group):
+                self.stats.unwatched += 1
+                return
             parts = []
             if replace:
                 renders = [event.render for event in replace if event.render is not None]

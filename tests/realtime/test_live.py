@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
 from django.db import transaction
 from django.test import Client
 
-from core.asgi import application
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.roles import Role
@@ -22,66 +18,9 @@ from realtime.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED, CLOSE_N
 from realtime.publisher import publisher
 from telemetry.services import ingest
 from tests.factories import make_endpoint, make_user
+from tests.realtime.live import connect, receive_all, temperature
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-def redis_layers() -> dict[str, Any]:
-    from django.conf import settings
-
-    return {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "fieldhub-test-live"},
-        }
-    }
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def layer(request: pytest.FixtureRequest, settings: Any) -> str:
-    """Each test runs on the in-memory layer and, where REDIS_URL is set, on Redis; the publisher sends on
-    the test's loop, as it does on daphne's once the server has served its first request."""
-    if request.param == "redis":
-        if not settings.REDIS_URL:
-            pytest.skip("needs Redis (set REDIS_URL)")
-        settings.CHANNEL_LAYERS = redis_layers()
-    else:
-        settings.CHANNEL_LAYERS = IN_MEMORY
-    channel_layers.backends.clear()
-    publisher.bind_loop(asyncio.get_running_loop())
-    yield request.param
-    await asyncio.get_running_loop().run_in_executor(None, publisher.flush)
-    channel_layers.backends.clear()
-
-
-def session_cookie(user: Any) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
-async def connect(path: str, user: Any | None = None, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
-    headers = [(b"origin", origin), (b"host", b"localhost")]
-    if user is not None:
-        headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
-    communicator = WebsocketCommunicator(application, path, headers=headers)
-    communicator.scope["server"] = ("localhost", 80)
-    return communicator
-
-
-def temperature(value: float) -> list[Reading]:
-    return [Reading(Path(3303, 0, 5700), DataType.FLOAT, value)]
-
-
-async def receive_all(communicator: WebsocketCommunicator, quiet: float = 1.0) -> str:
-    """Everything the socket receives until it has been quiet for ``quiet`` seconds."""
-    parts = []
-    # Not receive_from(timeout=...): a timeout there cancels the application (asgiref's communicator).
-    while not await communicator.receive_nothing(timeout=quiet):
-        parts.append(await communicator.receive_from())
-    return "".join(parts)
 
 
 class TestWhoMayListen:

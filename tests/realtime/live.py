@@ -1,0 +1,54 @@
+"""What the live-update tests share: the channel layers they run on, sockets, readings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from core.asgi import application
+from core.lwm2m.nodes import Path, Reading
+from core.lwm2m.types import DataType
+
+IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def redis_layers() -> dict[str, Any]:
+    from django.conf import settings
+
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "fieldhub-test-live"},
+        }
+    }
+
+
+def session_cookie(user: Any) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect(path: str, user: Any | None = None, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if user is not None:
+        headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    communicator.scope["server"] = ("localhost", 80)
+    return communicator
+
+
+def temperature(value: float) -> list[Reading]:
+    return [Reading(Path(3303, 0, 5700), DataType.FLOAT, value)]
+
+
+async def receive_all(communicator: WebsocketCommunicator, quiet: float = 1.0) -> str:
+    """Everything the socket receives until it has been quiet for ``quiet`` seconds."""
+    parts = []
+    # Not receive_from(timeout=...): a timeout there cancels the application (asgiref's communicator).
+    while not await communicator.receive_nothing(timeout=quiet):
+        parts.append(await communicator.receive_from())
+    return "".join(parts)
