@@ -47,18 +47,16 @@ def _uses_redis() -> bool:
 class Presence:
     def __init__(self) -> None:
         self._local: Counter[str] = Counter()
-        self._clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
+        self._clients: dict[tuple[asyncio.AbstractEventLoop, str], redis.asyncio.Redis] = {}
 
     def _redis(self) -> redis.asyncio.Redis:
         """A client for the running loop (a redis.asyncio client belongs to the loop it was made on)."""
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        key = (asyncio.get_running_loop(), _redis_url())
+        client = self._clients.get(key)
         if client is None:
-            for stale in [known for known in self._clients if known.is_closed()]:
+            for stale in [known for known in self._clients if known[0].is_closed()]:
                 del self._clients[stale]
-            client = self._clients[loop] = redis.asyncio.from_url(
-                _redis_url(), socket_timeout=1, socket_connect_timeout=1
-            )
+            client = self._clients[key] = redis.asyncio.from_url(key[1], socket_timeout=1, socket_connect_timeout=1)
         return client
 
     async def mark(self, groups: list[str], channel: str) -> None:
