@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import PYTHON, ROOT, free_port, manage, server_env, wait_healthy
+from bench.harness import PYTHON, child, free_port, prepare_database, server_env, wait_healthy
 from bench.ingest import fresh_postgres
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -94,38 +94,14 @@ def prepare(env_extra: dict[str, str] | None = None) -> dict[str, str]:
     database = fresh_postgres("postgres://postgres@127.0.0.1:5432/postgres", "fieldhub_faults")
     env = server_env(database, REDIS_URL, FIELDHUB_VAR_DIR=tempfile.mkdtemp(prefix="faults-"), **(env_extra or {}))
     env.update(REDIS_PREFIX="fieldhub-faults", EMBEDDED_WORKERS="0", ALLOWED_HOSTS="127.0.0.1,localhost")
-    manage("migrate", "--noinput", env=env)
-    manage("load_registry", env=env)
-    for key in (
-        "DATABASE_URL",
-        "REDIS_URL",
-        "REDIS_PREFIX",
-        "SECRET_KEY",
-        "DJANGO_SETTINGS_MODULE",
-        "FIELDHUB_VAR_DIR",
-    ):
-        os.environ[key] = env[key]
-    import django
-
-    django.setup()
+    prepare_database(env)
     return env
 
 
 @contextlib.contextmanager
 def process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    log = open(Path(env["FIELDHUB_VAR_DIR"]) / f"{command[1]}-{free_port()}.log", "w")  # noqa: SIM115
-    child = subprocess.Popen([PYTHON, *command], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
-    try:
-        yield child
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        log.close()
+    with child([PYTHON, *command], env=env, log=Path(env["FIELDHUB_VAR_DIR"]) / f"{command[1]}-{free_port()}.log") as p:
+        yield p
 
 
 @contextlib.contextmanager

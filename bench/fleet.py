@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,22 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import PYTHON, ROOT, free_port, manage, server_env, wait_healthy
+from bench.harness import PYTHON, child, free_port, prepare_database, server_env, wait_healthy
 from bench.ingest import fresh_postgres
 
 
 @contextlib.contextmanager
 def embedded_server(env: dict[str, str]) -> Iterator[str]:
     port = free_port()
-    command = [PYTHON, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
+    with child([PYTHON, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)], env=env):
         wait_healthy(url)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def main() -> None:
@@ -59,14 +51,7 @@ def main() -> None:
         leshan_port = free_port()
         env = server_env(database, FIELDHUB_VAR_DIR=var_dir, LESHAN_URL=f"http://127.0.0.1:{leshan_port}")
         env["EMBEDDED_WORKERS"] = "1"
-        manage("migrate", "--noinput", env=env)
-        manage("load_registry", env=env)
-        for key in ("DATABASE_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "FIELDHUB_VAR_DIR"):
-            if key in env:
-                os.environ[key] = env[key]
-        import django
-
-        django.setup()
+        prepare_database(env)
         with embedded_server(env) as url:
             asyncio.run(measure(args, url, leshan_port))
 

@@ -47,6 +47,42 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
+def prepare_database(env: dict[str, str]) -> None:
+    """Migrate the database ``env`` names and load the registry, then set up Django in this process on the
+    same database and settings (a benchmark that also writes or reads through the ORM)."""
+    manage("migrate", "--noinput", env=env)
+    manage("load_registry", env=env)
+    shared = ("DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "FIELDHUB_VAR_DIR")
+    for key in shared:
+        if key in env:
+            os.environ[key] = env[key]
+    import django
+
+    django.setup()
+
+
+@contextlib.contextmanager
+def child(
+    command: list[str], *, env: dict[str, str], log: Path | None = None, stop_within: float = 30
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` in a process group of its own, its output to ``log`` (or nowhere); stopped with SIGTERM
+    to the group on exit, SIGKILL if it has not ended within ``stop_within`` seconds."""
+    output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=stop_within)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if log:
+            output.close()
+
+
 @contextlib.contextmanager
 def running_server(
     kind: str, *, env: dict[str, str], workers: int = 1, threads: int = 1, port: int | None = None
@@ -78,18 +114,10 @@ def running_server(
         ]  # fmt: skip
     else:
         raise ValueError(f"unknown server {kind}")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
+    with child(command, env=env, stop_within=15):
         wait_healthy(url)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def wait_healthy(url: str, timeout: float = 30) -> None:

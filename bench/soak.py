@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import PYTHON, ROOT, free_port, manage, percentile, server_env, wait_healthy
+from bench.harness import PYTHON, child, free_port, percentile, prepare_database, server_env, wait_healthy
 from bench.ingest import fresh_postgres
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -42,27 +39,17 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             total += int(line.split()[1]) / 1024
     children = Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else []:
+    for kid in children.read_text().split() if children.exists() else []:
         with contextlib.suppress(FileNotFoundError):
-            total += rss_mib(int(child))
+            total += rss_mib(int(kid))
     return total
 
 
 @contextlib.contextmanager
 def started(name: str, command: list[str], env: dict[str, str], processes: dict[str, int]) -> Iterator[None]:
-    log = open(Path(env["FIELDHUB_VAR_DIR"]) / f"{name}.log", "w")  # noqa: SIM115 - closed below
-    child = subprocess.Popen([PYTHON, *command], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
-    processes[name] = child.pid
-    try:
+    with child([PYTHON, *command], env=env, log=Path(env["FIELDHUB_VAR_DIR"]) / f"{name}.log") as process:
+        processes[name] = process.pid
         yield
-    finally:
-        os.killpg(child.pid, signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-        log.close()
 
 
 def main() -> None:
@@ -87,20 +74,7 @@ def main() -> None:
         REDIS_PREFIX="fieldhub-soak",
         EMBEDDED_WORKERS="0",
     )
-    manage("migrate", "--noinput", env=env)
-    manage("load_registry", env=env)
-    for key in (
-        "DATABASE_URL",
-        "REDIS_URL",
-        "REDIS_PREFIX",
-        "SECRET_KEY",
-        "DJANGO_SETTINGS_MODULE",
-        "FIELDHUB_VAR_DIR",
-    ):
-        os.environ[key] = env[key]
-    import django
-
-    django.setup()
+    prepare_database(env)
 
     processes: dict[str, int] = {}
     api_port = free_port()
