@@ -40,8 +40,9 @@ def _redis_url() -> str:
     return hosts[0] if isinstance(hosts[0], str) else hosts[0]["address"]
 
 
-def _uses_redis() -> bool:
-    return "redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"].lower()
+def in_memory_layer() -> bool:
+    """The in-memory channel layer: it delivers only inside this process (the embedded server, tests)."""
+    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
 
 
 class Presence:
@@ -61,7 +62,7 @@ class Presence:
 
     async def mark(self, groups: list[str], channel: str) -> None:
         """Mark (or renew) ``channel`` as listening to ``groups``."""
-        if not _uses_redis():
+        if in_memory_layer():
             return
         expires = time.time() + TTL
         try:
@@ -83,7 +84,7 @@ class Presence:
             self._local[group] -= 1
             if self._local[group] <= 0:
                 del self._local[group]
-        if not _uses_redis():
+        if in_memory_layer():
             return
         try:
             async with self._redis().pipeline(transaction=False) as pipe:
@@ -95,7 +96,7 @@ class Presence:
 
     async def watched(self, group: str) -> bool:
         """Is any socket (in any process) listening to ``group``? True when unsure."""
-        if not _uses_redis():
+        if in_memory_layer():
             return self._local[group] > 0
         try:
             return await self._redis().zcount(_key(group), time.time(), "+inf") > 0

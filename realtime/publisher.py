@@ -33,10 +33,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import close_old_connections
 
-from realtime.presence import presence
+from realtime.presence import in_memory_layer, presence
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +146,7 @@ class Publisher:
     def _unheard(self) -> bool:
         """The in-memory layer delivers only inside this process, and without an ASGI server here no socket
         listens: a worker or a WSGI process on the embedded default need not render anything."""
-        backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-        if not backend.endswith("InMemoryChannelLayer"):
+        if not in_memory_layer():
             return False
         loop = self._loop
         return loop is None or loop.is_closed() or not loop.is_running()
