@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo simulate test lint format check bench clean vendor
+.PHONY: install run demo simulate test screenshots lint format check bench clean vendor
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ simulate: install var/secret_key
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The README's pictures (docs/screenshots/), taken by the browser tests; `make test` writes its own under var/.
+screenshots: install
+	FIELDHUB_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/browser -q -k screenshot
 
 lint: install
 	$(VENV)/bin/ruff check .

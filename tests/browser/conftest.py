@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,14 +36,56 @@ ARGS = [
     "--disable-quic",
 ]
 PASSWORD = "correct horse battery staple"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+# Where the tests' screenshots go: var/screenshots (ignored), so that `make test` leaves the checkout clean;
+# `make screenshots` points this at docs/screenshots to refresh the README's pictures.
+SCREENSHOTS = Path(os.environ.get("FIELDHUB_SCREENSHOTS") or ROOT / "var" / "screenshots").resolve()
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+class PageErrors:
+    """Every console error and uncaught exception of every page a test opens (a 404 for a resource, a
+    refused inline handler, an htmx swap with no target all log one). The ``browser`` fixture fails the
+    test if any was not expected (``allow``)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+
+    def allow(self, pattern: str) -> None:
+        """An error this test causes on purpose (a server it stops, a request it forges)."""
+        self.allowed.append(re.compile(pattern))
+
+    def watch(self, context: Any) -> None:
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.seen.append(f"uncaught: {error.error}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            where = message.page.url if message.page else "?"
+            self.seen.append(f"{where}: {message.text} ({message.location.get('url', '')})")
+
+    def unexpected(self) -> list[str]:
+        return [error for error in self.seen if not any(p.search(error) for p in self.allowed)]
 
 
 @pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Chromium for one test. Playwright's sync API runs an event loop in this thread while it lives, which
-    makes Django refuse database calls here (SynchronousOnlyOperation); the test's own fixtures make them,
-    so Django's documented escape hatch is set for this test only, and the loop ends with it."""
+def page_errors() -> PageErrors:
+    return PageErrors()
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch, page_errors: PageErrors) -> Iterator[Any]:
+    """Chromium for one test; every context it opens is watched for console errors, and the test fails if a
+    page logged one it did not expect.
+
+    Playwright's sync API runs an event loop in this thread while it lives, which makes Django refuse
+    database calls here (SynchronousOnlyOperation); the test's own fixtures make them, so Django's
+    documented escape hatch is set for this test only, and the loop ends with it."""
     if not CHROMIUM.exists():
         if os.environ.get("FIELDHUB_REQUIRE_BROWSER") == "1":
             pytest.fail("FIELDHUB_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)")
@@ -52,8 +95,22 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        new_context = launched.new_context
+
+        def watched_context(*args: Any, **kwargs: Any) -> Any:
+            context = new_context(*args, **kwargs)
+            page_errors.watch(context)
+            return context
+
+        launched.new_context = watched_context
         yield launched
+        for context in launched.contexts:  # what the pages are still doing is logged before they close
+            for page in context.pages:
+                page.wait_for_timeout(200)
+                break
+        unexpected = page_errors.unexpected()
         launched.close()
+        assert not unexpected, "the pages logged errors:\n" + "\n".join(unexpected)
         connections.close_all()  # the ones this test opened while Playwright's loop ran live in its context
 
 
@@ -95,9 +152,9 @@ def personas(transactional_db: None) -> dict[str, Any]:
     return users
 
 
-def log_in(browser: Any, server: str, username: str) -> Any:
+def log_in(browser: Any, server: str, username: str, *, width: int = 1400) -> Any:
     """A new browser context logged in through the login form; returns its page on the dashboard."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.goto(f"{server}/")
     assert page.url.startswith(f"{server}/accounts/login/")

@@ -14,7 +14,7 @@ from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.simulator.leshan import LeshanDouble
 from telemetry.services import ingest
-from tests.browser.conftest import SCREENSHOTS, log_in
+from tests.browser.conftest import log_in, screenshot
 from tests.servers import embedded, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,8 +81,7 @@ def test_the_dashboard_changes_without_reloading(browser, server: str, personas)
     )
     assert "88 %" in row.inner_text()
     assert documents == []  # no reload, no navigation: every change came over the websocket
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    screenshot(page, "dashboard")
     page.context.close()
 
 
@@ -117,8 +116,7 @@ def test_a_chart_gains_a_point_as_readings_arrive(browser, server: str, personas
     temperature(server, 22.0)
     page.wait_for_function("() => Number(document.getElementById('chart').dataset.points) === 4", timeout=WAIT)
     assert page.locator("#latest-values tr[data-path='/3303/0/5700'] td.value").inner_text().startswith("22.0")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "device.png"), full_page=True)
+    screenshot(page, "device")
     page.context.close()
 
 
