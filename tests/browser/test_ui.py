@@ -85,7 +85,12 @@ def test_the_dashboard_changes_without_reloading(browser, server: str, personas)
     page.context.close()
 
 
-def test_a_page_that_lost_its_server_says_so_and_catches_up_when_it_returns(browser, leshan, personas) -> None:
+def test_a_page_that_lost_its_server_says_so_and_catches_up_when_it_returns(
+    browser, leshan, personas, page_errors
+) -> None:
+    # While the server is away the browser and htmx's ws extension (htmx:wsError) log the failed sockets.
+    page_errors.allow(r"WebSocket connection to .* failed")
+    page_errors.allow(r"\[object Event\] \(.*/htmx\.min\.js\)")
     port = free_port()
     with embedded(port, LESHAN_URL=leshan.base_url) as server:
         page = log_in(browser, server, "vera")
