@@ -6,10 +6,9 @@ from functools import partial
 from typing import Any
 
 from django.db.models import Count, Q
-from django.template.loader import render_to_string
 
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
-from realtime import LiveEvent, groups, publish
+from realtime import LiveEvent, groups, publish, render
 from realtime.groups import EventType
 
 Status = FirmwareUpdate.Status
@@ -39,7 +38,7 @@ def render_update_row(update_id: int, *, page: str) -> str:
     update = FirmwareUpdate.objects.select_related("endpoint", "firmware").filter(pk=update_id).first()
     if update is None:
         return ""
-    return render_to_string(f"firmware/{page}.html#update-row", {"update": update, "oob": True})
+    return render(f"firmware/{page}.html#update-row", {"update": update, "oob": True})
 
 
 def render_campaign(campaign_id: int) -> str:
@@ -47,14 +46,14 @@ def render_campaign(campaign_id: int) -> str:
     if campaign is None:
         return ""
     context = {"campaign": campaign, "summary": campaign_summary(campaign), "oob": True}
-    return render_to_string("firmware/campaign.html#campaign-head", context) + render_to_string(
+    return render("firmware/campaign.html#campaign-head", context) + render(
         "firmware/firmware.html#campaign-row", context
     )
 
 
 def render_firmware_list() -> str:
     images = Firmware.objects.annotate(used=Count("updates")).order_by("-created_at")
-    return render_to_string("firmware/firmware.html#images", {"images": images, "oob": True})
+    return render("firmware/firmware.html#images", {"images": images, "oob": True})
 
 
 def announce_update(update: FirmwareUpdate) -> None:
@@ -72,8 +71,8 @@ def announce_campaign(campaign: Campaign) -> None:
 
 
 def announce_campaign_progress(campaign_id: int) -> None:
-    render = partial(render_campaign, campaign_id)
-    publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign_id}", render))
+    renderer = partial(render_campaign, campaign_id)
+    publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign_id}", renderer))
 
 
 def announce_firmware_list() -> None:

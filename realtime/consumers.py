@@ -18,6 +18,7 @@ from core.roles import Role
 from realtime import groups
 from realtime.presence import RENEW, presence
 from realtime.publisher import MESSAGE_TYPE, publisher
+from realtime.tokens import fill, socket_secret
 
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -28,10 +29,12 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     """Sends each group message's ``html`` to the browser, where htmx swaps it in (hx-swap-oob)."""
 
     joined: list[str]
+    csrf_secret: str = ""
     _renewal: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         self.joined = []
+        self.csrf_secret = socket_secret(self.scope)  # forms in fragments post with this user's token
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.refuse(CLOSE_NOT_AUTHENTICATED)
@@ -79,7 +82,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def fragment(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["html"])
+        await self.send(text_data=fill(message["html"], self.csrf_secret))
 
     def groups_for(self, user: Any) -> tuple[list[str], int]:
         """(groups to join, 0) or ([], close code); runs in a thread, may query the database."""

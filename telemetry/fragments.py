@@ -15,12 +15,11 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.lwm2m import types as lwm2m
 from core.models import Endpoint, ResourceType
-from realtime import LiveEvent, groups, publish
+from realtime import LiveEvent, groups, publish, render
 from realtime.groups import EventType
 from telemetry import selectors
 from telemetry.models import EndpointOperation, Event
@@ -155,7 +154,7 @@ def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
 
 def render_fleet_counts() -> str:
     context = {"counts": selectors.fleet_counts_of(), "oob": True}
-    return render_to_string("telemetry/dashboard.html#fleet-counts", context)
+    return render("telemetry/dashboard.html#fleet-counts", context)
 
 
 def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
@@ -163,7 +162,7 @@ def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
     if endpoint is None:
         return ""
     (row,) = _rows([endpoint])
-    html = render_to_string("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
+    html = render("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
     return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows">{html}</tbody>' if insert else html
 
 
@@ -173,7 +172,7 @@ def render_endpoint_status(endpoint_id: int) -> str:
         return ""
     readings = [_display(r) for r in selectors.latest_readings_of(endpoint)]
     context = {**_status_context(endpoint, readings), "oob": True}
-    return render_to_string("telemetry/endpoint.html#endpoint-status", context)
+    return render("telemetry/endpoint.html#endpoint-status", context)
 
 
 def render_latest_values(endpoint_id: int) -> str:
@@ -181,11 +180,11 @@ def render_latest_values(endpoint_id: int) -> str:
     if endpoint is None:
         return ""
     readings = [_display(r) for r in selectors.latest_readings_of(endpoint)]
-    return render_to_string("telemetry/endpoint.html#latest-values", {"readings": readings, "oob": True})
+    return render("telemetry/endpoint.html#latest-values", {"readings": readings, "oob": True})
 
 
 def render_event(summary: EventSummary) -> str:
-    html = render_to_string("telemetry/dashboard.html#event-row", {"event": summary})
+    html = render("telemetry/dashboard.html#event-row", {"event": summary})
     return f'<ul hx-swap-oob="afterbegin:#events">{html}</ul>'
 
 
@@ -261,7 +260,7 @@ def render_operation(operation_id: int, *, insert: bool = False, page: str = "en
     if operation is None:
         return ""
     template = f"telemetry/{page}.html#operation-row"
-    html = render_to_string(template, {"op": operation, "oob": not insert})
+    html = render(template, {"op": operation, "oob": not insert})
     return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if insert else html
 
 
@@ -269,5 +268,5 @@ def announce_operation(operation: EndpointOperation, *, created: bool = False) -
     """An operation was queued or changed state: its row on the device's page and on the operations page."""
     key = f"operation-{operation.pk}" + ("-new" if created else "")
     for group, page in ((groups.endpoint(operation.endpoint_id), "endpoint"), (groups.OPERATIONS, "operations")):
-        render = partial(render_operation, operation.pk, insert=created, page=page)
-        publish(group, LiveEvent(EventType.OPERATION, key, render))
+        renderer = partial(render_operation, operation.pk, insert=created, page=page)
+        publish(group, LiveEvent(EventType.OPERATION, key, renderer))

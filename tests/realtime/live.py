@@ -32,10 +32,15 @@ def session_cookie(user: Any) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def connect(path: str, user: Any | None = None, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+async def connect(
+    path: str, user: Any | None = None, origin: bytes = b"http://localhost", *, cookie: bytes | None = None
+) -> WebsocketCommunicator:
+    """A socket as a browser opens it: logged in as ``user``, or with the ``cookie`` header a browser sends."""
     headers = [(b"origin", origin), (b"host", b"localhost")]
     if user is not None:
         headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
+    elif cookie is not None:
+        headers.append((b"cookie", cookie))
     communicator = WebsocketCommunicator(application, path, headers=headers)
     communicator.scope["server"] = ("localhost", 80)
     return communicator
