@@ -27,6 +27,24 @@
   document.addEventListener("htmx:oobAfterSwap", function () { localise(document); tick(); });
   window.fieldhub = { localise: localise, tick: tick };
 })();
+// Live fragments update what this page shows. A group's message goes to every page listening to it, and a
+// page shows only part of what the group carries (one campaign of all, the first page of a list, a filtered
+// list): an element for a target this page does not have is left out, where htmx would log an error for it
+// (htmx:oobErrorNoTarget). An element that names no target at all is kept, so that htmx reports it.
+htmx.defineExtension("live-targets", {
+  transformResponse: function (text, xhr) {
+    if (xhr) return text;  // an HTTP response: htmx swaps it into the element that asked for it
+    var message = document.createElement("template");
+    message.innerHTML = text;
+    Array.from(message.content.children).forEach(function (element) {
+      var oob = element.getAttribute("hx-swap-oob") || "true";
+      var colon = oob.indexOf(":");
+      var selector = colon > 0 ? oob.slice(colon + 1) : (element.id ? "#" + CSS.escape(element.id) : null);
+      if (selector && !document.querySelector(selector)) element.remove();
+    });
+    return message.innerHTML;
+  },
+});
 // Live lists keep their newest entries only (the server sends new ones at the top).
 document.addEventListener("htmx:oobAfterSwap", function () {
   document.querySelectorAll("ul.events").forEach(function (list) {
