@@ -21,6 +21,7 @@ from core.errors import Conflict, FieldhubError
 from core.lwm2m import types as lwm2m
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration, unknown_slug
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
+from core.lwm2m.ranges import limit_of
 from core.models import Endpoint, ResourceType
 from core.permissions import require
 from core.registry import resource_types
@@ -327,7 +328,7 @@ def _known_type(path: Path) -> ResourceType:
     key = (path.object_id, path.resource_id)
     found = resource_types.get_many([key]).get(key)  # type: ignore[list-item]
     if found is None:
-        raise FieldhubError(f"/{path.object_id}/{path.resource_id} is not a resource the registry knows", path="path")
+        raise FieldhubError(f"{path} is not a resource the registry knows", path="path")
     return found
 
 
@@ -390,6 +391,10 @@ def _checked(resource_type: ResourceType, raw: Any, path: Path) -> Any:
         value = lwm2m.parse_value(resource_type.lwm2m_type, raw)
     except ValueError as exc:
         raise FieldhubError(f"{path}: {exc}", path="value") from None
+    limit = limit_of(resource_type.lwm2m_type, resource_type.range_enumeration)
+    problem = limit.problem(value) if limit else None
+    if problem:
+        raise FieldhubError(f"{path}: the value {problem}", path="value")
     return lwm2m.to_json(resource_type.lwm2m_type, value)
 
 

@@ -7,7 +7,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import FieldhubError, PermissionDenied
@@ -82,14 +81,18 @@ def operation_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
-    """An operator queues a command from the device page; the new row arrives over the websocket."""
+    """An operator queues a command from the device page; the new row arrives over the websocket.
+
+    htmx shows the answer in place, whatever it is: a refused command is the form's answer (200, with the
+    reason), not a failed request, which htmx would not swap and the browser would log as an error. The API
+    answers the same refusal with 422."""
     device = selectors.endpoint_get(user=request.user, name=name)
     try:
         operation = services.operation_enqueue(
             actor=request.user,
             endpoint=device,
             kind=request.POST.get("kind", "").upper(),
-            path=request.POST.get("path", ""),
+            path=request.POST.get("path", "").strip(),
             value=request.POST.get("value") or None,
             arguments=request.POST.get("arguments", ""),
         )
@@ -97,13 +100,13 @@ def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
         raise  # a forged request: the 403 page, not a message
     except FieldhubError as exc:
         if request.htmx:
-            return HttpResponse(f'<p class="error" role="alert">{escape(str(exc))}</p>', status=exc.status)
-        messages.error(request, str(exc))
+            return TemplateResponse(request, "telemetry/endpoint.html#command-result", {"refused": exc.detail})
+        messages.error(request, f"Not queued: {exc.detail}")
     else:
-        message = f"Queued: {operation.get_kind_display()} {operation.path}."
+        queued = f"Queued: {operation.get_kind_display()} {operation.path}."
         if request.htmx:
-            return HttpResponse(f'<p class="ok" role="status">{escape(message)}</p>', status=201)
-        messages.success(request, message)
+            return TemplateResponse(request, "telemetry/endpoint.html#command-result", {"queued": queued}, status=201)
+        messages.success(request, queued)
     return redirect("endpoint", name=device.name)
 
 

@@ -26,9 +26,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
-    """The test database holds the LwM2M registry and the roles, as after `manage.py bootstrap`."""
+    """The test database holds the LwM2M registry and the roles, as after `manage.py bootstrap`. (A run of
+    tests that need no database sets none up: pytest-django sets up only what the collected tests use.)"""
     from core.services import resource_types_load_registry, roles_ensure
 
+    if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
+        return
     with django_db_blocker.unblock():
         resource_types_load_registry()
         roles_ensure()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 import pytest
 from django.test import Client
@@ -107,9 +108,38 @@ class TestDevicePage:
         assert response.status_code == 201
         assert "Queued: write /3/0/14." in response.content.decode()
         bad = client.post("/endpoints/dev-a/commands/", {**form, "path": "/3/0/9"}, HTTP_HX_REQUEST="true")
-        assert bad.status_code == 422
-        assert "/3/0/9 (battery_level) is not writable" in bad.content.decode()
+        assert bad.status_code == 200  # the form's answer, swapped in place (the API says 422)
+        assert "Not queued: /3/0/9 (battery_level) is not writable" in bad.content.decode()
         assert EndpointOperation.objects.count() == 1
+
+    @pytest.mark.parametrize(
+        ("form", "reason"),
+        [
+            ({"kind": "write", "path": "/3/0/13", "value": "noon"}, '/3/0/13: TIME value "noon" is not an integer'),
+            (
+                {"kind": "write", "path": "/3/0/15", "value": "E" * 300},
+                "/3/0/15: the value is 300 bytes long; at most 255 fit",
+            ),
+            (
+                {"kind": "write", "path": "/3/0/14", "value": "€" * 100},
+                "/3/0/14: the value is 300 bytes long; at most 255 fit",
+            ),
+            (
+                {"kind": "write", "path": "/1/0/26", "value": "2"},
+                "/1/0/26: the value is 2; the allowed range is 0 to 1",
+            ),
+            ({"kind": "read", "path": "/9999/0/1"}, "/9999/0/1 is not a resource the registry knows"),
+            ({"kind": "read", "path": " /9999/0/1 "}, "/9999/0/1 is not a resource the registry knows"),
+            ({"kind": "write", "path": "/3/0"}, "writing an instance needs values"),
+            ({"kind": "launch", "path": "/3/0/4"}, "kind must be one of"),
+        ],
+    )
+    def test_a_refused_command_says_why_and_queues_nothing(self, operator, fleet, form, reason) -> None:
+        response = logged_in(operator).post("/endpoints/dev-a/commands/", form, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert reason in html.unescape(response.content.decode())
+        assert 'role="alert"' in response.content.decode()
+        assert not EndpointOperation.objects.exists()
 
     def test_a_viewer_s_forged_command_is_refused(self, viewer, fleet) -> None:
         response = logged_in(viewer).post("/endpoints/dev-a/commands/", {"kind": "read", "path": "/3/0/9"})

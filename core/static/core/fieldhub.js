@@ -52,17 +52,54 @@ document.addEventListener("htmx:oobAfterSwap", function () {
     for (var i = 50; i < items.length; i++) items[i].remove();
   });
 });
-// Whether the page is live: [data-live] on the socket's element is connecting, open or closed (shown by
-// the stylesheet). A page that lost its socket missed what was pushed meanwhile, so when the socket comes
-// back the page reloads once to catch up (a wall display recovers from a server restart by itself).
-document.addEventListener("htmx:wsConnecting", function (e) {
-  if (e.target.dataset.live !== "closed") e.target.dataset.live = "connecting";
+// Whether the page is live: [data-live] on the socket's element is connecting, open or closed, and a badge at
+// the top of the page says so in words (in the flow of the page, so that it never covers a field). A page
+// that lost its socket missed what was pushed meanwhile, so when the socket comes back the page reloads once
+// to catch up (a wall display recovers from a server restart by itself).
+(function () {
+  "use strict";
+  var WORDS = { connecting: "connecting…", open: "● live", closed: "reconnecting…" };
+  function show(element, state) {
+    element.dataset.live = state;
+    var badge = element.querySelector(":scope > .live-badge");
+    if (!badge) {
+      badge = document.createElement("p");
+      badge.className = "live-badge";
+      badge.setAttribute("role", "status");
+      element.prepend(badge);
+    }
+    badge.textContent = WORDS[state];
+  }
+  document.addEventListener("htmx:wsConnecting", function (e) {
+    if (e.target.dataset.live !== "closed") show(e.target, "connecting");
+  });
+  document.addEventListener("htmx:wsOpen", function (e) {
+    if (e.target.dataset.dropped) { window.location.reload(); return; }
+    show(e.target, "open");
+  });
+  document.addEventListener("htmx:wsClose", function (e) {
+    show(e.target, "closed");
+    e.target.dataset.dropped = "1";
+  });
+})();
+// A form's answer ([data-answer]) replaces the previous one: it is cleared when the form is sent, so that an
+// earlier "Queued …" never reads as the answer to a new command; a request that got no answer says so.
+document.addEventListener("htmx:beforeRequest", function (e) {
+  var target = e.detail.target;
+  if (target && target.hasAttribute("data-answer")) target.textContent = "";
 });
-document.addEventListener("htmx:wsOpen", function (e) {
-  if (e.target.dataset.dropped) { window.location.reload(); return; }
-  e.target.dataset.live = "open";
+function fieldhubAnswer(e, text) {
+  var target = e.detail.target;
+  if (!target || !target.hasAttribute("data-answer")) return;
+  var p = document.createElement("p");
+  p.className = "error";
+  p.setAttribute("role", "alert");
+  p.textContent = text;
+  target.replaceChildren(p);
+}
+document.addEventListener("htmx:sendError", function (e) {
+  fieldhubAnswer(e, "Fieldhub did not answer (is the server running?): nothing was queued. Try again.");
 });
-document.addEventListener("htmx:wsClose", function (e) {
-  e.target.dataset.live = "closed";
-  e.target.dataset.dropped = "1";
+document.addEventListener("htmx:responseError", function (e) {
+  fieldhubAnswer(e, "Fieldhub answered " + e.detail.xhr.status + ": " + (e.detail.xhr.statusText || "an error") + ".");
 });
