@@ -18,8 +18,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from ninja.parser import Parser
 
 from core.errors import FieldhubError
@@ -39,6 +41,15 @@ def is_api(request: HttpRequest) -> bool:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
+    """Back to the page a plain form was posted from (its Referer, if it is one of this site's pages), else to
+    the URL named ``fallback``."""
+    referer = request.headers.get("Referer", "")
+    if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(referer)
+    return redirect(fallback)
 
 
 def parse_ip(text: str) -> IPAddress | None:

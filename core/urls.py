@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django.views.generic import RedirectView
 
 from core import views
 from core.api import api, bridge_api
@@ -34,6 +36,13 @@ urlpatterns = [
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico where a page names no icon (an error page of a proxy, a file download).
+    path(
+        "favicon.ico",
+        RedirectView.as_view(
+            url=f"{settings.STATIC_URL}core/favicon.svg", permanent=True, http_method_names=["get", "head"]
+        ),
+    ),
     path("admin/", admin.site.urls),
     path("leshan_api/", bridge_api.urls),
     path("api/v1/", api.urls),

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import FieldhubError, PermissionDenied
+from core.http import back
 from firmware import fragments, selectors, services
 from firmware.models import Firmware
 from telemetry import selectors as telemetry_selectors
@@ -97,7 +98,7 @@ def update_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     services.firmware_update_cancel(actor=request.user, update=selectors.update_get(user=request.user, pk=pk))
     if request.htmx:
         return HttpResponse(status=204)
-    return redirect(request.headers.get("Referer") or "firmware")
+    return back(request, "firmware")
 
 
 @login_required

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import FieldhubError, PermissionDenied
+from core.http import back
 from telemetry import fragments, selectors, services
 from telemetry.models import EndpointOperation
 
@@ -61,7 +62,7 @@ def _back(request: HttpRequest) -> HttpResponse:
     """htmx asked: the change arrives over the websocket; a plain form post goes back to where it came from."""
     if request.htmx:
         return HttpResponse(status=204)
-    return redirect(request.headers.get("Referer") or "operations")
+    return back(request, "operations")
 
 
 @login_required

@@ -152,6 +152,8 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     ("GET", "healthz"): ("/healthz", (200, 200, 200, 200, 200, 200, 200)),
     ("POST", "healthz"): ("/healthz", (405, 405, 405, 405, 405, 405, 405)),
+    ("GET", "favicon.ico"): ("/favicon.ico", (301, 301, 301, 301, 301, 301, 301)),
+    ("POST", "favicon.ico"): ("/favicon.ico", (405, 405, 405, 405, 405, 405, 405)),
     ("GET", "admin/"): ("/admin/", (302, 302, 302, 302, 200, 200, 302)),
     ("POST", "admin/"): ("/admin/", (302, 302, 302, 302, 200, 200, 302)),
     ("GET", "admin/login/"): ("/admin/login/", (200, 200, 200, 200, 302, 302, 200)),
