@@ -9,8 +9,8 @@ Handing over is a non-blocking call; the write returns at once, whatever the cha
 On that loop, events are **coalesced per group** by a token bucket: a group may send ``RATE`` messages a
 second on average, in bursts of up to ``BURST``. While it has a token, an event goes out at once (the
 fragment reaches a browser within milliseconds); when it has none, events wait and go out together, as
-one message, when the next token comes. So a socket receives at most RATE messages a second however many
-devices report, and each element is updated at most that often (htmx swaps every top-level fragment of
+one message (split only where it would exceed MAX_FRAME_BYTES), when the next token comes. So a socket
+receives at most RATE messages a second however many devices report, and each element is updated at most that often (htmx swaps every top-level fragment of
 a message). Within a batch, replace events (``render``) keep only the newest per key and are rendered
 when sent (in a worker thread, from the database's current state), so coalescing saves the rendering
 too; append events (``html``) are all kept, the newest ``keep`` per key.
@@ -44,6 +44,7 @@ BURST = 4.0  # messages a quiet group may send at once
 SEND_TIMEOUT = 2.0
 MAX_IN_FLIGHT = 1000
 MESSAGE_TYPE = "fragment"
+MAX_FRAME_BYTES = 256 * 1024  # no websocket message is larger (Publisher._frames)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Stats:
     dropped: int = 0
     skipped: int = 0
     unwatched: int = 0  # batches not rendered: no socket listens to their group (realtime.presence)
+    oversize: int = 0  # fragments too large for any frame, not sent
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -201,7 +203,8 @@ class Publisher:
         asyncio.get_running_loop().create_task(self._send(group, replace, appended))
 
     async def _send(self, group: str, replace: list[LiveEvent], appended: list[str]) -> None:
-        """Render, then send one message; every event handed over for it is done afterwards."""
+        """Render, then send (as one message, or as few as fit MAX_FRAME_BYTES each); every event handed over for
+        it is done afterwards."""
         count = len(replace) + len(appended)
         try:
             if not await presence.watched(group):
@@ -212,9 +215,8 @@ class Publisher:
                 renders = [event.render for event in replace if event.render is not None]
                 parts.extend(await sync_to_async(_render_all, thread_sensitive=False)(renders))
             parts.extend(appended)
-            html = "".join(parts)
-            if html:
-                layer = get_channel_layer()
+            layer = get_channel_layer()
+            for html in self._frames(group, parts):
                 await asyncio.wait_for(layer.group_send(group, {"type": MESSAGE_TYPE, "html": html}), SEND_TIMEOUT)
                 self.stats.sent += 1
         except Exception as exc:
@@ -222,6 +224,30 @@ class Publisher:
             logger.warning("realtime: sending to %s failed (%d so far): %r", group, self.stats.failed, exc)
         finally:
             self._done(count)
+
+    def _frames(self, group: str, parts: list[str]) -> list[str]:
+        """The batch's fragments in messages of at most MAX_FRAME_BYTES each (a browser, autobahn and Redis
+        all refuse or choke on huge frames; one would close every socket of the group). A fragment that
+        alone is larger is left out and logged: the pages cut long values, so that is a bug to fix."""
+        frames: list[str] = []
+        current: list[str] = []
+        size = 0
+        for part in parts:
+            length = len(part.encode())
+            if length > MAX_FRAME_BYTES:
+                self.stats.oversize += 1
+                logger.error(
+                    "realtime: a %d-byte fragment for %s was not sent (at most %d)", length, group, MAX_FRAME_BYTES
+                )
+                continue
+            if current and size + length > MAX_FRAME_BYTES:
+                frames.append("".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += length
+        if current and size:
+            frames.append("".join(current))
+        return frames
 
 
 def _render_all(renders: list[Callable[[], str]]) -> list[str]:

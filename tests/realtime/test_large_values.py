@@ -1,0 +1,83 @@
+"""Whatever a device sends, what the pages list and what a push carries stays small: long values are cut
+(all of them a link away), a post of thousands of values renders a bounded page, no frame exceeds 256 KB."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from core.lwm2m.nodes import Path, Reading
+from core.lwm2m.types import DataType
+from core.models import Endpoint
+from core.roles import Role
+from core.templatetags.fieldhub import SHOWN_CHARS
+from realtime.publisher import MAX_FRAME_BYTES, Publisher
+from telemetry import fragments
+from telemetry.models import Event
+from telemetry.services import ingest
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "<" * 360_000  # what one device posted in the review: every character escapes to four
+
+
+def page(user: Any, url: str) -> str:
+    client = Client()
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_huge_value_is_cut_on_every_page_and_in_every_push() -> None:
+    viewer = make_user(Role.VIEWER)
+    readings = [Reading(Path(3, 0, 17), DataType.STRING, HOSTILE), Reading(Path(3, 0, 9), DataType.INTEGER, 80)]
+    ingest(endpoint_name="urn:dev:loud", readings=readings)
+    endpoint = Endpoint.objects.get(name="urn:dev:loud")
+    event = Event.objects.get(endpoint=endpoint)
+    pushed = {
+        "latest values": fragments.render_latest_values(endpoint.pk),
+        "status": fragments.render_endpoint_status(endpoint.pk),
+        "event": fragments.render_event(fragments.summarize_event(event)),
+        "row": fragments.render_endpoint_row(endpoint.pk),
+    }
+    for what, fragment in pushed.items():
+        assert len(fragment.encode()) < 20_000, what
+    latest = pushed["latest values"]
+    assert "&lt;" * SHOWN_CHARS + "…" in latest
+    assert "all 360,000 characters" in latest  # the whole value, one click away
+    link = html.unescape(latest.split('class="full-value" href="')[1].split('"')[0])
+    client = Client()
+    client.force_login(viewer)
+    full = client.get(link).json()
+    assert full["items"][0]["value"] == HOSTILE
+    for url in ("/", "/events/", f"/endpoints/{endpoint.name}/"):
+        assert len(page(viewer, url).encode()) < 60_000, url
+
+
+def test_a_post_of_thousands_of_values_renders_a_bounded_page() -> None:
+    viewer = make_user(Role.VIEWER)
+    readings = [Reading(Path(3200, i, 5500), DataType.BOOLEAN, bool(i % 2)) for i in range(5000)]
+    ingest(endpoint_name="urn:dev:wide", readings=readings)
+    endpoint = Endpoint.objects.get(name="urn:dev:wide")
+    latest = fragments.render_latest_values(endpoint.pk)
+    assert latest.count("<tr id=") == fragments.LATEST_VALUES_SHOWN
+    assert f"The first {fragments.LATEST_VALUES_SHOWN} of 5000 values" in latest
+    assert len(latest.encode()) < MAX_FRAME_BYTES
+    event = fragments.render_event(fragments.summarize_event(Event.objects.get(endpoint=endpoint)))
+    assert f"and {5000 - fragments.EVENT_VALUES_SHOWN} more" in event
+    assert event.count('class="event-value"') == fragments.EVENT_VALUES_SHOWN
+    assert page(viewer, f"/endpoints/{endpoint.name}/").count("<tr id=") == fragments.LATEST_VALUES_SHOWN
+
+
+def test_no_frame_exceeds_the_limit() -> None:
+    publisher = Publisher()
+    small, large = "<p>x</p>" * 10_000, "y" * (MAX_FRAME_BYTES // 2 + 1)
+    frames = publisher._frames("g", [small, large, large, "z" * (MAX_FRAME_BYTES + 1), small])
+    assert all(len(frame.encode()) <= MAX_FRAME_BYTES for frame in frames)
+    assert "".join(frames) == small + large + large + small  # in order, the oversize one left out
+    assert publisher.stats.oversize == 1
