@@ -164,7 +164,7 @@ def get_series(
         "endpoint": device.name,
         "path": ref.path,
         "name": ref.resource_type.slug,
-        "units": ref.resource_type.units,
+        "units": ref.units(),
         "data_type": data_type.value,
         "since": result.since,
         "until": result.until,

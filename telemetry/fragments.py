@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.utils import timezone
@@ -31,6 +32,10 @@ EVENTS_SHOWN = 20
 OPERATIONS_SHOWN = 20
 
 
+EVENT_VALUES_SHOWN = 12  # values an event row lists; a post of thousands says how many more it had
+LATEST_VALUES_SHOWN = 500  # latest values a device page lists (and renders for each push)
+
+
 @dataclass(frozen=True)
 class EventSummary:
     id: int
@@ -40,9 +45,52 @@ class EventSummary:
     description: str
     measured_at: dt.datetime
     resources: list[dict[str, Any]]
+    more: int = 0  # values beyond the EVENT_VALUES_SHOWN listed
+
+
+def _event_values(
+    endpoint_name: str, entries: Sequence[tuple[str, ResourceType, lwm2m.Value, dt.datetime]]
+) -> tuple[list[dict[str, Any]], int]:
+    """An event's values as its row lists them: human names, values as people read them, units (the
+    registry's, else the Sensor Units reported in the same event); the first EVENT_VALUES_SHOWN only."""
+    sensor_units = {
+        path.rsplit("/", 1)[0]: value
+        for path, rt, value, _ in entries
+        if rt.resource_id == selectors.SENSOR_UNITS_RESOURCE and isinstance(value, str)
+    }
+    shown = [
+        {
+            "path": path,
+            "slug": rt.slug,
+            "label": label(rt),
+            "value": shown_value(rt.lwm2m_type, value),
+            "full": reading_url(endpoint_name, path, measured_at),
+            "units": rt.units
+            or (
+                ""
+                if rt.resource_id == selectors.SENSOR_UNITS_RESOURCE
+                else sensor_units.get(path.rsplit("/", 1)[0], "")
+            ),
+        }
+        for path, rt, value, measured_at in entries[:EVENT_VALUES_SHOWN]
+    ]
+    return shown, max(0, len(entries) - EVENT_VALUES_SHOWN)
+
+
+def label(resource_type: ResourceType) -> str:
+    """A resource's name as a person reads it: an IPSO sensor's value by its object ("Temperature"), the
+    rest by their own name ("Battery Level")."""
+    if resource_type.resource_id == SENSOR_VALUE_RESOURCE:
+        return resource_type.object_name
+    return resource_type.name
+
+
+SENSOR_VALUE_RESOURCE = 5700
 
 
 def summarize_event(event: Event) -> EventSummary:
+    entries = [(r.path, r.resource_type, r.value, r.measured_at) for r in event.resources.all()]
+    values, more = _event_values(event.endpoint.name, entries)
     return EventSummary(
         id=event.pk,
         endpoint_id=event.endpoint_id,
@@ -50,19 +98,38 @@ def summarize_event(event: Event) -> EventSummary:
         event_type=event.event_type,
         description=event.description,
         measured_at=event.measured_at,
-        resources=[
-            {"path": r.path, "slug": r.resource_type.slug, "value": lwm2m.to_api(r.resource_type.lwm2m_type, r.value)}
-            for r in event.resources.all()
-        ],
+        resources=values,
+        more=more,
     )
 
 
-def _display(reading: selectors.LatestReading) -> dict[str, Any]:
+def shown_value(data_type: lwm2m.DataType, value: lwm2m.Value) -> Any:
+    """A value as the pages show it: a TIME as a date (the template renders a <time>), the rest as the API
+    gives it."""
+    shown = lwm2m.to_api(data_type, value)
+    if data_type == lwm2m.DataType.TIME and isinstance(shown, int):
+        return _as_datetime(shown)
+    return shown
+
+
+def _display(reading: selectors.LatestReading, endpoint_name: str) -> dict[str, Any]:
     value = lwm2m.to_api(lwm2m.DataType(reading.data_type), reading.value)
     numeric = float(value) if isinstance(value, int | float) else None  # for the chart's live points
-    if reading.data_type == lwm2m.DataType.TIME and isinstance(value, int):
-        value, numeric = _as_datetime(value), None
-    return {**reading.__dict__, "value": value, "numeric": numeric, "epoch": reading.measured_at.timestamp()}
+    if reading.data_type == lwm2m.DataType.TIME:
+        numeric = None
+    return {
+        **reading.__dict__,
+        "value": shown_value(lwm2m.DataType(reading.data_type), reading.value),
+        "numeric": numeric,
+        "epoch": reading.measured_at.timestamp(),
+        "full": reading_url(endpoint_name, reading.path, reading.measured_at),
+    }
+
+
+def reading_url(endpoint_name: str, path: str, measured_at: dt.datetime) -> str:
+    """Where one reading is in full: the query API's readings from its time (the browser's session)."""
+    query = urlencode({"path": path, "since": measured_at.isoformat(), "limit": 1})
+    return f"/api/v1/endpoints/{quote(endpoint_name, safe='')}/readings?{query}"
 
 
 def _as_datetime(epoch_ms: int) -> dt.datetime | int:
@@ -126,23 +193,32 @@ IDENTITY = {
 CHARTED = frozenset({"INTEGER", "UNSIGNED_INTEGER", "FLOAT", "BOOLEAN"})
 
 
-def _status_context(endpoint: Endpoint, readings: list[dict[str, Any]]) -> dict[str, Any]:
+def _status_context(endpoint: Endpoint) -> dict[str, Any]:
     """The device page's header: state, identity (object 3), recent registrations."""
-    by_path = {r["path"]: r["value"] for r in readings}
+    by_path = selectors.latest_values_of([endpoint], list(IDENTITY))[endpoint.pk]
     identity = [(label, by_path[path]) for path, label in IDENTITY.items() if by_path.get(path) not in (None, "")]
     history = selectors.registration_history(user=None, endpoint=endpoint, system=True)
     return {"endpoint": endpoint, "identity": identity, "history": history}
 
 
+def _latest_values_context(endpoint: Endpoint, readings: list[selectors.LatestReading]) -> dict[str, Any]:
+    """The latest-values table: the first LATEST_VALUES_SHOWN values, and how many there are in all."""
+    shown = [_display(r, endpoint.name) for r in readings[:LATEST_VALUES_SHOWN]]
+    total = len(readings) if len(readings) <= LATEST_VALUES_SHOWN else selectors.latest_values_count(endpoint)
+    return {"endpoint": endpoint, "readings": shown, "readings_total": total}
+
+
 def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
     endpoint = selectors.endpoint_get(user=user, name=name)
-    readings = [_display(r) for r in selectors.latest_readings(user=user, endpoint=endpoint)]
+    latest = _latest_values_context(
+        endpoint, selectors.latest_readings(user=user, endpoint=endpoint, limit=LATEST_VALUES_SHOWN + 1)
+    )
     events = [summarize_event(e) for e in selectors.event_list(user=user, endpoint=endpoint)[:EVENTS_SHOWN]]
     operations = list(selectors.operation_list(user=user, endpoint=endpoint)[:OPERATIONS_SHOWN])
-    charted = [r for r in readings if r["data_type"] in CHARTED and r["object_id"] != 10240]
+    charted = [r for r in latest["readings"] if r["data_type"] in CHARTED and r["object_id"] != 10240]
     return {
-        **_status_context(endpoint, readings),
-        "readings": readings,
+        **_status_context(endpoint),
+        **latest,
         "events": events,
         "operations": operations,
         "charted": charted,
@@ -170,17 +246,15 @@ def render_endpoint_status(endpoint_id: int) -> str:
     endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return ""
-    readings = [_display(r) for r in selectors.latest_readings_of(endpoint)]
-    context = {**_status_context(endpoint, readings), "oob": True}
-    return render("telemetry/endpoint.html#endpoint-status", context)
+    return render("telemetry/endpoint.html#endpoint-status", {**_status_context(endpoint), "oob": True})
 
 
 def render_latest_values(endpoint_id: int) -> str:
     endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return ""
-    readings = [_display(r) for r in selectors.latest_readings_of(endpoint)]
-    return render("telemetry/endpoint.html#latest-values", {"readings": readings, "oob": True})
+    readings = selectors.latest_readings_of(endpoint, limit=LATEST_VALUES_SHOWN + 1)
+    return render("telemetry/endpoint.html#latest-values", {**_latest_values_context(endpoint, readings), "oob": True})
 
 
 def render_event(summary: EventSummary) -> str:
@@ -228,9 +302,11 @@ def event_summary_of_post(
     event_type: str,
     description: str,
     measured_at: dt.datetime,
-    values: Sequence[tuple[str, ResourceType, lwm2m.Value]],
+    values: Sequence[tuple[str, ResourceType, lwm2m.Value, dt.datetime]],
 ) -> EventSummary:
-    """The summary of an event just stored, from what the ingest has in hand (no query)."""
+    """The summary of an event just stored, from what the ingest has in hand (no query): (path, resource
+    type, value, measured at) of each reading."""
+    shown, more = _event_values(endpoint_name, values)
     return EventSummary(
         id=event_id,
         endpoint_id=endpoint_id,
@@ -238,9 +314,8 @@ def event_summary_of_post(
         event_type=event_type,
         description=description,
         measured_at=measured_at,
-        resources=[
-            {"path": path, "slug": rt.slug, "value": lwm2m.to_api(rt.lwm2m_type, value)} for path, rt, value in values
-        ],
+        resources=shown,
+        more=more,
     )
 
 

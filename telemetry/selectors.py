@@ -10,7 +10,7 @@ import base64
 import binascii
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection, transaction
@@ -126,19 +126,53 @@ class LatestReading:
     received_at: dt.datetime
 
 
-def latest_readings(*, user: Any, endpoint: Endpoint) -> list[LatestReading]:
-    """The newest value of every resource (instance) the device reported: one query, ordered by path ids."""
+def latest_readings(*, user: Any, endpoint: Endpoint, limit: int | None = None) -> list[LatestReading]:
+    """The newest value of every resource (instance) the device reported (the first ``limit`` of them), in
+    path order: one query."""
     require(user, Role.VIEWER)
-    return latest_readings_of(endpoint)
+    return latest_readings_of(endpoint, limit=limit)
 
 
-def latest_readings_of(endpoint: Endpoint) -> list[LatestReading]:
+def latest_readings_of(endpoint: Endpoint, *, limit: int | None = None) -> list[LatestReading]:
     """``latest_readings`` without a user: for fragments pushed to a device's group, whose members were
     checked when they joined (realtime.consumers)."""
-    rows = LatestValue.objects.filter(endpoint=endpoint).select_related("resource", "resource__resource_type")
-    readings = [_latest_reading(row) for row in rows]
-    readings.sort(key=lambda r: (r.object_id, r.object_instance_id, r.resource_id, r.resource_instance_id or -1))
-    return readings
+    rows = (
+        LatestValue.objects.filter(endpoint=endpoint)
+        .select_related("resource", "resource__resource_type")
+        .order_by(
+            "resource__resource_type__object_id",
+            "resource__object_instance_id",
+            "resource__resource_type__resource_id",
+            F("resource__resource_instance_id").asc(nulls_first=True),
+        )
+    )
+    return with_sensor_units([_latest_reading(row) for row in (rows[:limit] if limit else rows)])
+
+
+def latest_values_count(endpoint: Endpoint) -> int:
+    return LatestValue.objects.filter(endpoint=endpoint).count()
+
+
+# IPSO sensors (3300-3399) leave the units of their Sensor Value (5700) to the device, which reports them as
+# the instance's Sensor Units (5701, e.g. "Cel"); the OMA files give no units for it.
+SENSOR_UNITS_RESOURCE = 5701
+
+
+def with_sensor_units(readings: list[LatestReading]) -> list[LatestReading]:
+    """``readings`` where each resource without units of its own has its instance's Sensor Units, if reported."""
+    reported = {
+        (r.object_id, r.object_instance_id): str(r.value)
+        for r in readings
+        if r.resource_id == SENSOR_UNITS_RESOURCE and isinstance(r.value, str) and r.value
+    }
+    if not reported:
+        return readings
+    return [
+        replace(r, units=reported[(r.object_id, r.object_instance_id)])
+        if not r.units and r.resource_id != SENSOR_UNITS_RESOURCE and (r.object_id, r.object_instance_id) in reported
+        else r
+        for r in readings
+    ]
 
 
 def latest_values_by_endpoint(
@@ -206,6 +240,15 @@ class ResourceRef:
             object_instance_id=self.object_instance_id,
             resource_instance_id=self.resource_instance_id,
         )
+
+    def units(self) -> str:
+        """The registry's units, else the Sensor Units the device reported for the instance (one query)."""
+        if self.resource_type.units or self.resource_type.resource_id == SENSOR_UNITS_RESOURCE:
+            return self.resource_type.units
+        path = f"/{self.resource_type.object_id}/{self.object_instance_id}/{SENSOR_UNITS_RESOURCE}"
+        row = LatestValue.objects.filter(endpoint=self.endpoint, path=path).select_related("resource").first()
+        value = row.resource.value if row else None
+        return value if isinstance(value, str) else ""
 
 
 def resource_ref(

@@ -147,7 +147,7 @@ def _save(
             event_type=event[0],
             description=event[1],
             measured_at=event[2],
-            values=[(path, rt, value) for path, (rt, value) in zip(paths, values, strict=True)],
+            values=[(path, rt, value, row[-1]) for path, (rt, value), row in zip(paths, values, rows, strict=True)],
         )
     fragments.announce_ingest(
         endpoint_id=saved.endpoint_id,

@@ -1,12 +1,17 @@
 // Fieldhub's own script: times in the browser's time zone, and relative times that stay current.
 (function () {
   "use strict";
+  // One format on every page: the reader's locale, with the time zone named ("Dec 2, 2026, 03:25:54 UTC").
+  var FORMAT = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short",
+  });
   function localise(root) {
     root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      el.title = when.toLocaleString();
-      if (!el.hasAttribute("data-relative")) el.textContent = when.toLocaleString();
+      el.title = FORMAT.format(when);
+      if (!el.hasAttribute("data-relative")) el.textContent = FORMAT.format(when);
       el.setAttribute("data-local", "");
     });
   }
