@@ -10,10 +10,11 @@ On that loop, events are **coalesced per group** by a token bucket: a group may 
 second on average, in bursts of up to ``BURST``. While it has a token, an event goes out at once (the
 fragment reaches a browser within milliseconds); when it has none, events wait and go out together, as
 one message (split only where it would exceed MAX_FRAME_BYTES), when the next token comes. So a socket
-receives at most RATE messages a second however many devices report, and each element is updated at most that often (htmx swaps every top-level fragment of
-a message). Within a batch, replace events (``render``) keep only the newest per key and are rendered
-when sent (in a worker thread, from the database's current state), so coalescing saves the rendering
-too; append events (``html``) are all kept, the newest ``keep`` per key.
+receives at most RATE messages a second however many devices report, and each element is updated at most
+that often (htmx swaps every top-level fragment of a message). Within a batch, replace events (``render``)
+keep only the newest per key and are rendered when sent (in a worker thread, from the database's current
+state), so coalescing saves the rendering too; append events (``html``) are all kept, the newest ``keep``
+per key.
 
 A batch for a group that no socket listens to (``realtime.presence``) is neither rendered nor sent.
 
