@@ -228,6 +228,18 @@ def export_csv(
     return stream(request, _csv_lines(rows), content_type="text/csv; charset=utf-8", filename=f"{safe_name}.csv")
 
 
+# What makes a spreadsheet read a cell as a formula (=HYPERLINK(…), @SUM(…), +, -, and a tab or carriage
+# return before one): such a text cell gets a leading ' (OWASP, "CSV Injection"), which spreadsheets show
+# as text. Numbers are written as numbers: -5.2 from a FLOAT reading is a value, never a formula.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_lines(rows: Iterator[Resource]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -235,9 +247,8 @@ def _csv_lines(rows: Iterator[Resource]) -> Iterator[str]:
     for count, row in enumerate(rows, start=1):
         rt = row.resource_type
         value = lwm2m.to_api(rt.lwm2m_type, row.value)
-        writer.writerow(
-            [row.measured_at.isoformat(), row.received_at.isoformat(), row.path, rt.slug, rt.data_type, rt.units, value]
-        )
+        cells = [row.measured_at.isoformat(), row.received_at.isoformat(), row.path, rt.slug, rt.data_type, rt.units]
+        writer.writerow([_csv_cell(cell) for cell in [*cells, value]])
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
