@@ -584,8 +584,8 @@ REST = [
         "get",
         "/api/v1/operations/99999999999999999999",
         None,
-        404,
-        "operation: no operation 99999999999999999999",
+        422,
+        "operation_id: Input should be less than or equal to 9223372036854775807",
         id="operation-id-huge",
     ),
     pytest.param(
