@@ -3,14 +3,10 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from core.forms import AdminLoginForm
 from core.models import ApiToken, Endpoint, ResourceType
 from core.permissions import has_role
 from core.roles import Role
 from core.services import resource_type_save, token_create, token_revoke
-
-# The admin's login page checks passwords as the login page does: throttled (core.forms).
-admin.site.login_form = AdminLoginForm
 
 
 class AdminRole:

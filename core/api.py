@@ -7,9 +7,10 @@ import logging
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -45,6 +46,20 @@ def _register_error_handlers(api: NinjaAPI) -> None:
         # A body django-ninja reads itself (the bridge reads its own, core.http.read_json_body).
         detail = f"the request body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
         return api.create_response(request, {"detail": detail}, status=413)
+
+    @api.exception_handler(MultiPartParserError)
+    def multipart_error(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+        # A form body django-ninja reads (the firmware upload) that Django cannot parse: no boundary, cut off.
+        detail = f"the multipart/form-data body cannot be read: {exc}"
+        return api.create_response(request, {"detail": detail}, status=400)
+
+    @api.exception_handler(SuspiciousOperation)
+    def suspicious_request(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+        # Django's request limits met while ninja reads parameters (more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+        # fields or DATA_UPLOAD_MAX_NUMBER_FILES files): the 400 Django would give, as JSON. Logged as
+        # Django logs them.
+        logging.getLogger(f"django.security.{exc.__class__.__name__}").error(str(exc))
+        return api.create_response(request, {"detail": str(exc)}, status=400)
 
     @api.exception_handler(NodeError)
     def node_error(request: HttpRequest, exc: NodeError) -> HttpResponse:

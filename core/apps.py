@@ -2,6 +2,7 @@ import sqlite3
 from typing import Any
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.backends.signals import connection_created
 
 
@@ -19,3 +20,10 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         connection_created.connect(_sqlite_real_variable_limit, dispatch_uid="fieldhub-sqlite-variable-limit")
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with Fieldhub's site (core.adminsite: the throttled login answering 429)."""
+
+    default = False  # "core" in INSTALLED_APPS still means CoreConfig
+    default_site = "core.adminsite.FieldhubAdminSite"

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpResponse
 
 from core.errors import LockedOut
 from core.services import login_authenticate
@@ -41,3 +42,13 @@ class LoginForm(ThrottledLoginMixin, AuthenticationForm):
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     """The admin's login page (/admin/login/): staff only, throttled like the login page."""
+
+
+def locked_out_status(response: HttpResponse) -> HttpResponse:
+    """A login page's answer (ours or the admin's), 429 when its form was refused because logging in is
+    locked (LoginThrottle), so that clients and monitoring see the lockout as such."""
+    context = getattr(response, "context_data", None) or {}
+    form = context.get("form")
+    if isinstance(form, forms.Form) and form.is_bound and form.has_error("__all__", code=LOCKED_OUT):
+        response.status_code = 429
+    return response

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+INT64_MAX = 2**63 - 1
+
+# The integers a client writes in the URLs of both APIs, other than those with tighter bounds of their own
+# (limit, instance, buckets): bounded to what the database's 64-bit integers hold, so that a number past
+# them (offset=9223372036854775808) is a 422 naming the parameter instead of a query that fails (a 500).
+# tests/badinput/test_integer_parameters.py holds every integer parameter of both APIs to a bound.
+Offset = Annotated[int, Field(ge=0, le=INT64_MAX, description="how many rows to skip")]
+RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 
 class ErrorOut(Schema):

@@ -201,7 +201,7 @@ TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 0)
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "core.apps.AdminConfig",  # django.contrib.admin with Fieldhub's site (core.adminsite)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.defaults import page_not_found
 
 from core.errors import FieldhubError
-from core.forms import LOCKED_OUT, LoginForm
+from core.forms import LoginForm, locked_out_status
 from core.http import is_api
 from core.permissions import role_of
 from core.roles import Role
@@ -155,10 +155,7 @@ class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
 
     def form_invalid(self, form: Form) -> HttpResponse:
-        response = super().form_invalid(form)
-        if form.has_error("__all__", code=LOCKED_OUT):
-            response.status_code = 429
-        return response
+        return locked_out_status(super().form_invalid(form))
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from core.schemas import ErrorOut
+from core.schemas import ErrorOut, Offset, RowId
 from firmware import fragments, selectors, services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
 from telemetry import selectors as telemetry_selectors
@@ -148,7 +148,7 @@ def list_updates(
     status: str | None = Query(None),
     endpoint: str | None = Query(None),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = Query(0),
 ) -> list[dict[str, Any]]:
     device = telemetry_selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None
     updates = selectors.update_list(user=request.auth, endpoint=device, status=status)
@@ -156,7 +156,7 @@ def list_updates(
 
 
 @router.post("/firmware-updates/{update_id}/cancel", response={200: UpdateOut, **WRITE}, summary="Cancel an update")
-def cancel_update(request: HttpRequest, update_id: int) -> dict[str, Any]:
+def cancel_update(request: HttpRequest, update_id: RowId) -> dict[str, Any]:
     update = selectors.update_get(user=request.auth, pk=update_id)
     return _update_out(services.firmware_update_cancel(actor=request.auth, update=update))
 
@@ -185,7 +185,7 @@ def list_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.get("/campaigns/{campaign_id}", response={200: CampaignDetailOut, **READ}, summary="A campaign and its devices")
-def get_campaign(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
+def get_campaign(request: HttpRequest, campaign_id: RowId) -> dict[str, Any]:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     devices = [
         {
@@ -200,18 +200,18 @@ def get_campaign(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
 
 
 @router.post("/campaigns/{campaign_id}/pause", response={200: CampaignOut, **WRITE}, summary="Pause a campaign")
-def pause_campaign(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
+def pause_campaign(request: HttpRequest, campaign_id: RowId) -> dict[str, Any]:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     return _campaign_out(services.campaign_pause(actor=request.auth, campaign=campaign))
 
 
 @router.post("/campaigns/{campaign_id}/resume", response={200: CampaignOut, **WRITE}, summary="Resume a campaign")
-def resume_campaign(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
+def resume_campaign(request: HttpRequest, campaign_id: RowId) -> dict[str, Any]:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     return _campaign_out(services.campaign_resume(actor=request.auth, campaign=campaign))
 
 
 @router.post("/campaigns/{campaign_id}/abort", response={200: CampaignOut, **WRITE}, summary="Abort a campaign")
-def abort_campaign(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
+def abort_campaign(request: HttpRequest, campaign_id: RowId) -> dict[str, Any]:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     return _campaign_out(services.campaign_abort(actor=request.auth, campaign=campaign))

@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from core.errors import FieldhubError, PermissionDenied
 from core.http import back
@@ -20,7 +20,7 @@ from firmware.models import Firmware
 from telemetry import selectors as telemetry_selectors
 
 UPDATES_SHOWN = 100
-RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+BYTE_RANGE_RE = re.compile(r"([0-9]*)-([0-9]*)")  # RFC 9110 §14.1.1: int-range or suffix-range
 
 
 @login_required
@@ -179,10 +179,15 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect("campaign", pk=pk)
 
 
-@require_GET
+@require_safe
 def package(request: HttpRequest, token: str, filename: str) -> HttpResponse:
-    """A firmware image, for devices (no login: the unguessable token in the URL is the key). Supports a
-    single HTTP Range (206, or 416 when it cannot be satisfied), so a device can resume a download."""
+    """A firmware image, for devices (no login: the unguessable token in the URL is the key).
+
+    One byte range is served as RFC 9110 §14 has it, so a device can resume a download: a satisfiable
+    ``Range: bytes=…`` is a 206 of that part, one that cannot be satisfied a 416 with the length. A Range
+    header this server does not act on (another unit, several ranges, a malformed one, or an ``If-Range``
+    that does not match the ETag) is ignored, as the RFC says: 200 and the whole image. HEAD answers the
+    headers of the whole image (its length, ETag and version), without the body."""
     image = Firmware.objects.filter(download_token=token).first()
     if image is None or image.filename != filename:
         raise Http404("no such firmware package")
@@ -193,37 +198,72 @@ def package(request: HttpRequest, token: str, filename: str) -> HttpResponse:
         "X-Firmware-Version": image.version,  # for devices and gateways that do not parse the image
         "Cache-Control": "private, max-age=3600",
     }
-    requested = request.headers.get("Range")
-    if not requested:
+    requested = _requested_range(request, etag=headers["ETag"])
+    span = None if requested is None else _satisfiable(requested, image.size)
+    if request.method == "HEAD":
+        response = HttpResponse(content_type="application/octet-stream")
+        response["Content-Length"] = str(image.size)
+    elif requested is None:
         response = FileResponse(image.file.open("rb"), content_type="application/octet-stream")
         response["Content-Length"] = str(image.size)
+    elif span is None:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{image.size}"
     else:
-        span = _byte_range(requested, image.size)
-        if span is None:
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{image.size}"
-        else:
-            start, end = span
-            response = StreamingHttpResponse(
-                _slice(image, start, end), status=206, content_type="application/octet-stream"
-            )
-            response["Content-Range"] = f"bytes {start}-{end}/{image.size}"
-            response["Content-Length"] = str(end - start + 1)
+        start, end = span
+        response = StreamingHttpResponse(_slice(image, start, end), status=206, content_type="application/octet-stream")
+        response["Content-Range"] = f"bytes {start}-{end}/{image.size}"
+        response["Content-Length"] = str(end - start + 1)
     for name, value in headers.items():
         response[name] = value
     return response
 
 
-def _byte_range(header: str, size: int) -> tuple[int, int] | None:
-    match = RANGE_RE.fullmatch(header.strip())
-    if not match or (not match[1] and not match[2]):
+# A position past every file (and far below the length at which Python refuses to convert digits to int).
+_BEYOND_ANY_FILE = 10**19
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 19 else _BEYOND_ANY_FILE
+
+
+def _requested_range(request: HttpRequest, *, etag: str) -> tuple[int | None, int | None] | None:
+    """The one byte range a GET asks for, as (first, last): (first, None) for ``first-``, (None, length)
+    for the last ``length`` bytes. None when the Range header is to be ignored (RFC 9110 §14.2): no header,
+    not a GET, a unit other than bytes, more than one range, a malformed range, or an If-Range that does
+    not name this image's ETag (we send no Last-Modified, so an If-Range date never matches)."""
+    header = request.headers.get("Range")
+    if not header or request.method != "GET":
         return None
-    if not match[1]:  # the last N bytes
-        length = int(match[2])
-        return (max(0, size - length), size - 1) if length else None
-    start = int(match[1])
-    end = min(int(match[2]), size - 1) if match[2] else size - 1
-    return (start, end) if start <= end and start < size else None
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != etag:
+        return None
+    unit, equals, ranges = header.partition("=")
+    if not equals or unit.lower() != "bytes":
+        return None
+    specs = [spec.strip() for spec in ranges.split(",") if spec.strip()]
+    if len(specs) != 1:
+        return None  # several ranges would need multipart/byteranges: the whole image instead
+    match = BYTE_RANGE_RE.fullmatch(specs[0])
+    if match is None or not (match[1] or match[2]):
+        return None
+    first = _position(match[1]) if match[1] else None
+    last = _position(match[2]) if match[2] else None
+    if first is not None and last is not None and last < first:
+        return None  # invalid, not unsatisfiable
+    return first, last
+
+
+def _satisfiable(requested: tuple[int | None, int | None], size: int) -> tuple[int, int] | None:
+    """The bytes (start, end inclusive) of the image that a valid range selects; None if it selects none."""
+    first, last = requested
+    if first is None:  # the last N bytes
+        length = last or 0
+        return (max(0, size - length), size - 1) if length and size else None
+    if first >= size:
+        return None
+    return first, size - 1 if last is None else min(last, size - 1)
 
 
 def _slice(image: Firmware, start: int, end: int) -> Any:

@@ -18,7 +18,7 @@ from core.http import aware, read_json_body, stream
 from core.lwm2m import types as lwm2m
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint
-from core.schemas import ErrorOut, json_body
+from core.schemas import ErrorOut, Offset, RowId, json_body
 from telemetry import bridge, selectors, services
 from telemetry.models import EndpointOperation, Event, Resource
 from telemetry.schemas import (
@@ -116,7 +116,7 @@ def list_endpoints(
     name: str | None = Query(None, description="part of the endpoint name"),
     sort: str = Query("-last_seen", description="name, -name, last_seen or -last_seen"),
     limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = Query(0),
 ) -> dict[str, Any]:
     endpoints = selectors.endpoint_list(user=request.auth, status=status, name=name, sort=sort)
     page = list(endpoints[offset : offset + limit])
@@ -228,6 +228,18 @@ def export_csv(
     return stream(request, _csv_lines(rows), content_type="text/csv; charset=utf-8", filename=f"{safe_name}.csv")
 
 
+# What makes a spreadsheet read a cell as a formula (=HYPERLINK(…), @SUM(…), +, -, and a tab or carriage
+# return before one): such a text cell gets a leading ' (OWASP, "CSV Injection"), which spreadsheets show
+# as text. Numbers are written as numbers: -5.2 from a FLOAT reading is a value, never a formula.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_lines(rows: Iterator[Resource]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -235,9 +247,8 @@ def _csv_lines(rows: Iterator[Resource]) -> Iterator[str]:
     for count, row in enumerate(rows, start=1):
         rt = row.resource_type
         value = lwm2m.to_api(rt.lwm2m_type, row.value)
-        writer.writerow(
-            [row.measured_at.isoformat(), row.received_at.isoformat(), row.path, rt.slug, rt.data_type, rt.units, value]
-        )
+        cells = [row.measured_at.isoformat(), row.received_at.isoformat(), row.path, rt.slug, rt.data_type, rt.units]
+        writer.writerow([_csv_cell(cell) for cell in [*cells, value]])
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -253,7 +264,7 @@ def list_events(
     since: dt.datetime | None = Query(None),
     until: dt.datetime | None = Query(None),
     limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = Query(0),
 ) -> dict[str, Any]:
     device = selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None
     events = selectors.event_list(
@@ -297,7 +308,7 @@ def flownexus_data(
     resource_name: str,
     ep: str | None = Query(None, description="only this endpoint"),
     limit: int = Query(100, ge=1, le=selectors.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = Query(0),
 ) -> list[dict[str, Any]]:
     rows = selectors.resource_type_readings(user=request.auth, slug=resource_name, endpoint_name=ep)
     return [
@@ -363,7 +374,7 @@ def list_operations(
     status: str | None = Query(None, description="queued, sending, confirmed, failed or cancelled"),
     endpoint: str | None = Query(None, description="endpoint name"),
     limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
-    offset: int = Query(0, ge=0),
+    offset: Offset = Query(0),
 ) -> dict[str, Any]:
     device = selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None
     operations = selectors.operation_list(user=request.auth, endpoint=device, status=status)
@@ -374,7 +385,7 @@ def list_operations(
 @operations_router.get(
     "/operations/{operation_id}", response={200: OperationOut, **READ_ERRORS}, summary="One operation"
 )
-def get_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
+def get_operation(request: HttpRequest, operation_id: RowId) -> dict[str, Any]:
     return _operation_out(selectors.operation_get(user=request.auth, pk=operation_id))
 
 
@@ -383,7 +394,7 @@ def get_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
     response={200: OperationOut, **WRITE_ERRORS},
     summary="Cancel a queued operation",
 )
-def cancel_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
+def cancel_operation(request: HttpRequest, operation_id: RowId) -> dict[str, Any]:
     operation = selectors.operation_get(user=request.auth, pk=operation_id)
     return _operation_out(services.operation_cancel(actor=request.auth, operation=operation))
 
@@ -393,6 +404,6 @@ def cancel_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
     response={200: OperationOut, **WRITE_ERRORS},
     summary="Queue a failed or cancelled operation again",
 )
-def retry_operation(request: HttpRequest, operation_id: int) -> dict[str, Any]:
+def retry_operation(request: HttpRequest, operation_id: RowId) -> dict[str, Any]:
     operation = selectors.operation_get(user=request.auth, pk=operation_id)
     return _operation_out(services.operation_retry(actor=request.auth, operation=operation))

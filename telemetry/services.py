@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,16 +49,39 @@ class IngestResult:
 
 
 def endpoint_name_check(name: object) -> str:
-    """An LwM2M endpoint name as Fieldhub stores it: 1 to 255 printable characters, no slash."""
+    """An LwM2M endpoint name as Fieldhub stores it: 1 to 255 visible characters (letters of any script,
+    digits, punctuation, inner spaces), no slash, not only dots. Every way an endpoint is created (the
+    bridge's posts, Leshan's registrations and resynchronisation) goes through ``ingest``, which calls this.
+
+    Devices are addressed by name in URLs (/endpoints/<name>/, Leshan's /api/clients/<name>), where ``.``
+    and ``..`` are path segments that clients resolve away; and a name must not look like another one:
+    no invisible or direction-changing characters (Unicode format characters: bidi controls U+202A..U+202E
+    and U+2066..U+2069, zero-width U+200B..U+200D, U+FEFF, soft hyphen…), no spaces other than the ordinary
+    one, none at either end."""
     if not isinstance(name, str) or not name:
         raise IngestError("the endpoint name (ep) must be a non-empty string", path="ep")
     if len(name) > ENDPOINT_NAME_MAX:
         raise IngestError(f"the endpoint name (ep) is longer than {ENDPOINT_NAME_MAX} characters", path="ep")
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
         raise IngestError("the endpoint name (ep) contains control characters", path="ep")
     if "/" in name:
-        # Devices are addressed by name in URLs (/endpoints/<name>/, Leshan's /api/clients/<name>).
         raise IngestError('the endpoint name (ep) contains "/"', path="ep")
+    if not name.strip("."):
+        raise IngestError("the endpoint name (ep) consists only of dots", path="ep")
+    for char in name:
+        category = unicodedata.category(char)
+        if category == "Cf":
+            raise IngestError(
+                f"the endpoint name (ep) contains an invisible or direction-changing character "
+                f"(U+{ord(char):04X} {unicodedata.name(char, 'format character')})",
+                path="ep",
+            )
+        if category == "Zs" and char != " ":
+            raise IngestError(
+                f"the endpoint name (ep) contains a space other than U+0020 (U+{ord(char):04X})", path="ep"
+            )
+    if name != name.strip(" "):
+        raise IngestError("the endpoint name (ep) begins or ends with a space", path="ep")
     try:
         lwm2m.check_text(name, "the endpoint name (ep)")
     except ValueError as exc:
@@ -742,7 +766,13 @@ def endpoint_presence(*, name: str, sleeping: bool) -> bool:
 def endpoints_resync(*, registrations: list[dict[str, Any]]) -> int:
     """After the event stream reconnected (Leshan does not replay what was missed): make the registry agree
     with Leshan's list of registrations. Returns how many devices changed."""
-    present = {r["endpoint"]: r for r in registrations if isinstance(r.get("endpoint"), str)}
+    present: dict[str, dict[str, Any]] = {}
+    for registration in registrations:
+        name = registration.get("endpoint")
+        try:
+            present[endpoint_name_check(name)] = registration
+        except IngestError as exc:  # Leshan accepts names Fieldhub refuses: skip it, resynchronise the rest
+            logger.warning("Leshan registration of %r ignored: %s", name, exc)
     changed = 0
     with transaction.atomic():
         for endpoint in Endpoint.objects.select_for_update().filter(

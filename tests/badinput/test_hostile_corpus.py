@@ -15,6 +15,7 @@ from core.middleware import NUL_IN_URL
 from core.models import Endpoint, ResourceType
 from core.services import token_create
 from firmware import fragments as firmware_fragments
+from firmware.models import Firmware
 from telemetry import fragments
 from telemetry.models import EndpointOperation, Event
 from tests.factories import make_endpoint, make_firmware_update, make_resource
@@ -584,8 +585,8 @@ REST = [
         "get",
         "/api/v1/operations/99999999999999999999",
         None,
-        404,
-        "operation: no operation 99999999999999999999",
+        422,
+        "operation_id: Input should be less than or equal to 9223372036854775807",
         id="operation-id-huge",
     ),
     pytest.param(
@@ -630,6 +631,22 @@ def test_a_wrong_content_type_to_the_rest_api_is_refused(api_client: Client) -> 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("malformed JSON")
     assert not EndpointOperation.objects.exists()
+
+
+def test_a_multipart_body_django_cannot_read_is_a_json_400(api_client: Client) -> None:
+    response = api_client.post("/api/v1/firmware", b"x", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "the multipart/form-data body cannot be read: Invalid boundary in multipart: None"
+    }
+    assert not Firmware.objects.exists()
+
+
+def test_more_parameters_than_django_reads_is_a_json_400(api_client: Client) -> None:
+    many = "&".join(f"p{i}=1" for i in range(1001))  # DATA_UPLOAD_MAX_NUMBER_FIELDS is 1000
+    response = api_client.get(f"/api/v1/endpoints?{many}")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("The number of GET/POST parameters exceeded")
 
 
 # --- pages ------------------------------------------------------------------------------------------------

@@ -157,11 +157,67 @@ class TestPackageDownload:
         assert response["Content-Range"] == f"bytes {start}-{end}/{len(IMAGE)}"
         assert response["Content-Length"] == str(end - start + 1)
 
-    @pytest.mark.parametrize("header", ["bytes=20000-", "bytes=9-3", "bytes=-0", "lines=1-2", "bytes=-"])
-    def test_an_unsatisfiable_range_is_416(self, client: Client, header: str) -> None:
+    @pytest.mark.parametrize(
+        ("header", "start", "end"),
+        [("bytes=0-" + "9" * 5000, 0, len(IMAGE) - 1), ("bytes=-" + "9" * 5000, 0, len(IMAGE) - 1),
+         ("bytes=" + "0" * 5000 + "7-8", 7, 8), ("BYTES=1-2", 1, 2), ("bytes=, 3-4 ,", 3, 4)],
+    )  # fmt: skip
+    def test_a_range_of_thousands_of_digits_or_odd_spelling_is_still_a_206(
+        self, client: Client, header: str, start: int, end: int
+    ) -> None:
+        response = client.get(self.url(upload()), HTTP_RANGE=header)
+        assert response.status_code == 206
+        assert b"".join(response.streaming_content) == IMAGE[start : end + 1]
+        assert response["Content-Range"] == f"bytes {start}-{end}/{len(IMAGE)}"
+
+    @pytest.mark.parametrize(
+        "header", ["bytes=20000-", f"bytes={len(IMAGE)}-", f"bytes={len(IMAGE)}-{len(IMAGE) + 5}", "bytes=-0",
+                   "bytes=" + "9" * 5000 + "-"],
+    )  # fmt: skip
+    def test_a_valid_range_that_selects_nothing_is_416(self, client: Client, header: str) -> None:
         response = client.get(self.url(upload()), HTTP_RANGE=header)
         assert response.status_code == 416
         assert response["Content-Range"] == f"bytes */{len(IMAGE)}"
+
+    @pytest.mark.parametrize(
+        "header",
+        ["lines=1-2", "bytes=9-3", "bytes=-", "bytes=", "bytes", "bytes=0-1,5-6", "bytes=0-1, -5", "bytes=abc",
+         "bytes=0x10-", "bytes=1-2-3", "bytes=0 - 9", "bytes=+1-2", "bytes=\u0661-2", "=0-1"],
+    )  # fmt: skip
+    def test_a_range_it_does_not_act_on_is_ignored_with_the_whole_image(self, client: Client, header: str) -> None:
+        # RFC 9110 §14.2: an unknown unit, an invalid range or several ranges: the server ignores the header.
+        image = upload()
+        response = client.get(self.url(image), HTTP_RANGE=header)
+        assert response.status_code == 200
+        assert b"".join(response.streaming_content) == IMAGE
+        assert response["Content-Length"] == str(len(IMAGE))
+        assert "Content-Range" not in response
+
+    def test_if_range_with_another_etag_or_a_date_gets_the_whole_image(self, client: Client) -> None:
+        image = upload()
+        url = self.url(image)
+        same = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=f'"{image.sha256}"')
+        assert (same.status_code, b"".join(same.streaming_content)) == (206, IMAGE[:10])
+        for validator in ('"another"', f'W/"{image.sha256}"', "Wed, 21 Oct 2026 07:28:00 GMT"):
+            other = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=validator)
+            assert (other.status_code, b"".join(other.streaming_content)) == (200, IMAGE), validator
+
+    @pytest.mark.parametrize("extra", [{}, {"HTTP_RANGE": "bytes=0-9"}])
+    def test_head_answers_the_headers_of_the_whole_image_without_a_body(self, client: Client, extra: dict) -> None:
+        image = upload()
+        response = client.head(self.url(image), **extra)
+        assert response.status_code == 200
+        assert response.content == b""
+        assert response["Content-Length"] == str(len(IMAGE))
+        assert response["Content-Type"] == "application/octet-stream"
+        assert response["ETag"] == f'"{image.sha256}"'
+        assert response["X-Firmware-Version"] == image.version
+        assert response["Accept-Ranges"] == "bytes"
+        assert "Content-Range" not in response
+
+    def test_other_methods_are_refused(self, client: Client) -> None:
+        url = self.url(upload())
+        assert [client.generic(method, url).status_code for method in ("POST", "PUT", "DELETE")] == [405] * 3
 
     def test_a_wrong_token_or_name_is_404(self, client: Client) -> None:
         image = upload()

@@ -87,6 +87,10 @@ EXPECTED: dict[tuple[str, str], Row] = {
         "/firmware/package/{o.firmware.download_token}/{o.firmware.filename}",
         (200, 200, 200, 200, 200, 200, 200),
     ),
+    ("HEAD", "firmware/package/<str:token>/<str:filename>"): (
+        "/firmware/package/{o.firmware.download_token}/{o.firmware.filename}",
+        (200, 200, 200, 200, 200, 200, 200),
+    ),
     ("POST", "firmware/package/<str:token>/<str:filename>"): (
         "/firmware/package/{o.firmware.download_token}/{o.firmware.filename}",
         (405, 405, 405, 405, 405, 405, 405),
@@ -885,11 +889,16 @@ def _ninja_methods(pattern: URLPattern) -> list[str] | None:
     return None
 
 
+# Methods a Django view answers beyond GET and POST, decided in EXPECTED too (devices and proxies use HEAD).
+OTHER_METHODS = {"firmware/package/<str:token>/<str:filename>": ["HEAD"]}
+
+
 def http_routes() -> list[tuple[str, str]]:
-    """Every (method, route) the project answers: GET and POST for each Django view, each ninja operation."""
+    """Every (method, route) the project answers: GET and POST (and OTHER_METHODS) for each Django view,
+    each ninja operation."""
     found = []
     for route, pattern in _patterns(get_resolver()):
-        methods = _ninja_methods(pattern) or ["GET", "POST"]
+        methods = _ninja_methods(pattern) or ["GET", "POST", *OTHER_METHODS.get(route, [])]
         found.extend((method, route) for method in methods)
     return found
 

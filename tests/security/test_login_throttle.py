@@ -119,14 +119,19 @@ def test_the_address_limit_can_be_turned_off(settings: Any) -> None:
     assert not LoginThrottle.objects.filter(key__startswith="address:").exists()
 
 
-def test_the_admin_login_is_throttled_by_the_same_counter() -> None:
+def test_the_admin_login_is_throttled_by_the_same_counter_and_answers_429() -> None:
     user = make_user(Role.ADMIN, is_staff=True)
     client = Client()
-    fail(client, user.username, 3, url="/admin/login/")
-    fail(client, user.username, 2)
+    assert fail(client, user.username, 3, url="/admin/login/") == [200, 200, 200]
+    fail(client, user.username, 1)
+    response = log_in(client, user.username, "wrong password", url="/admin/login/")
+    assert response.status_code == 429
+    assert LOCKED in response.content.decode()
     response = log_in(client, user.username, PASSWORD, url="/admin/login/")
+    assert response.status_code == 429
     assert LOCKED in response.content.decode()
     assert "_auth_user_id" not in client.session
+    assert client.get("/admin/login/").status_code == 200  # the page itself is not locked
     # Below the limit, the admin's own login works as before.
     other = make_user(Role.ADMIN, is_staff=True)
     response = log_in(client, other.username, PASSWORD, url="/admin/login/?next=/admin/")

@@ -1,6 +1,7 @@
 """Bad input gets a 4xx naming the problem and the path, and nothing of the post is stored."""
 
 import json
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -412,3 +413,75 @@ def test_an_unreachable_database_is_503_not_500() -> None:
     status, retry_after, body = result.stdout.strip().split(" ", 2)
     assert (status, retry_after) == ("503", "5")
     assert json.loads(body) == {"detail": "the database is unavailable or busy; retry in a few seconds"}
+
+
+# --- endpoint names that would break URLs or look like another device's -----------------------------------
+
+FORMAT_CHARACTER = "the endpoint name (ep) contains an invisible or direction-changing character"
+LOOKALIKE_NAMES = [
+    (".", "ep: the endpoint name (ep) consists only of dots"),
+    ("..", "ep: the endpoint name (ep) consists only of dots"),
+    ("...", "ep: the endpoint name (ep) consists only of dots"),
+    ("urn:imei:35\u202e1000000000003", f"ep: {FORMAT_CHARACTER} (U+202E RIGHT-TO-LEFT OVERRIDE)"),
+    ("dev-\u202a1", f"ep: {FORMAT_CHARACTER} (U+202A LEFT-TO-RIGHT EMBEDDING)"),
+    ("dev-\u20661\u2069", f"ep: {FORMAT_CHARACTER} (U+2066 LEFT-TO-RIGHT ISOLATE)"),
+    ("dev-\u200f1", f"ep: {FORMAT_CHARACTER} (U+200F RIGHT-TO-LEFT MARK)"),
+    ("dev\u200b-1", f"ep: {FORMAT_CHARACTER} (U+200B ZERO WIDTH SPACE)"),
+    ("dev\u200c-1", f"ep: {FORMAT_CHARACTER} (U+200C ZERO WIDTH NON-JOINER)"),
+    ("dev\u200d-1", f"ep: {FORMAT_CHARACTER} (U+200D ZERO WIDTH JOINER)"),
+    ("\ufeffdev-1", f"ep: {FORMAT_CHARACTER} (U+FEFF ZERO WIDTH NO-BREAK SPACE)"),
+    ("dev\u2060-1", f"ep: {FORMAT_CHARACTER} (U+2060 WORD JOINER)"),
+    ("dev\u00ad-1", f"ep: {FORMAT_CHARACTER} (U+00AD SOFT HYPHEN)"),
+    ("dev\U000e0041-1", f"ep: {FORMAT_CHARACTER} (U+E0041 TAG LATIN CAPITAL LETTER A)"),
+    ("dev\u00a01", "ep: the endpoint name (ep) contains a space other than U+0020 (U+00A0)"),
+    ("dev\u30001", "ep: the endpoint name (ep) contains a space other than U+0020 (U+3000)"),
+    ("dev-1 ", "ep: the endpoint name (ep) begins or ends with a space"),
+    (" dev-1", "ep: the endpoint name (ep) begins or ends with a space"),
+    ("dev\x851", "ep: the endpoint name (ep) contains control characters"),  # C1 NEXT LINE
+    ("dev\x9b1", "ep: the endpoint name (ep) contains control characters"),  # C1 CSI
+    ("dev\u20281", "ep: the endpoint name (ep) contains control characters"),  # LINE SEPARATOR
+    ("dev\x7f1", "ep: the endpoint name (ep) contains control characters"),
+]
+
+
+def _post_as(shape: str, name: str) -> dict[str, Any]:
+    value = node(5700, "FLOAT", "21.5")
+    if shape == "single":
+        return {"ep": name, "obj_id": 3303, "val": value}
+    if shape == "composite":
+        return {"ep": name, "val": {"/3303/0/5700": value}}
+    return {"ep": name, "val": [{"null": {"nodes": {"/3303/0/5700": value}}}]}
+
+
+@pytest.mark.parametrize("shape", ["single", "composite", "timestamped"])
+@pytest.mark.parametrize(("name", "detail"), LOOKALIKE_NAMES, ids=[repr(name) for name, _ in LOOKALIKE_NAMES])
+def test_it_refuses_a_name_that_breaks_urls_or_looks_like_another(client: Client, shape, name, detail) -> None:
+    response = post(client, shape, _post_as(shape, name))
+    assert response.status_code == 422
+    assert response.json() == {"detail": detail, "path": "ep"}
+    assert_nothing_stored()
+
+
+LEGITIMATE_NAMES = [
+    "urn:imei:350000000000001",
+    "urn:imei-imsi:350000000000001-310150123456789",
+    "urn:dev:os:0023C7-000001",
+    "urn:dev:mac:0024befffe804ff1",
+    "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+    "nrf-352656100985432",
+    "Küche Sensor 3",
+    "温度计-1",
+    "датчик.1",
+    "مستشعر-٣",  # Arabic letters and digits: right-to-left text itself is fine, only the controls are not
+    "सेंसर",  # Devanagari with combining signs
+    ".hidden",
+    "a..b",
+    "x.",
+]
+
+
+@pytest.mark.parametrize("name", LEGITIMATE_NAMES)
+def test_it_keeps_accepting_every_legitimate_name(client: Client, name: str) -> None:
+    response = post(client, "composite", _post_as("composite", name))
+    assert response.status_code == 201, response.content
+    assert Endpoint.objects.get().name == name

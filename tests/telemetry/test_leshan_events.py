@@ -141,3 +141,36 @@ def test_after_a_reconnect_the_registrations_are_resynchronised(leshan) -> None:
     assert endpoint("stays").online
     assert endpoint("leaves").registration_state == "UNREGISTERED"
     assert endpoint("arrived").registration_state == "REGISTERED"
+
+
+def test_a_registration_under_a_name_fieldhub_refuses_is_logged_and_skipped(
+    leshan, caplog: pytest.LogCaptureFixture
+) -> None:
+    double, _ = leshan
+    with caplog.at_level(logging.WARNING, logger="telemetry.leshan_events"):
+        double.register(client(".."))
+        double.register(client("dev-\u202eevil"))
+        double.register(client("dev-fine"))
+        wait_until(lambda: endpoint("dev-fine") is not None)
+    assert list(Endpoint.objects.values_list("name", flat=True)) == ["dev-fine"]
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("consists only of dots" in message for message in messages), messages
+    assert any("U+202E RIGHT-TO-LEFT OVERRIDE" in message for message in messages), messages
+
+
+def test_a_refused_name_in_leshans_list_does_not_stop_the_resynchronisation(
+    leshan, caplog: pytest.LogCaptureFixture
+) -> None:
+    double, follower = leshan
+    connections = follower.follower.connections
+    double.disconnect_streams()
+    # Registered while the follower is away: only the resynchronisation from GET /api/clients sees them.
+    double.register(client("."))
+    double.register(client("dev-\u200bzero-width"))
+    double.register(client("arrived-too"))
+    with caplog.at_level(logging.WARNING, logger="telemetry.services"):
+        wait_until(lambda: follower.follower.connections > connections, within=15)
+        wait_until(lambda: endpoint("arrived-too") is not None)
+    assert list(Endpoint.objects.values_list("name", flat=True)) == ["arrived-too"]
+    assert endpoint("arrived-too").registration_state == "REGISTERED"
+    assert any("Leshan registration of '.' ignored" in record.getMessage() for record in caplog.records)

