@@ -281,10 +281,12 @@ class TestOutcomes:
         leshan.script("dev-1", Outcome.timeout(), Outcome.timeout())
         operation = enqueue(device(), "READ", "/3/0/9")
         drain()
-        first = refreshed(operation).next_attempt_at - refreshed(operation).last_attempt_at
+        # From the moment the attempt ended (the row's save), not from when it was sent: a loaded machine's
+        # slow timeout must not look like a longer backoff.
+        first = refreshed(operation).next_attempt_at - refreshed(operation).updated_at
         EndpointOperation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
         drain()
-        second = refreshed(operation).next_attempt_at - refreshed(operation).last_attempt_at
+        second = refreshed(operation).next_attempt_at - refreshed(operation).updated_at
         assert round(first.total_seconds()) == settings.OPERATION_BACKOFF_SECONDS
         assert round(second.total_seconds()) == 2 * settings.OPERATION_BACKOFF_SECONDS
 
