@@ -1,4 +1,7 @@
-"""The embedded server: daphne serving pages, APIs and websockets, with the background workers inside."""
+"""The embedded server: daphne serving pages, APIs and websockets, with the background workers inside.
+
+It refuses a request body over its limit as the body arrives (core/server.py), on every URL.
+"""
 
 import asyncio
 import logging
@@ -9,10 +12,10 @@ import time
 from argparse import ArgumentParser
 
 from daphne.endpoints import build_endpoint_description_strings
-from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from core.server import BoundedServer, body_limits
 from telemetry.dispatch import Dispatcher
 from telemetry.leshan_events import LeshanFollower
 
@@ -73,11 +76,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"serving on http://{host}:{port}/" + (f" with the {' and '.join(workers)}" if workers else "")
         )
-        Server(
+        BoundedServer(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
             ready_callable=start_workers,
             verbosity=0,
+            body_limits=body_limits(),
         ).run()
         stop.set()
         exit_within(exit_grace)
