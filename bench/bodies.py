@@ -1,11 +1,11 @@
 """Oversize request bodies against the embedded server: what they cost its memory (issue 15, finding 1).
 
-Starts `manage.py serve` (SQLite, a fresh database under var/) and sends, one at a time over a raw socket,
-anonymous POSTs of --mib MiB to a page (/accounts/login/), the REST API and the bridge: once with a
-Content-Length, once chunked, each to a server of its own. For each it prints the status the server
-answered, how much of the body the client could send before the server closed the connection, and the
-server's resident memory (RSS) before, at its highest while the body was being sent (sampled every 10 ms)
-and a second after.
+Starts `manage.py serve` (SQLite, a fresh database under var/, removed afterwards) and sends, one at a
+time over a raw socket, anonymous POSTs of --mib MiB to a page (/accounts/login/), the REST API and the
+bridge: once with a Content-Length, once chunked, each to a server of its own. For each it prints the
+status the server answered, how much of the body the client could send before the server closed the
+connection, and the server's resident memory (RSS) before, at its highest while the body was being sent
+(sampled every 10 ms) and a second after.
 
     .venv/bin/python bench/bodies.py                 # 64 MiB bodies
     .venv/bin/python bench/bodies.py --mib 256 --port 8110
@@ -115,24 +115,24 @@ def main() -> None:
     size = args.mib * 1024 * 1024
     port = args.port or free_port()
 
-    var = tempfile.mkdtemp(prefix="bench-bodies-", dir=ROOT / "var")
-    env = server_env(f"sqlite:///{var}/fieldhub.sqlite3", FIELDHUB_VAR_DIR=var)
-    manage("migrate", "--noinput", env=env)
-    command = [PYTHON, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    print(f"manage.py serve, one fresh process per row, {args.mib} MiB bodies; RSS in MiB")
-    print(f"{'path':28} {'framing':15} {'answer':36} {'sent MiB':>8} {'before':>7} {'peak':>7} {'after':>7}")
-    for path in PATHS:
-        for chunked in (False, True):
-            with child(command, env=env, log=Path(var) / "serve.log") as server:
-                wait_healthy(f"http://127.0.0.1:{port}")
-                time.sleep(1)
-                send = functools.partial(post_oversize, port, path, size, chunked=chunked)
-                outcome, before, peak, after = measured(server.pid, send)
-            framing = "chunked" if chunked else "Content-Length"
-            print(
-                f"{path:28} {framing:15} {outcome.status[:36]:36} {outcome.sent / 2**20:8.1f} "
-                f"{before:7.0f} {peak:7.0f} {after:7.0f}"
-            )
+    with tempfile.TemporaryDirectory(prefix="bench-bodies-", dir=ROOT / "var") as var:
+        env = server_env(f"sqlite:///{var}/fieldhub.sqlite3", FIELDHUB_VAR_DIR=var)
+        manage("migrate", "--noinput", env=env)
+        command = [PYTHON, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        print(f"manage.py serve, one fresh process per row, {args.mib} MiB bodies; RSS in MiB")
+        print(f"{'path':28} {'framing':15} {'answer':36} {'sent MiB':>8} {'before':>7} {'peak':>7} {'after':>7}")
+        for path in PATHS:
+            for chunked in (False, True):
+                with child(command, env=env, log=Path(var) / "serve.log") as server:
+                    wait_healthy(f"http://127.0.0.1:{port}")
+                    time.sleep(1)
+                    send = functools.partial(post_oversize, port, path, size, chunked=chunked)
+                    outcome, before, peak, after = measured(server.pid, send)
+                framing = "chunked" if chunked else "Content-Length"
+                print(
+                    f"{path:28} {framing:15} {outcome.status[:36]:36} {outcome.sent / 2**20:8.1f} "
+                    f"{before:7.0f} {peak:7.0f} {after:7.0f}"
+                )
 
 
 if __name__ == "__main__":
