@@ -17,11 +17,10 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# A secret key for the embedded server, made once and kept in var/ (never committed).
+# A secret key for the embedded server, made once and kept in var/ (never committed), readable by its
+# owner only from the first byte (as var/ itself), and only under its name once it is whole.
 var/secret_key:
-	@mkdir -p var
-	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
-	@chmod 600 $@
+	@umask 077 && mkdir -p var && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@.new && mv $@.new $@
 
 run: install var/secret_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"; \
@@ -37,7 +36,7 @@ DEMO_LESHAN_PORT ?= 8080
 demo: install var/secret_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" FIELDHUB_VAR_DIR="$${FIELDHUB_VAR_DIR:-var/demo}" \
 	  LESHAN_URL="http://127.0.0.1:$(DEMO_LESHAN_PORT)" FIRMWARE_BASE_URL="http://127.0.0.1:$(PORT)"; \
-	mkdir -p "$$FIELDHUB_VAR_DIR" && $(PY) manage.py bootstrap || exit 1; \
+	mkdir -p -m 700 "$$FIELDHUB_VAR_DIR" && $(PY) manage.py bootstrap || exit 1; \
 	$(PY) manage.py simulate --devices $(DEMO_DEVICES) --interval $(DEMO_INTERVAL) --progress 30 \
 	  --url "http://127.0.0.1:$(PORT)" --leshan-port $(DEMO_LESHAN_PORT) & \
 	simulator=$$!; trap 'kill $$simulator 2>/dev/null; wait $$simulator' EXIT INT TERM; \

@@ -86,9 +86,15 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # --- data -------------------------------------------------------------------------------------------
 
+# Every file and folder Fieldhub creates is its owner's only, from the first byte: the SQLite database holds
+# sessions and password hashes (SQLite gives its WAL and SHM files the database's mode, core/sqlite), and
+# Django opens a new upload with 0666 less the umask, before FILE_UPLOAD_PERMISSIONS is applied.
+os.umask(0o077)
+
 VAR_DIR = env_path("FIELDHUB_VAR_DIR", BASE_DIR / "var")
 # The embedded default keeps its database, uploads and collected static files here.
-(VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+(VAR_DIR / "static").mkdir(mode=0o700, exist_ok=True)
 DATABASE_URL = env_str("DATABASE_URL")
 
 if DATABASE_URL:
@@ -128,6 +134,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# Uploaded firmware images, and the folders made for them, are readable by the owner only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 # Firmware images live under MEDIA_ROOT/FIRMWARE_DIR and are served by Fieldhub (devices download them).
 FIRMWARE_DIR = "firmware"
 

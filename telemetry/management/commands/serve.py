@@ -1,4 +1,7 @@
-"""The embedded server: daphne serving pages, APIs and websockets, with the background workers inside."""
+"""The embedded server: daphne serving pages, APIs and websockets, with the background workers inside.
+
+It refuses a request body over its limit as the body arrives (core/server.py), on every URL.
+"""
 
 import asyncio
 import logging
@@ -7,14 +10,12 @@ import sys
 import threading
 import time
 from argparse import ArgumentParser
-from typing import Any
 
-from daphne import http_protocol
 from daphne.endpoints import build_endpoint_description_strings
-from daphne.server import Server
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from core.server import BoundedServer, body_limits
 from telemetry.dispatch import Dispatcher
 from telemetry.leshan_events import LeshanFollower
 
@@ -40,19 +41,6 @@ def exit_within(grace: float) -> None:
         os._exit(0)
 
     threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
-
-
-class RequestWithBodyLeftToDjango(http_protocol.WebRequest):
-    """daphne's HTTP request without Twisted's own parsing of form bodies.
-
-    Twisted parses a ``multipart/form-data`` or urlencoded POST body into ``request.args`` before daphne
-    sees the request (which nothing reads: Django parses bodies itself), keeping a second copy of every
-    upload in memory, and answers a multipart body it cannot parse (no boundary) with an empty 400 and a
-    closed connection, so that a client never gets Fieldhub's JSON error (the bridge's 415)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["parsePOSTFormSubmission"] = False
-        super().__init__(*args, **kwargs)
 
 
 class Command(BaseCommand):
@@ -88,12 +76,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"serving on http://{host}:{port}/" + (f" with the {' and '.join(workers)}" if workers else "")
         )
-        http_protocol.WebRequest = RequestWithBodyLeftToDjango  # what daphne's HTTPFactory builds requests with
-        Server(
+        BoundedServer(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
             ready_callable=start_workers,
             verbosity=0,
+            body_limits=body_limits(),
         ).run()
         stop.set()
         exit_within(exit_grace)
