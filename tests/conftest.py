@@ -13,6 +13,10 @@ from core.roles import Role
 from tests.factories import make_user
 
 
+# The configured database's name, before pytest-django points the connection at the test database.
+DATABASE_NAME = connection.settings_dict["NAME"]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     vendor = connection.vendor
     for item in items:
@@ -30,7 +34,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
     tests that need no database sets none up: pytest-django sets up only what the collected tests use.)"""
     from core.services import resource_types_load_registry, roles_ensure
 
-    if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
+    if connection.settings_dict["NAME"] == DATABASE_NAME:  # still the configured database: none set up
         return
     with django_db_blocker.unblock():
         resource_types_load_registry()
