@@ -132,7 +132,12 @@ def _status_context(endpoint: Endpoint, readings: list[dict[str, Any]]) -> dict[
     by_path = {r["path"]: r["value"] for r in readings}
     identity = [(label, by_path[path]) for path, label in IDENTITY.items() if by_path.get(path) not in (None, "")]
     history = selectors.registration_history(user=None, endpoint=endpoint, system=True)
-    return {"endpoint": endpoint, "identity": identity, "history": history}
+    return {
+        "endpoint": endpoint,
+        "identity": identity,
+        "history": history,
+        "default_lifetime": settings.DEFAULT_LIFETIME_SECONDS,
+    }
 
 
 def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
