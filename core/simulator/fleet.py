@@ -218,6 +218,11 @@ class SimulatedDevice(SimulatedClient):
             queue_mode=queue_mode,
             address=f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}:5683",
             resources={
+                # The LwM2M Server object: lifetime and binding ("UQ": LwM2M 1.0's queue mode), reported with
+                # the registration so that a Fieldhub behind the bridge (which posts neither) knows them.
+                "/1/0/0": (DataType.INTEGER, 1),
+                "/1/0/1": (DataType.INTEGER, config.lifetime),
+                "/1/0/7": (DataType.STRING, "UQ" if queue_mode else "U"),
                 "/3/0/0": (DataType.STRING, "Fieldhub Simulated Devices"),
                 "/3/0/1": (DataType.STRING, "FH-SIM-1"),
                 "/3/0/2": (DataType.STRING, f"SN-{config.seed:03d}-{index:06d}"),
@@ -314,7 +319,7 @@ class SimulatedDevice(SimulatedClient):
         self.set_value("/3/0/13", DataType.TIME, now_ms())
         await self.fleet.uplink.registered(self)
         self.online_now = True
-        await self.report(("/3/0", "/5/0/3", "/5/0/5"))
+        await self.report(("/1/0", "/3/0", "/5/0/3", "/5/0/5"))
 
     async def report(self, paths: tuple[str, ...]) -> None:
         if self.online_now and paths:
