@@ -204,6 +204,7 @@ class SimulatedDevice(SimulatedClient):
     online_now: bool = True
     busy: bool = False
     reports_sent: int = 0
+    outages: int = 0
     updates_tried: int = 0
 
     @classmethod
@@ -304,8 +305,9 @@ class SimulatedDevice(SimulatedClient):
             jitter = 0.9 + 0.2 * chance(config.seed, self.index, "jitter", self.reports_sent)
             if not await fleet.pause(config.interval * jitter):
                 return
-            if not self.busy and chance(config.seed, self.index, "offline", self.reports_sent) < config.offline:
-                await self.drop_off(self.reports_sent)
+            if not self.busy and self.loses_network():
+                await self.drop_off(self.outages)
+                self.outages += 1
                 last_update = time.monotonic()
                 continue
             await self.report_environment()
@@ -314,6 +316,12 @@ class SimulatedDevice(SimulatedClient):
                 last_update = time.monotonic()
             if self.queue_mode and not self.busy:
                 fleet.spawn(self.fall_asleep(), name=f"sleep {self.endpoint}")
+
+    def loses_network(self) -> bool:
+        """Whether the network is lost before the next report: drawn anew after each outage (the draw of
+        the same report again would send a device that lost it once away for ever)."""
+        config = self.fleet.config
+        return chance(config.seed, self.index, "offline", self.reports_sent, self.outages) < config.offline
 
     async def register(self) -> None:
         self.set_value("/3/0/13", DataType.TIME, now_ms())

@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 
 from core.models import Endpoint
 from core.roles import Role
-from core.simulator.fleet import Climate, Fleet, FleetConfig, chance
+from core.simulator.fleet import Climate, Fleet, FleetConfig, SimulatedDevice, Uplink, chance
 from firmware import services as firmware
 from firmware.models import Campaign, FirmwareUpdate
 from telemetry import services as telemetry
@@ -118,6 +118,27 @@ class TestDeterminism:
     def test_a_bad_configuration_is_refused_by_name(self, changes: dict[str, Any], message: str) -> None:
         with pytest.raises(ValueError, match=re.escape(message)):
             config(**changes)
+
+
+class Silent(Uplink):
+    """What the devices say goes nowhere (the double keeps their registrations): behaviour without a server."""
+
+    async def report(self, device: SimulatedDevice, paths: tuple[str, ...]) -> None:
+        self.fleet.stats.sent += 1
+
+
+@pytest.mark.django_db
+def test_a_device_that_lost_the_network_comes_back_and_reports_again() -> None:
+    fleet = Fleet(config(devices=10, interval=0.05, offline=0.3, reports=4, lifetime=60))
+    fleet.uplink = Silent(fleet)
+
+    async def run() -> None:
+        await asyncio.wait_for(fleet.run(progress_every=3600), timeout=WAIT)  # never ended: devices stayed away
+
+    asyncio.run(run())
+    assert sum(d.outages for d in fleet.devices) > 0
+    assert [d.reports_sent for d in fleet.devices] == [4] * 10
+    assert all(d.online_now for d in fleet.devices)
 
 
 class TestCommandLine:
