@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -619,7 +619,7 @@ def endpoints_expire(*, now: dt.datetime | None = None) -> int:
     return changed
 
 
-def _endpoints_change(endpoints: Any, **fields: Any) -> int:
+def _endpoints_change(endpoints: QuerySet[Endpoint], **fields: Any) -> int:
     """Update the devices ``endpoints`` selects (the filter is applied again by the update, so a device heard
     from meanwhile is left alone) and announce them after commit."""
     with transaction.atomic():
