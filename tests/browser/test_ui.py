@@ -195,7 +195,8 @@ def test_every_page_answers_and_anonymous_visitors_are_sent_to_the_login(browser
 def test_a_quiet_bridge_device_goes_to_sleeping_then_offline_on_an_open_dashboard(browser, leshan, personas) -> None:
     # The bridge posts no lifetime: the default applies. Short times so that the sweep acts within the test.
     times = {"QUEUE_MODE_AWAKE_SECONDS": "2", "DEFAULT_LIFETIME_SECONDS": "8", "REGISTRATION_GRACE_SECONDS": "1"}
-    with embedded(LESHAN_URL=leshan.base_url, DISPATCH_SWEEP_SECONDS="1", **times) as server:
+    workers = {"EMBEDDED_WORKERS": "1", "DISPATCH_SWEEP_SECONDS": "1"}  # the sweep, on PostgreSQL too
+    with embedded(LESHAN_URL=leshan.base_url, **workers, **times) as server:
         page = log_in(browser, server, "vera")
         documents: list[str] = []
         page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
