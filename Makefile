@@ -29,19 +29,30 @@ run: install var/secret_key
 	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # The embedded server with a simulated fleet behind a simulated Leshan (its own database in var/demo/):
-# the dashboard moves within seconds. Ctrl-C stops both.
+# the dashboard moves within seconds. Ctrl-C stops both: the simulator first (it deregisters its devices
+# while the server still runs: a background job of this shell ignores the terminal's Ctrl-C), then the server.
+# The devices' lifetime is short and outages frequent so that the demo shows devices asleep, away and back
+# within minutes; Fieldhub is told the simulated Leshan's awake time and sweeps every second to match.
 DEMO_DEVICES ?= 12
 DEMO_INTERVAL ?= 5
+DEMO_LIFETIME ?= 30
+DEMO_AWAKE ?= 3
+DEMO_OFFLINE ?= 0.01
 DEMO_LESHAN_PORT ?= 8080
 demo: install var/secret_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" FIELDHUB_VAR_DIR="$${FIELDHUB_VAR_DIR:-var/demo}" \
-	  LESHAN_URL="http://127.0.0.1:$(DEMO_LESHAN_PORT)" FIRMWARE_BASE_URL="http://127.0.0.1:$(PORT)"; \
+	  LESHAN_URL="http://127.0.0.1:$(DEMO_LESHAN_PORT)" FIRMWARE_BASE_URL="http://127.0.0.1:$(PORT)" \
+	  QUEUE_MODE_AWAKE_SECONDS="$${QUEUE_MODE_AWAKE_SECONDS:-$(DEMO_AWAKE)}" \
+	  DISPATCH_SWEEP_SECONDS="$${DISPATCH_SWEEP_SECONDS:-1}"; \
 	mkdir -p -m 700 "$$FIELDHUB_VAR_DIR" && $(PY) manage.py bootstrap || exit 1; \
-	$(PY) manage.py simulate --devices $(DEMO_DEVICES) --interval $(DEMO_INTERVAL) --progress 30 \
-	  --url "http://127.0.0.1:$(PORT)" --leshan-port $(DEMO_LESHAN_PORT) & \
-	simulator=$$!; trap 'kill $$simulator 2>/dev/null; wait $$simulator' EXIT INT TERM; \
+	$(PY) manage.py serve --host $(HOST) --port $(PORT) & server=$$!; \
+	$(PY) manage.py simulate --devices $(DEMO_DEVICES) --interval $(DEMO_INTERVAL) --lifetime $(DEMO_LIFETIME) \
+	  --awake $(DEMO_AWAKE) --offline $(DEMO_OFFLINE) --progress 30 \
+	  --url "http://127.0.0.1:$(PORT)" --leshan-port $(DEMO_LESHAN_PORT) & simulator=$$!; \
+	trap 'trap "" INT TERM; kill $$simulator 2>/dev/null; wait $$simulator; kill $$server 2>/dev/null; wait $$server' EXIT; \
+	trap 'exit 130' INT TERM; \
 	echo "Fieldhub demo on http://$(HOST):$(PORT)/ (user 'admin'), $(DEMO_DEVICES) simulated devices"; \
-	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+	wait $$server
 
 # More devices, or other options: make simulate ARGS="--devices 200 --interval 30" (against `make run`).
 simulate: install var/secret_key

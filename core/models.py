@@ -27,9 +27,16 @@ class Endpoint(models.Model):
         default=RegistrationState.UNREGISTERED,
         db_default=RegistrationState.UNREGISTERED,
     )
-    # online: registered and heard from; sleeping: a queue-mode device between wake-ups (Leshan SLEEPING).
+    # online: registered and heard from; sleeping: a queue-mode device between wake-ups (Leshan's SLEEPING,
+    # its "client is sleeping", or past its awake time). Kept by telemetry.services: the ingest (heard from:
+    # awake) and endpoints_expire (the sweep: asleep, lapsed), so that every page and the API read the columns.
     online = models.BooleanField(default=False, db_default=False)
     sleeping = models.BooleanField(default=False, db_default=False)
+    queue_mode = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="the device sleeps between wake-ups: its registration or binding said so, or Leshan did",
+    )
     registered_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     lifetime = models.PositiveIntegerField(null=True, blank=True, help_text="registration lifetime, seconds")

@@ -193,9 +193,13 @@ OPERATION_SENDING_TIMEOUT = env_int("OPERATION_SENDING_TIMEOUT", 120, minimum=10
 OPERATION_DELAYED_TIMEOUT = env_int("OPERATION_DELAYED_TIMEOUT", 86400, minimum=60)
 DISPATCH_CONCURRENCY = env_int("DISPATCH_CONCURRENCY", 100, minimum=1)
 DISPATCH_SWEEP_SECONDS = env_int("DISPATCH_SWEEP_SECONDS", 10, minimum=1)
-# A device not heard from for its registration lifetime plus this is unregistered and offline (a
-# dispatcher's sweep, telemetry.services.endpoints_expire), as Leshan expires a registration.
+# Presence (telemetry.services.endpoints_expire, on a dispatcher's sweep). A device not heard from for its
+# registration lifetime plus the grace is unregistered and offline, as Leshan expires a registration.
 REGISTRATION_GRACE_SECONDS = env_int("REGISTRATION_GRACE_SECONDS", 60)
+# The lifetime of a device whose own is not known: the flownexus bridge posts registrations without one.
+DEFAULT_LIFETIME_SECONDS = env_int("DEFAULT_LIFETIME_SECONDS", 3600, minimum=1)
+# A queue-mode device not heard from for this long is sleeping (Leshan's awake time, 93 s by default).
+QUEUE_MODE_AWAKE_SECONDS = env_int("QUEUE_MODE_AWAKE_SECONDS", 93, minimum=1)
 
 # --- telemetry partitions (PostgreSQL; telemetry/partitions.py) -------------------------------------------
 

@@ -104,6 +104,7 @@ def _endpoint_out(endpoint: Endpoint, latest: dict[str, Any]) -> dict[str, Any]:
         "last_seen_at": endpoint.last_seen_at,
         "lifetime": endpoint.lifetime,
         "binding": endpoint.binding,
+        "queue_mode": endpoint.queue_mode,
         "firmware_version": latest.get(selectors.FIRMWARE_VERSION_PATH),
         "battery": battery if isinstance(battery, int) else None,
     }

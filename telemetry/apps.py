@@ -5,7 +5,8 @@ class TelemetryConfig(AppConfig):
     name = "telemetry"
 
     def ready(self) -> None:
-        """The partition maintenance runs on a dispatcher's sweep, at most once an hour (PostgreSQL only)."""
+        """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
+        and the presence rule for devices that went quiet (``services.endpoints_expire``)."""
         from telemetry import hooks, partitions, services
 
         hooks.add_periodic(partitions.partitions_maintain_periodically)

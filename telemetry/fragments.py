@@ -198,7 +198,12 @@ def _status_context(endpoint: Endpoint) -> dict[str, Any]:
     by_path = selectors.latest_values_of([endpoint], list(IDENTITY))[endpoint.pk]
     identity = [(label, by_path[path]) for path, label in IDENTITY.items() if by_path.get(path) not in (None, "")]
     history = selectors.registration_history(user=None, endpoint=endpoint, system=True)
-    return {"endpoint": endpoint, "identity": identity, "history": history}
+    return {
+        "endpoint": endpoint,
+        "identity": identity,
+        "history": history,
+        "default_lifetime": settings.DEFAULT_LIFETIME_SECONDS,
+    }
 
 
 def _latest_values_context(endpoint: Endpoint, readings: list[selectors.LatestReading]) -> dict[str, Any]:

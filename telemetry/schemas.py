@@ -53,8 +53,11 @@ class EndpointOut(Schema):
     sleeping: bool
     registered_at: dt.datetime | None
     last_seen_at: dt.datetime | None
-    lifetime: int | None = Field(description="registration lifetime, seconds")
+    lifetime: int | None = Field(
+        description="registration lifetime, seconds; null: not known (DEFAULT_LIFETIME_SECONDS applies)"
+    )
     binding: str
+    queue_mode: bool = Field(description="the device sleeps between wake-ups (queue mode)")
     firmware_version: str | None = Field(description="latest 3/0/3")
     battery: int | None = Field(description="latest 3/0/9, percent")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 ENDPOINT_NAME_MAX = 255
 # Registration times before this (2001-09-09) are not epoch milliseconds: older bridges send 1.
 _PLAUSIBLE_MS = 10**12
+# The LwM2M Server object: 1/x/1 Lifetime (seconds), 1/x/7 Binding ("U", "UQ", ...).
+SERVER_OBJECT_ID, SERVER_LIFETIME, SERVER_BINDING = 1, 1, 7
+LIFETIME_MAX = 2**31 - 1  # what the lifetime column holds
 
 
 class IngestError(FieldhubError):
@@ -243,7 +246,9 @@ def _resource_types_register(readings: Sequence[Reading]) -> dict[tuple[int, int
 
 
 def _endpoint_fields(readings: Sequence[Reading], now: dt.datetime) -> dict[str, object]:
-    """What a post says about its endpoint: seen now, online; registration events (10240) set its state."""
+    """What a post says about its endpoint: seen now, online and awake; registration events (10240) set its
+    state; the LwM2M Server object (1/x/1 Lifetime, 1/x/7 Binding), when reported or read, its lifetime and
+    binding (a binding with Q, LwM2M 1.0's queue mode, marks it as sleeping between wake-ups)."""
     fields: dict[str, object] = {
         "last_seen_at": now,
         "online": True,
@@ -251,6 +256,15 @@ def _endpoint_fields(readings: Sequence[Reading], now: dt.datetime) -> dict[str,
         "registration_state": Endpoint.RegistrationState.REGISTERED,
     }
     for reading in readings:
+        if reading.path.object_id == SERVER_OBJECT_ID:
+            value = reading.value
+            if reading.path.resource_id == SERVER_LIFETIME and type(value) is int and 0 < value <= LIFETIME_MAX:
+                fields["lifetime"] = value
+            elif reading.path.resource_id == SERVER_BINDING and isinstance(value, str) and value:
+                fields["binding"] = value[:16]
+                if "Q" in value:
+                    fields["queue_mode"] = True
+            continue
         if reading.path.object_id != REGISTRATION_OBJECT_ID:
             continue
         if reading.path.resource_id == Registration.REGISTERED:
@@ -593,7 +607,7 @@ def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:
 def _endpoint_unreachable(endpoint: Endpoint, outcome: leshan.Outcome) -> None:
     """Leshan says the device sleeps, or is not registered: believe it until the device is heard from."""
     if outcome == leshan.Outcome.SLEEPING:
-        fields = {"sleeping": True}
+        fields = {"sleeping": True, "queue_mode": True}  # Leshan says so of queue-mode clients only
     else:
         fields = {"online": False, "sleeping": False, "registration_state": Endpoint.RegistrationState.UNREGISTERED}
     if any(getattr(endpoint, name) != value for name, value in fields.items()):
@@ -602,26 +616,49 @@ def _endpoint_unreachable(endpoint: Endpoint, outcome: leshan.Outcome) -> None:
 
 
 def endpoints_expire(*, now: dt.datetime | None = None) -> int:
-    """Mark as unregistered and offline every online device whose registration has lapsed: not heard from
-    (data or registration update) for its lifetime plus REGISTRATION_GRACE_SECONDS, as Leshan expires it.
-    A bridge may never say so (a device that dies sends no deregistration), so a dispatcher runs this on its
-    sweep. The device is online again with its next registration or data. Returns how many lapsed."""
+    """The presence rule for devices that went quiet, run on every sweep of a dispatcher (and so at once when
+    one starts: what went quiet while no server ran is caught then). With the ingest, which marks a device
+    it hears from (data, registration, update) online and awake, this is the one place that decides a
+    device's state from time alone; every page, count and API response reads the columns it sets.
+
+    - **Lapsed**: online, and not heard from for its lifetime plus REGISTRATION_GRACE_SECONDS. The lifetime
+      is the device's own (from Leshan's registration, or the Server object's 1/x/1 it reported), else
+      DEFAULT_LIFETIME_SECONDS (the flownexus bridge posts registrations without one). It becomes
+      unregistered and offline, as Leshan expires a registration, until it is heard from again.
+    - **Asleep**: online and awake, in queue mode, and not heard from for QUEUE_MODE_AWAKE_SECONDS: it is
+      sleeping, as Leshan's presence service decides (whose SLEEPING the bridge never posts).
+
+    Each device changed is announced to the live pages (its row, its header, the counts). Returns how many
+    devices changed."""
     now = now or timezone.now()
     grace = dt.timedelta(seconds=settings.REGISTRATION_GRACE_SECONDS)
-    candidates = Endpoint.objects.filter(online=True, lifetime__isnull=False, last_seen_at__lt=now - grace)
-    lapsed = 0
-    for pk, lifetime, seen in candidates.values_list("pk", "lifetime", "last_seen_at").iterator():
-        if seen + dt.timedelta(seconds=lifetime) + grace >= now:
-            continue
-        with transaction.atomic():
-            # Only if nothing was heard since it was read (an ingest moves last_seen_at).
-            changed = Endpoint.objects.filter(pk=pk, online=True, last_seen_at=seen).update(
-                online=False, sleeping=False, registration_state=Endpoint.RegistrationState.UNREGISTERED
-            )
-            if changed:
-                fragments.announce_endpoint(pk, status_changed=True)
-                lapsed += changed
-    return lapsed
+    changed = 0
+    lifetimes = set(Endpoint.objects.filter(online=True).values_list("lifetime", flat=True).distinct())
+    for lifetime in lifetimes:  # one query per lifetime in use (few), the cut-off computed here
+        seconds = lifetime or settings.DEFAULT_LIFETIME_SECONDS
+        lapsed = Endpoint.objects.filter(
+            online=True, lifetime=lifetime, last_seen_at__lt=now - dt.timedelta(seconds=seconds) - grace
+        )
+        changed += _endpoints_change(
+            lapsed, online=False, sleeping=False, registration_state=Endpoint.RegistrationState.UNREGISTERED
+        )
+    awake_until = now - dt.timedelta(seconds=settings.QUEUE_MODE_AWAKE_SECONDS)
+    asleep = Endpoint.objects.filter(online=True, sleeping=False, queue_mode=True, last_seen_at__lt=awake_until)
+    changed += _endpoints_change(asleep, sleeping=True)
+    return changed
+
+
+def _endpoints_change(endpoints: QuerySet[Endpoint], **fields: Any) -> int:
+    """Update the devices ``endpoints`` selects (the filter is applied again by the update, so a device heard
+    from meanwhile is left alone) and announce them after commit."""
+    with transaction.atomic():
+        ids = list(endpoints.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        changed = endpoints.filter(pk__in=ids).update(**fields)
+        for pk in ids:
+            fragments.announce_endpoint(pk, status_changed=True)
+    return changed
 
 
 def _store_content(operation: EndpointOperation, content: Any) -> None:
@@ -741,6 +778,9 @@ def _registration_fields(registration: dict[str, Any]) -> dict[str, Any]:
     registration_id = registration.get("registrationId")
     if isinstance(registration_id, str):
         fields["registration_id"] = registration_id[:64]
+    binding = registration.get("bindingMode")
+    if "queuemode" in registration or isinstance(binding, str):  # LwM2M 1.1: queuemode; 1.0: a binding "UQ"
+        fields["queue_mode"] = registration.get("queuemode") is True or (isinstance(binding, str) and "Q" in binding)
     if registration.get("queuemode") is True:
         fields["sleeping"] = registration.get("sleeping") is True
     return fields
@@ -753,7 +793,7 @@ def endpoint_presence(*, name: str, sleeping: bool) -> bool:
     if endpoint is None:
         return False
     with transaction.atomic():
-        fields: dict[str, Any] = {"sleeping": sleeping}
+        fields: dict[str, Any] = {"sleeping": sleeping, "queue_mode": True}  # only queue-mode clients sleep
         if not sleeping:
             fields.update(online=True, last_seen_at=timezone.now())
         Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
@@ -792,6 +832,13 @@ def endpoints_resync(*, registrations: list[dict[str, Any]]) -> int:
                     "sleeping": False,
                     **_registration_fields(registration),
                 }
+                # Leshan heard from it at its last update: newer than what Fieldhub saw, it keeps the
+                # sweep from taking a device that is registered for one that lapsed while nobody listened.
+                updated_ms = registration.get("lastUpdate")
+                if type(updated_ms) is int and _PLAUSIBLE_MS <= updated_ms <= timezone.now().timestamp() * 1000:
+                    updated = _from_ms(updated_ms)
+                    if endpoint.last_seen_at is None or updated > endpoint.last_seen_at:
+                        fields["last_seen_at"] = updated
             if any(getattr(endpoint, key) != value for key, value in fields.items()):
                 Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
                 fragments.announce_endpoint(endpoint.pk, status_changed=True)

@@ -12,7 +12,6 @@ from django.db import connection
 from core.roles import Role
 from tests.factories import make_user
 
-
 # The configured database's name, before pytest-django points the connection at the test database.
 DATABASE_NAME = connection.settings_dict["NAME"]
 

@@ -204,6 +204,7 @@ class SimulatedDevice(SimulatedClient):
     online_now: bool = True
     busy: bool = False
     reports_sent: int = 0
+    outages: int = 0
     updates_tried: int = 0
 
     @classmethod
@@ -218,6 +219,11 @@ class SimulatedDevice(SimulatedClient):
             queue_mode=queue_mode,
             address=f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}:5683",
             resources={
+                # The LwM2M Server object: lifetime and binding ("UQ": LwM2M 1.0's queue mode), reported with
+                # the registration so that a Fieldhub behind the bridge (which posts neither) knows them.
+                "/1/0/0": (DataType.INTEGER, 1),
+                "/1/0/1": (DataType.INTEGER, config.lifetime),
+                "/1/0/7": (DataType.STRING, "UQ" if queue_mode else "U"),
                 "/3/0/0": (DataType.STRING, "Fieldhub Simulated Devices"),
                 "/3/0/1": (DataType.STRING, "FH-SIM-1"),
                 "/3/0/2": (DataType.STRING, f"SN-{config.seed:03d}-{index:06d}"),
@@ -299,8 +305,9 @@ class SimulatedDevice(SimulatedClient):
             jitter = 0.9 + 0.2 * chance(config.seed, self.index, "jitter", self.reports_sent)
             if not await fleet.pause(config.interval * jitter):
                 return
-            if not self.busy and chance(config.seed, self.index, "offline", self.reports_sent) < config.offline:
-                await self.drop_off(self.reports_sent)
+            if not self.busy and self.loses_network():
+                await self.drop_off(self.outages)
+                self.outages += 1
                 last_update = time.monotonic()
                 continue
             await self.report_environment()
@@ -310,11 +317,17 @@ class SimulatedDevice(SimulatedClient):
             if self.queue_mode and not self.busy:
                 fleet.spawn(self.fall_asleep(), name=f"sleep {self.endpoint}")
 
+    def loses_network(self) -> bool:
+        """Whether the network is lost before the next report: drawn anew after each outage (the draw of
+        the same report again would send a device that lost it once away for ever)."""
+        config = self.fleet.config
+        return chance(config.seed, self.index, "offline", self.reports_sent, self.outages) < config.offline
+
     async def register(self) -> None:
         self.set_value("/3/0/13", DataType.TIME, now_ms())
         await self.fleet.uplink.registered(self)
         self.online_now = True
-        await self.report(("/3/0", "/5/0/3", "/5/0/5"))
+        await self.report(("/1/0", "/3/0", "/5/0/3", "/5/0/5"))
 
     async def report(self, paths: tuple[str, ...]) -> None:
         if self.online_now and paths:

@@ -190,3 +190,40 @@ def test_every_page_answers_and_anonymous_visitors_are_sent_to_the_login(browser
         page.goto(f"{server}{path}")
         assert page.get_by_role("heading", level=1).inner_text() == heading
     page.context.close()
+
+
+def test_a_quiet_bridge_device_goes_to_sleeping_then_offline_on_an_open_dashboard(browser, leshan, personas) -> None:
+    # The bridge posts no lifetime: the default applies. Short times so that the sweep acts within the test.
+    times = {"QUEUE_MODE_AWAKE_SECONDS": "2", "DEFAULT_LIFETIME_SECONDS": "8", "REGISTRATION_GRACE_SECONDS": "1"}
+    workers = {"EMBEDDED_WORKERS": "1", "DISPATCH_SWEEP_SECONDS": "1"}  # the sweep, on PostgreSQL too
+    with embedded(LESHAN_URL=leshan.base_url, **workers, **times) as server:
+        page = log_in(browser, server, "vera")
+        documents: list[str] = []
+        page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
+        live(page)
+        device = page.context.new_page()
+        register(server)
+        device.goto(f"{server}/endpoints/{EP}/")
+        live(device)
+        # The device says it is in queue mode (LwM2M 1.0 Server Binding "UQ"), then says nothing more.
+        node = {"kind": "singleResource", "id": 7, "type": "STRING", "value": "UQ"}
+        post(server, "single", {"ep": EP, "obj_id": 1, "val": node})
+        row = page.locator("#endpoint-rows tr[id^=endpoint-row-]", has_text=EP)
+        row.locator(".state", has_text="online").wait_for(timeout=WAIT)
+
+        row.locator(".state", has_text="sleeping").wait_for(timeout=WAIT)  # past its awake time
+        page.locator("#fleet-counts .sleeping .number", has_text="1").wait_for(timeout=WAIT)
+        page.locator("#fleet-counts .online .number", has_text="0").wait_for(timeout=WAIT)
+        device.locator("#endpoint-status .state", has_text="sleeping").wait_for(timeout=WAIT)
+
+        row.locator(".state", has_text="offline").wait_for(timeout=WAIT)  # past its lifetime and the grace
+        page.locator("#fleet-counts .offline .number", has_text="1").wait_for(timeout=WAIT)
+        page.locator("#fleet-counts .sleeping .number", has_text="0").wait_for(timeout=WAIT)
+        device.locator("#endpoint-status .state", has_text="offline").wait_for(timeout=WAIT)
+        assert documents == []  # no reload: the sweep pushed every change
+        screenshot(page, "dashboard-offline")
+
+        register(server)  # back
+        row.locator(".state", has_text="online").wait_for(timeout=WAIT)
+        page.locator("#fleet-counts .online .number", has_text="1").wait_for(timeout=WAIT)
+        page.context.close()

@@ -64,6 +64,8 @@ def test_check_deploy_fails_with_debug_on() -> None:
         ("TELEMETRY_PARTITION", "year", "TELEMETRY_PARTITION must be month, week or day, not 'year'"),
         ("TELEMETRY_RETENTION_DAYS", "-1", "TELEMETRY_RETENTION_DAYS must be at least 0, not -1"),
         ("REGISTRATION_GRACE_SECONDS", "soon", "REGISTRATION_GRACE_SECONDS must be an integer, not 'soon'"),
+        ("DEFAULT_LIFETIME_SECONDS", "0", "DEFAULT_LIFETIME_SECONDS must be at least 1, not 0"),
+        ("QUEUE_MODE_AWAKE_SECONDS", "1m", "QUEUE_MODE_AWAKE_SECONDS must be an integer, not '1m'"),
         ("LOGIN_FAILURE_LIMIT", "0", "LOGIN_FAILURE_LIMIT must be at least 1, not 0"),
         ("INGEST_MAX_RESOURCES", "many", "INGEST_MAX_RESOURCES must be an integer"),
         ("INGEST_MAX_RESOURCES", "0", "INGEST_MAX_RESOURCES must be at least 1"),

@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 
 from core.models import Endpoint
 from core.roles import Role
-from core.simulator.fleet import Climate, Fleet, FleetConfig, chance
+from core.simulator.fleet import Climate, Fleet, FleetConfig, SimulatedDevice, Uplink, chance
 from firmware import services as firmware
 from firmware.models import Campaign, FirmwareUpdate
 from telemetry import services as telemetry
@@ -33,6 +33,7 @@ WAIT = 60  # seconds for something that must happen (a whole campaign); not a sp
 # What one device reports in a short run (bridge): its registration (10240/0); object 3's 14 readable
 # values with 5/0/3 and 5/0/5; three sensors per report; its deregistration when the run ends (10240/1).
 OBJECT_3_AND_FIRMWARE = 16
+SERVER_OBJECT = 3  # /1/0/0 short server id, /1/0/1 lifetime, /1/0/7 binding
 
 
 def config(**changes: Any) -> FleetConfig:
@@ -119,6 +120,27 @@ class TestDeterminism:
             config(**changes)
 
 
+class Silent(Uplink):
+    """What the devices say goes nowhere (the double keeps their registrations): behaviour without a server."""
+
+    async def report(self, device: SimulatedDevice, paths: tuple[str, ...]) -> None:
+        self.fleet.stats.sent += 1
+
+
+@pytest.mark.django_db
+def test_a_device_that_lost_the_network_comes_back_and_reports_again() -> None:
+    fleet = Fleet(config(devices=10, interval=0.05, offline=0.3, reports=4, lifetime=60))
+    fleet.uplink = Silent(fleet)
+
+    async def run() -> None:
+        await asyncio.wait_for(fleet.run(progress_every=3600), timeout=WAIT)  # never ended: devices stayed away
+
+    asyncio.run(run())
+    assert sum(d.outages for d in fleet.devices) > 0
+    assert [d.reports_sent for d in fleet.devices] == [4] * 10
+    assert all(d.online_now for d in fleet.devices)
+
+
 class TestCommandLine:
     def test_bad_arguments_are_refused_by_name(self) -> None:
         with pytest.raises(CommandError, match="devices must be at least 1"):
@@ -169,13 +191,15 @@ def test_a_short_simulation_ends_with_the_expected_devices_readings_and_events()
         == [f"urn:dev:sim-000{i}" for i in (1, 2, 3, 4)]
     )
     assert set(Endpoint.objects.values_list("registration_state", flat=True)) == {"UNREGISTERED"}  # said goodbye
-    per_device = 1 + OBJECT_3_AND_FIRMWARE + 3 * 3 + 1
+    per_device = 1 + SERVER_OBJECT + OBJECT_3_AND_FIRMWARE + 3 * 3 + 1
     assert Resource.objects.count() == 4 * per_device
     assert Event.objects.count() == 4 * (1 + 3)  # object 3 at registration, then each composite report
     for device in fleet.devices:
         latest = LatestValue.objects.get(endpoint__name=device.endpoint, path="/3303/0/5700")
         assert latest.resource.value == device.value("/3303/0/5700")
         assert LatestValue.objects.get(endpoint__name=device.endpoint, path="/3/0/3").resource.value == "1.0.0"
+    for device in Endpoint.objects.all():  # the bridge posts no lifetime or binding: the Server object told
+        assert (device.lifetime, device.binding) == (fleet_config.lifetime, "UQ" if device.queue_mode else "U")
 
 
 @pytestmark_live

@@ -239,7 +239,8 @@ class TestOutcomes:
         operation = refreshed(operation)
         assert (operation.status, operation.attempts) == (Status.QUEUED, 0)
         assert "sleeping" in operation.last_error
-        assert Endpoint.objects.get(name="dev-1").sleeping
+        endpoint = Endpoint.objects.get(name="dev-1")
+        assert (endpoint.sleeping, endpoint.queue_mode) == (True, True)  # it sleeps between wake-ups from now on
         assert drain() == 0  # asleep: not tried again until it is heard from
         services.ingest(endpoint_name="dev-1", readings=[Reading(Path(3303, 0, 5700), DataType.FLOAT, 1.0)])
         drain()
