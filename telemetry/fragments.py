@@ -25,7 +25,7 @@ from realtime.groups import EventType
 from telemetry import selectors
 from telemetry.models import EndpointOperation, Event
 
-DASHBOARD_ROWS = 100
+DASHBOARD_ROWS = 50
 SPARKLINE_SPAN = dt.timedelta(hours=24)
 SPARKLINE_POINTS = 40
 EVENTS_SHOWN = 20
@@ -109,10 +109,24 @@ def sparkline(points: Sequence[tuple[dt.datetime, float]]) -> dict[str, Any] | N
 # --- pages ----------------------------------------------------------------------------------------------
 
 
-def dashboard_context(*, user: Any, q: str = "", status: str | None = None) -> dict[str, Any]:
-    endpoints = list(selectors.endpoint_list(user=user, name=q or None, status=status)[:DASHBOARD_ROWS])
+def dashboard_context(
+    *, user: Any, q: str = "", status: str | None = None, sort: str = selectors.DEFAULT_SORT, page: int = 1
+) -> dict[str, Any]:
+    """The dashboard: counts, one page of the device table, the newest events; a constant number of
+    queries however large the fleet. ``takes_new``: pushed new devices belong at the top of this table
+    (the first page of the default order, unfiltered), so its body accepts them (``render_endpoint_row``)."""
+    devices = selectors.endpoint_page(
+        user=user, name=q or None, status=status, sort=sort, page=page, per_page=DASHBOARD_ROWS
+    )
     events = [summarize_event(e) for e in selectors.event_list(user=user)[:EVENTS_SHOWN]]
-    return {"counts": selectors.fleet_counts(user=user), "rows": _rows(endpoints), "events": events}
+    takes_new = devices.number == 1 and sort == selectors.DEFAULT_SORT and not q and not status
+    return {
+        "counts": selectors.fleet_counts(user=user),
+        "rows": _rows(devices.items),
+        "devices": devices,
+        "takes_new": takes_new,
+        "events": events,
+    }
 
 
 IDENTITY = {
@@ -135,7 +149,10 @@ def _status_context(endpoint: Endpoint, readings: list[dict[str, Any]]) -> dict[
     return {"endpoint": endpoint, "identity": identity, "history": history}
 
 
-def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
+def endpoint_context(
+    *, user: Any, name: str, path: str = "", before: str | None = None, after: str | None = None
+) -> dict[str, Any]:
+    """The device page; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
     endpoint = selectors.endpoint_get(user=user, name=name)
     readings = [_display(r) for r in selectors.latest_readings(user=user, endpoint=endpoint)]
     events = [summarize_event(e) for e in selectors.event_list(user=user, endpoint=endpoint)[:EVENTS_SHOWN]]
@@ -147,6 +164,47 @@ def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
         "events": events,
         "operations": operations,
         "charted": charted,
+        **readings_context(user=user, endpoint=endpoint, readings=readings, path=path, before=before, after=after),
+    }
+
+
+READINGS_ROWS = 50
+CHART_DEFAULT = "/3303/0/5700"
+
+
+def readings_context(
+    *,
+    user: Any,
+    endpoint: Endpoint,
+    readings: Sequence[dict[str, Any]],
+    path: str,
+    before: str | None,
+    after: str | None,
+) -> dict[str, Any]:
+    """The device page's readings table: every reading of one resource, newest first, a page at a time.
+    Without ``path`` it shows the chart's default resource (the main sensor), else the first one charted,
+    else the first the device reported."""
+    if not path:
+        paths = [r["path"] for r in readings]
+        charted = [r["path"] for r in readings if r["data_type"] in CHARTED and r["object_id"] != 10240]
+        path = CHART_DEFAULT if CHART_DEFAULT in paths else next(iter(charted or paths), "")
+    if not path:
+        return {"readings_path": "", "readings_page": None, "readings_rows": [], "readings_units": ""}
+    ref = selectors.resource_ref(endpoint=endpoint, path=path)
+    page = selectors.readings_newest_first(user=user, ref=ref, before=before, after=after, limit=READINGS_ROWS)
+    data_type = ref.resource_type.lwm2m_type
+    rows = []
+    for row in page.items:
+        value = lwm2m.to_api(data_type, row.value)
+        if data_type == lwm2m.DataType.TIME and isinstance(value, int):
+            value = _as_datetime(value)
+        rows.append({"measured_at": row.measured_at, "received_at": row.received_at, "value": value})
+    return {
+        "readings_path": ref.path,
+        "readings_name": ref.resource_type.name,
+        "readings_page": page,
+        "readings_rows": rows,
+        "readings_units": selectors.units_of(ref),
     }
 
 
@@ -164,7 +222,9 @@ def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
         return ""
     (row,) = _rows([endpoint])
     html = render_to_string("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
-    return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows">{html}</tbody>' if insert else html
+    # A new device goes on top of a table that takes new rows only (data-new-rows: the first page of the
+    # default order, unfiltered); a page without it, or without the row, ignores the fragment (fieldhub.js).
+    return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]">{html}</tbody>' if insert else html
 
 
 def render_endpoint_status(endpoint_id: int) -> str:

@@ -48,3 +48,44 @@ document.addEventListener("htmx:wsClose", function (e) {
   e.target.dataset.live = "closed";
   e.target.dataset.dropped = "1";
 });
+// Live fragments go to elements by id (hx-swap-oob). One for an element this page does not show (a device
+// on another page of the table, a list that takes no new rows because it is filtered or older) is left
+// out instead of making htmx log an error; a row a list already shows is not added twice. The ws
+// extension passes websocket messages through this (hx-ext="fieldhub-live" on <main>).
+htmx.defineExtension("fieldhub-live", {
+  transformResponse: function (text, xhr) {
+    if (xhr) return text;  // the answer to an htmx request, not a pushed fragment
+    var holder = document.createElement("template");
+    holder.innerHTML = text;
+    var changed = false;
+    Array.prototype.slice.call(holder.content.children).forEach(function (fragment) {
+      var how = fragment.getAttribute("hx-swap-oob") || "true";
+      var colon = how.indexOf(":");
+      var selector = colon > 0 ? how.slice(colon + 1) : fragment.id ? "#" + CSS.escape(fragment.id) : null;
+      if (!selector) return;
+      var target;
+      try { target = document.querySelector(selector); } catch (e) { return; }  // htmx's own syntax: its call
+      if (!target) { fragment.remove(); changed = true; return; }
+      if (colon > 0 && /^(afterbegin|beforeend)$/.test(how.slice(0, colon))) {
+        Array.prototype.slice.call(fragment.children).forEach(function (item) {
+          if (item.id && document.getElementById(item.id)) { item.remove(); changed = true; }
+        });
+      }
+    });
+    return changed ? holder.innerHTML : text;
+  },
+});
+// Filter forms with a time range: times without an offset are in the browser's time zone, which the form
+// sends along (tz); without JavaScript they are UTC, as the page says. Empty fields stay out of the URL.
+document.addEventListener("DOMContentLoaded", function () {
+  var zone = (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || "";
+  if (!zone) return;
+  document.querySelectorAll("input[data-browser-zone]").forEach(function (input) {
+    input.value = zone;
+    input.form.addEventListener("formdata", function (e) {
+      Array.from(e.formData.keys()).forEach(function (key) { if (e.formData.get(key) === "") e.formData.delete(key); });
+      if (!e.formData.has("since") && !e.formData.has("until")) e.formData.delete(input.name);
+    });
+  });
+  document.querySelectorAll("[data-browser-zone-name]").forEach(function (el) { el.textContent = zone; });
+});
