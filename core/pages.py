@@ -72,7 +72,7 @@ def local_input(raw: str) -> str:
     return raw if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?", raw) else ""
 
 
-def link(path: str, **params: object) -> str:
+def link(url: str, /, **params: object) -> str:
     """``path?a=1&b=2`` with the parameters that have a value, in the order given."""
     kept = {name: value for name, value in params.items() if value not in (None, "")}
-    return f"{path}?{urlencode(kept)}" if kept else path
+    return f"{url}?{urlencode(kept)}" if kept else url
