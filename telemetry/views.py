@@ -40,6 +40,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "q": q,
         "status": status or "",
         "sort": sort,
+        "sort_param": "" if sort == selectors.DEFAULT_SORT else sort,
         **fragments.dashboard_context(
             user=request.user, q=q, status=status, sort=sort, page=pages.page_number(request)
         ),

@@ -75,17 +75,18 @@ htmx.defineExtension("fieldhub-live", {
     return changed ? holder.innerHTML : text;
   },
 });
+// Filter forms (GET) keep their empty fields out of the URL, whether the browser or htmx sends them.
+document.addEventListener("formdata", function (e) {
+  if (!e.target.matches || !e.target.matches("form[method=get]")) return;
+  Array.from(e.formData.keys()).forEach(function (key) { if (e.formData.get(key) === "") e.formData.delete(key); });
+  var zone = e.target.querySelector("input[data-browser-zone]");
+  if (zone && !e.formData.has("since") && !e.formData.has("until")) e.formData.delete(zone.name);
+});
 // Filter forms with a time range: times without an offset are in the browser's time zone, which the form
-// sends along (tz); without JavaScript they are UTC, as the page says. Empty fields stay out of the URL.
+// sends along (tz); without JavaScript they are UTC, as the page says.
 document.addEventListener("DOMContentLoaded", function () {
   var zone = (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || "";
   if (!zone) return;
-  document.querySelectorAll("input[data-browser-zone]").forEach(function (input) {
-    input.value = zone;
-    input.form.addEventListener("formdata", function (e) {
-      Array.from(e.formData.keys()).forEach(function (key) { if (e.formData.get(key) === "") e.formData.delete(key); });
-      if (!e.formData.has("since") && !e.formData.has("until")) e.formData.delete(input.name);
-    });
-  });
+  document.querySelectorAll("input[data-browser-zone]").forEach(function (input) { input.value = zone; });
   document.querySelectorAll("[data-browser-zone-name]").forEach(function (el) { el.textContent = zone; });
 });
