@@ -115,7 +115,10 @@ def list_endpoints(
     request: HttpRequest,
     status: str | None = Query(None, description="online, sleeping or offline"),
     name: str | None = Query(None, description="part of the endpoint name"),
-    sort: str = Query("-last_seen", description="name, -name, last_seen or -last_seen"),
+    sort: str = Query(
+        selectors.DEFAULT_SORT,
+        description="name, state, last_seen, firmware or battery; a leading - for descending (ties by name)",
+    ),
     limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
     offset: Offset = Query(0),
 ) -> dict[str, Any]:
@@ -165,7 +168,7 @@ def get_series(
         "endpoint": device.name,
         "path": ref.path,
         "name": ref.resource_type.slug,
-        "units": ref.units(),
+        "units": selectors.units_of(ref),
         "data_type": data_type.value,
         "since": result.since,
         "until": result.until,
@@ -261,7 +264,9 @@ def _csv_lines(rows: Iterator[Resource]) -> Iterator[str]:
 def list_events(
     request: HttpRequest,
     endpoint: str | None = Query(None, description="endpoint name"),
-    type: str | None = Query(None, description="event type, e.g. 3303 or 3303+3304"),
+    type: str | None = Query(
+        None, description="object ids joined by +: events with each of them (3 matches 3 and 3+3303, not 3303)"
+    ),
     since: dt.datetime | None = Query(None),
     until: dt.datetime | None = Query(None),
     limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),

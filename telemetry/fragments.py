@@ -25,7 +25,7 @@ from realtime.groups import EventType
 from telemetry import selectors
 from telemetry.models import EndpointOperation, Event
 
-DASHBOARD_ROWS = 100
+DASHBOARD_ROWS = 50
 SPARKLINE_SPAN = dt.timedelta(hours=24)
 SPARKLINE_POINTS = 40
 EVENTS_SHOWN = 20
@@ -54,9 +54,11 @@ def _event_values(
     """An event's values as its row lists them: human names, values as people read them, units (the
     registry's, else the Sensor Units reported in the same event); the first EVENT_VALUES_SHOWN only."""
     sensor_units = {
-        path.rsplit("/", 1)[0]: value
+        path.rsplit("/", 1)[0]: value.strip()
         for path, rt, value, _ in entries
-        if rt.resource_id == selectors.SENSOR_UNITS_RESOURCE and isinstance(value, str)
+        if rt.object_id in selectors.IPSO_OBJECTS
+        and rt.resource_id == selectors.IPSO_UNITS_RESOURCE
+        and isinstance(value, str)
     }
     shown = [
         {
@@ -65,12 +67,7 @@ def _event_values(
             "label": label(rt),
             "value": shown_value(rt.lwm2m_type, value),
             "full": reading_url(endpoint_name, path, measured_at),
-            "units": rt.units
-            or (
-                ""
-                if rt.resource_id == selectors.SENSOR_UNITS_RESOURCE
-                else sensor_units.get(path.rsplit("/", 1)[0], "")
-            ),
+            "units": sensor_units.get(path.rsplit("/", 1)[0], "") if selectors.sensor_units_apply(rt) else rt.units,
         }
         for path, rt, value, measured_at in entries[:EVENT_VALUES_SHOWN]
     ]
@@ -175,10 +172,24 @@ def sparkline(points: Sequence[tuple[dt.datetime, float]]) -> dict[str, Any] | N
 # --- pages ----------------------------------------------------------------------------------------------
 
 
-def dashboard_context(*, user: Any, q: str = "", status: str | None = None) -> dict[str, Any]:
-    endpoints = list(selectors.endpoint_list(user=user, name=q or None, status=status)[:DASHBOARD_ROWS])
+def dashboard_context(
+    *, user: Any, q: str = "", status: str | None = None, sort: str = selectors.DEFAULT_SORT, page: int = 1
+) -> dict[str, Any]:
+    """The dashboard: counts, one page of the device table, the newest events; a constant number of
+    queries however large the fleet. ``takes_new``: pushed new devices belong at the top of this table
+    (the first page of the default order, unfiltered), so its body accepts them (``render_endpoint_row``)."""
+    devices = selectors.endpoint_page(
+        user=user, name=q or None, status=status, sort=sort, page=page, per_page=DASHBOARD_ROWS
+    )
     events = [summarize_event(e) for e in selectors.event_list(user=user)[:EVENTS_SHOWN]]
-    return {"counts": selectors.fleet_counts(user=user), "rows": _rows(endpoints), "events": events}
+    takes_new = devices.number == 1 and sort == selectors.DEFAULT_SORT and not q and not status
+    return {
+        "counts": selectors.fleet_counts(user=user),
+        "rows": _rows(devices.items),
+        "devices": devices,
+        "takes_new": takes_new,
+        "events": events,
+    }
 
 
 IDENTITY = {
@@ -213,7 +224,10 @@ def _latest_values_context(endpoint: Endpoint, readings: list[selectors.LatestRe
     return {"endpoint": endpoint, "readings": shown, "readings_total": total}
 
 
-def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
+def endpoint_context(
+    *, user: Any, name: str, path: str = "", before: str | None = None, after: str | None = None
+) -> dict[str, Any]:
+    """The device page; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
     endpoint = selectors.endpoint_get(user=user, name=name)
     latest = _latest_values_context(
         endpoint, selectors.latest_readings(user=user, endpoint=endpoint, limit=LATEST_VALUES_SHOWN + 1)
@@ -227,6 +241,47 @@ def endpoint_context(*, user: Any, name: str) -> dict[str, Any]:
         "events": events,
         "operations": operations,
         "charted": charted,
+        **readings_context(
+            user=user, endpoint=endpoint, readings=latest["readings"], path=path, before=before, after=after
+        ),
+    }
+
+
+READINGS_ROWS = 50
+CHART_DEFAULT = "/3303/0/5700"
+
+
+def readings_context(
+    *,
+    user: Any,
+    endpoint: Endpoint,
+    readings: Sequence[dict[str, Any]],
+    path: str,
+    before: str | None,
+    after: str | None,
+) -> dict[str, Any]:
+    """The device page's readings table: every reading of one resource, newest first, a page at a time.
+    Without ``path`` it shows the chart's default resource (the main sensor), else the first one charted,
+    else the first the device reported."""
+    if not path:
+        paths = [r["path"] for r in readings]
+        charted = [r["path"] for r in readings if r["data_type"] in CHARTED and r["object_id"] != 10240]
+        path = CHART_DEFAULT if CHART_DEFAULT in paths else next(iter(charted or paths), "")
+    if not path:
+        return {"readings_path": "", "readings_page": None, "readings_rows": [], "readings_units": ""}
+    ref = selectors.resource_ref(endpoint=endpoint, path=path)
+    page = selectors.readings_newest_first(user=user, ref=ref, before=before, after=after, limit=READINGS_ROWS)
+    data_type = ref.resource_type.lwm2m_type
+    rows = [
+        {"measured_at": row.measured_at, "received_at": row.received_at, "value": shown_value(data_type, row.value)}
+        for row in page.items
+    ]
+    return {
+        "readings_path": ref.path,
+        "readings_name": ref.resource_type.name,
+        "readings_page": page,
+        "readings_rows": rows,
+        "readings_units": selectors.units_of(ref),
     }
 
 
@@ -244,7 +299,9 @@ def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
         return ""
     (row,) = _rows([endpoint])
     html = render("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
-    return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows">{html}</tbody>' if insert else html
+    # A new device goes on top of a table that takes new rows only (data-new-rows: the first page of the
+    # default order, unfiltered); a page without it, or without the row, ignores the fragment (fieldhub.js).
+    return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]">{html}</tbody>' if insert else html
 
 
 def render_endpoint_status(endpoint_id: int) -> str:

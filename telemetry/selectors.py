@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Window
+from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -48,12 +49,38 @@ STATUS_FILTERS = {
     "sleeping": Q(online=True, sleeping=True),
     "offline": Q(online=False),
 }
-SORTS = {"name": "name", "-name": "-name", "last_seen": "last_seen_at", "-last_seen": "-last_seen_at"}
+# The sort keys of device lists (a leading "-" for descending), each ordered in the database; ties by name.
+SORT_KEYS = ("name", "state", "last_seen", "firmware", "battery")
+SORTS = tuple(f"{sign}{key}" for key in SORT_KEYS for sign in ("", "-"))
+DEFAULT_SORT = "-last_seen"
+
+
+def _latest_value_column(path: str, column: str) -> Subquery:
+    """The device's latest value of ``path`` as one column of its reading (a correlated subquery on the
+    latest-value pointers: one index lookup per device, however long its history). Matching the reading's
+    time as well lets PostgreSQL look in one partition of the readings only."""
+    latest = LatestValue.objects.filter(endpoint=OuterRef("pk"), path=path, resource__measured_at=F("measured_at"))
+    return Subquery(latest.values(f"resource__{column}")[:1])
+
+
+def _sort_expression(key: str) -> Any:
+    if key == "name":
+        return F("name")
+    if key == "last_seen":
+        return F("last_seen_at")
+    if key == "state":  # online, sleeping, offline
+        return Case(When(online=False, then=Value(2)), When(sleeping=True, then=Value(1)), default=Value(0))
+    if key == "firmware":  # 3/0/3 is a STRING: sorted as text ("1.10.0" before "1.9.0")
+        return _latest_value_column(FIRMWARE_VERSION_PATH, "value_str")
+    return _latest_value_column(BATTERY_PATH, "value_int")  # 3/0/9 is an INTEGER
 
 
 def endpoint_list(
-    *, user: Any, status: str | None = None, name: str | None = None, sort: str = "-last_seen"
+    *, user: Any, status: str | None = None, name: str | None = None, sort: str = DEFAULT_SORT
 ) -> QuerySet[Endpoint]:
+    """Devices, filtered by state and part of the name, sorted by ``sort`` (``SORTS``), ties by name.
+    Devices that never reported the sorted value come first for last seen ascending (never seen is
+    oldest) and otherwise last."""
     endpoints = visible_endpoints(user)
     if status is not None:
         if status not in STATUS_FILTERS:
@@ -63,12 +90,49 @@ def endpoint_list(
         endpoints = endpoints.filter(name__icontains=name)
     if sort not in SORTS:
         raise FieldhubError(f"sort must be one of {', '.join(SORTS)}", path="sort")
-    order = SORTS[sort]
-    nulls = {"nulls_last": True} if order.startswith("-") else {"nulls_first": True}
-    field = order.lstrip("-")
-    expression = Endpoint._meta.get_field(field).get_col(Endpoint._meta.db_table)
-    ordering = expression.desc(**nulls) if order.startswith("-") else expression.asc(**nulls)
+    key = sort.lstrip("-")
+    expression = _sort_expression(key)
+    if sort.startswith("-"):
+        ordering = expression.desc(nulls_last=True)
+    else:
+        ordering = expression.asc(nulls_first=True) if key == "last_seen" else expression.asc(nulls_last=True)
     return endpoints.order_by(ordering, "name")
+
+
+@dataclass(frozen=True)
+class EndpointPage:
+    """One page of a device list: ``items`` are devices ``start`` to ``end`` (from 1) of ``total``."""
+
+    items: list[Endpoint]
+    number: int
+    pages: int
+    total: int
+    start: int
+    end: int
+
+
+def endpoint_page(
+    *,
+    user: Any,
+    status: str | None = None,
+    name: str | None = None,
+    sort: str = DEFAULT_SORT,
+    page: int = 1,
+    per_page: int = 50,
+) -> EndpointPage:
+    """Page ``page`` (from 1) of ``endpoint_list``: two queries (the count, the page). A page past the end
+    is the last page: a list that shrank since its link was made still shows something."""
+    if page < 1:
+        raise FieldhubError("page must be a whole number, 1 or more", path="page")
+    endpoints = endpoint_list(user=user, status=status, name=name, sort=sort)
+    total = endpoints.count()
+    pages = max(1, -(-total // per_page))
+    number = min(page, pages)
+    offset = (number - 1) * per_page
+    items = list(endpoints[offset : offset + per_page])
+    return EndpointPage(
+        items=items, number=number, pages=pages, total=total, start=offset + 1 if items else 0, end=offset + len(items)
+    )
 
 
 @dataclass(frozen=True)
@@ -153,23 +217,38 @@ def latest_values_count(endpoint: Endpoint) -> int:
     return LatestValue.objects.filter(endpoint=endpoint).count()
 
 
-# IPSO sensors (3300-3399) leave the units of their Sensor Value (5700) to the device, which reports them as
-# the instance's Sensor Units (5701, e.g. "Cel"); the OMA files give no units for it.
-SENSOR_UNITS_RESOURCE = 5701
+# IPSO sensors (3200-3399) leave the units of their measured values (Sensor Value 5700, min/max measured and
+# range 5601-5604) to the device, which reports them as the instance's Sensor Units (5701, e.g. "Cel"); the
+# OMA files give no units for them. ``sensor_units_apply`` is the rule, used by the pages and the API.
+IPSO_OBJECTS = range(3200, 3400)
+IPSO_UNITS_RESOURCE = 5701
+IPSO_MEASURED = frozenset({5700, 5601, 5602, 5603, 5604})
+
+
+def sensor_units_apply(resource_type: ResourceType) -> bool:
+    """Whether a resource without units of its own takes its instance's reported Sensor Units."""
+    return (
+        not resource_type.units
+        and resource_type.object_id in IPSO_OBJECTS
+        and resource_type.resource_id in IPSO_MEASURED
+    )
 
 
 def with_sensor_units(readings: list[LatestReading]) -> list[LatestReading]:
-    """``readings`` where each resource without units of its own has its instance's Sensor Units, if reported."""
+    """``readings`` where each IPSO measured value without units has its instance's Sensor Units, if reported."""
     reported = {
-        (r.object_id, r.object_instance_id): str(r.value)
+        (r.object_id, r.object_instance_id): r.value.strip()
         for r in readings
-        if r.resource_id == SENSOR_UNITS_RESOURCE and isinstance(r.value, str) and r.value
+        if r.resource_id == IPSO_UNITS_RESOURCE and isinstance(r.value, str) and r.value.strip()
     }
     if not reported:
         return readings
     return [
         replace(r, units=reported[(r.object_id, r.object_instance_id)])
-        if not r.units and r.resource_id != SENSOR_UNITS_RESOURCE and (r.object_id, r.object_instance_id) in reported
+        if not r.units
+        and r.object_id in IPSO_OBJECTS
+        and r.resource_id in IPSO_MEASURED
+        and (r.object_id, r.object_instance_id) in reported
         else r
         for r in readings
     ]
@@ -240,15 +319,6 @@ class ResourceRef:
             object_instance_id=self.object_instance_id,
             resource_instance_id=self.resource_instance_id,
         )
-
-    def units(self) -> str:
-        """The registry's units, else the Sensor Units the device reported for the instance (one query)."""
-        if self.resource_type.units or self.resource_type.resource_id == SENSOR_UNITS_RESOURCE:
-            return self.resource_type.units
-        path = f"/{self.resource_type.object_id}/{self.object_instance_id}/{SENSOR_UNITS_RESOURCE}"
-        row = LatestValue.objects.filter(endpoint=self.endpoint, path=path).select_related("resource").first()
-        value = row.resource.value if row else None
-        return value if isinstance(value, str) else ""
 
 
 def resource_ref(
@@ -456,17 +526,116 @@ def readings_page(
 
 
 def _encode_cursor(row: Resource) -> str:
-    micros = (row.measured_at - _EPOCH) // dt.timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}:{row.pk}".encode()).decode().rstrip("=")
+    return _encode_key(row.measured_at, row.pk)
 
 
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    time, pk = _decode_key(cursor, timed=True, path="cursor", problem="cursor is not one this API gave out")
+    assert time is not None
+    return time, pk
+
+
+def _encode_key(time: dt.datetime | None, pk: int) -> str:
+    """An opaque cursor for a row: its time (to the microsecond, if the order has one) and its id."""
+    raw = str(pk) if time is None else f"{(time - _EPOCH) // dt.timedelta(microseconds=1)}:{pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_key(cursor: str, *, timed: bool, path: str, problem: str) -> tuple[dt.datetime | None, int]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        micros, pk = (int(part) for part in raw.split(":"))
-        return _EPOCH + dt.timedelta(microseconds=micros), pk
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        parts = [int(part) for part in raw.split(":")]
+        if len(parts) != (2 if timed else 1) or parts[-1] < 0:
+            raise ValueError(raw)
+        time = _EPOCH + dt.timedelta(microseconds=parts[0]) if timed else None
+        return time, parts[-1]
     except (ValueError, binascii.Error, OverflowError, UnicodeDecodeError):
-        raise FieldhubError("cursor is not one this API gave out", path="cursor") from None
+        raise FieldhubError(problem, path=path) from None
+
+
+# --- newest first, by cursor: what the pages page through ------------------------------------------------
+
+PAGE_CURSOR_PROBLEM = "this link's cursor is not one Fieldhub gave out"
+
+
+@dataclass(frozen=True)
+class NewestFirst:
+    """A page of rows, newest first. ``older`` continues with the rows after the last one (``?before=``),
+    ``newer`` with the rows before the first one (``?after=``); None where there are none. Stable while new
+    rows arrive: a cursor names a row's place in the order, not an offset."""
+
+    items: list[Any]
+    older: str | None
+    newer: str | None
+
+
+def _beyond(
+    rows: QuerySet[Any], time_field: str | None, key: tuple[dt.datetime | None, int], *, newer: bool
+) -> QuerySet[Any]:
+    time, pk = key
+    if time_field is None:
+        return rows.filter(id__gt=pk) if newer else rows.filter(id__lt=pk)
+    # time >= t (or <= t) keeps the index range scan; the few rows at exactly t are then told apart by id.
+    if newer:
+        return rows.filter(**{f"{time_field}__gte": time}).exclude(**{time_field: time, "id__lte": pk})
+    return rows.filter(**{f"{time_field}__lte": time}).exclude(**{time_field: time, "id__gte": pk})
+
+
+def newest_first(
+    rows: QuerySet[Any], *, time_field: str | None, before: str | None, after: str | None, limit: int
+) -> NewestFirst:
+    """Page ``rows`` newest first by (``time_field``, id), or by id alone. ``before`` and ``after`` are
+    cursors this function gave out (a malformed one is a 422 naming the parameter). A page asked for with
+    ``after`` that would be short is the newest page instead, so that a page is always full where it can be."""
+    if before and after:
+        raise FieldhubError("give before or after, not both", path="after")
+    timed = time_field is not None
+    descending = (f"-{time_field}", "-id") if timed else ("-id",)
+    ascending = (time_field, "id") if timed else ("id",)
+
+    def key_of(row: Any) -> str:
+        return _encode_key(getattr(row, time_field) if timed else None, row.pk)  # type: ignore[arg-type]
+
+    if after:
+        key = _decode_key(after, timed=timed, path="after", problem=PAGE_CURSOR_PROBLEM)
+        found = list(_beyond(rows, time_field, key, newer=True).order_by(*ascending)[: limit + 1])
+        if len(found) > limit:
+            items = found[:limit][::-1]
+            return NewestFirst(items=items, older=key_of(items[-1]), newer=key_of(items[0]))
+        before = None  # fewer than a page is newer: the newest page
+    if before:
+        key = _decode_key(before, timed=timed, path="before", problem=PAGE_CURSOR_PROBLEM)
+        rows = _beyond(rows, time_field, key, newer=False)
+    found = list(rows.order_by(*descending)[: limit + 1])
+    items = found[:limit]
+    older = key_of(items[-1]) if len(found) > limit else None
+    newer = key_of(items[0]) if before and items else None
+    return NewestFirst(items=items, older=older, newer=newer)
+
+
+def readings_newest_first(
+    *, user: Any, ref: ResourceRef, before: str | None, after: str | None, limit: int
+) -> NewestFirst:
+    """A resource's readings newest first, by cursor (the device page's readings table)."""
+    require(user, Role.VIEWER)
+    _check_limit(limit)
+    return newest_first(
+        ref.rows().select_related("resource_type"), time_field="measured_at", before=before, after=after, limit=limit
+    )
+
+
+# IPSO objects (3200-3399) give the unit of their values in the resource Sensor Units (5701), reported by the
+# device, where the object definition has none: for the value, its min/max measured and its range.
+def units_of(ref: ResourceRef) -> str:
+    """The unit of a resource's values: the object definition's, else (IPSO sensors) what the device
+    reported as its Sensor Units in the same instance; "" when neither is known (one query at most)."""
+    resource_type = ref.resource_type
+    if not sensor_units_apply(resource_type):
+        return resource_type.units
+    path = f"/{resource_type.object_id}/{ref.object_instance_id}/{IPSO_UNITS_RESOURCE}"
+    row = LatestValue.objects.filter(endpoint=ref.endpoint, path=path).select_related("resource").first()
+    value = row.resource.value_str if row is not None else None
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _check_limit(limit: int) -> None:
@@ -474,13 +643,15 @@ def _check_limit(limit: int) -> None:
         raise FieldhubError(f"limit must be between 1 and {MAX_PAGE}", path="limit")
 
 
-def _time_range(rows: QuerySet[Any], since: dt.datetime | None, until: dt.datetime | None) -> QuerySet[Any]:
+def _time_range(
+    rows: QuerySet[Any], since: dt.datetime | None, until: dt.datetime | None, *, field: str = "measured_at"
+) -> QuerySet[Any]:
     if since is not None and until is not None and since >= until:
         raise FieldhubError("since must be before until", path="since")
     if since is not None:
-        rows = rows.filter(measured_at__gte=since)
+        rows = rows.filter(**{f"{field}__gte": since})
     if until is not None:
-        rows = rows.filter(measured_at__lt=until)
+        rows = rows.filter(**{f"{field}__lt": until})
     return rows
 
 
@@ -495,16 +666,52 @@ def event_list(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> QuerySet[Event]:
-    """Events newest first, each with its endpoint and resources (prefetched: a constant number of queries)."""
+    """Events newest first, each with its endpoint and resources (prefetched: a constant number of queries).
+    ``event_type`` selects by object ids (``event_type_filter``)."""
     require(user, Role.VIEWER)
     events = Event.objects.filter(endpoint__in=visible_endpoints(user)).select_related("endpoint")
     if endpoint is not None:
         events = events.filter(endpoint=endpoint)
     if event_type:
-        events = events.filter(event_type=event_type)
+        events = events.filter(event_type_filter(event_type))
     events = _time_range(events, since, until)
     resources = Resource.objects.select_related("resource_type").order_by("id")
     return events.order_by("-measured_at", "-id").prefetch_related(Prefetch("resources", queryset=resources))
+
+
+def event_type_filter(event_type: str) -> Q:
+    """An event's type is the object ids of its values joined by ``+`` (``3+3303``). A filter of one id
+    matches the events that have that object id in their list: ``3`` matches ``3`` and ``3+3303``, not
+    ``3303``. Several ids (``3303+3304``; a space also separates, as ``+`` reads in a URL) match the events
+    that have each of them."""
+    parts = [part for part in re.split(r"[+\s]+", event_type.strip()) if part]
+    if not parts or not all(part.isascii() and part.isdigit() and int(part) <= lwm2m.ID_MAX for part in parts):
+        raise FieldhubError("type is object ids joined by +, e.g. 3303 or 3303+3304", path="type")
+    condition = Q()
+    for object_id in sorted({str(int(part)) for part in parts}):
+        condition &= (
+            Q(event_type=object_id)
+            | Q(event_type__startswith=f"{object_id}+")
+            | Q(event_type__endswith=f"+{object_id}")
+            | Q(event_type__contains=f"+{object_id}+")
+        )
+    return condition
+
+
+def event_page(
+    *,
+    user: Any,
+    endpoint: Endpoint | None = None,
+    event_type: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> NewestFirst:
+    """A page of ``event_list``, newest first, by cursor."""
+    events = event_list(user=user, endpoint=endpoint, event_type=event_type, since=since, until=until)
+    return newest_first(events, time_field="measured_at", before=before, after=after, limit=limit)
 
 
 # --- export ---------------------------------------------------------------------------------------------
@@ -556,6 +763,24 @@ def operation_list(
             raise FieldhubError(f"status must be one of {names}", path="status")
         operations = operations.filter(status=status.upper())
     return operations.order_by("-id")
+
+
+def operation_page(
+    *,
+    user: Any,
+    endpoint: Endpoint | None = None,
+    status: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> NewestFirst:
+    """A page of ``operation_list`` (queued in [since, until)), newest first, by cursor."""
+    operations = _time_range(
+        operation_list(user=user, endpoint=endpoint, status=status), since, until, field="created_at"
+    )
+    return newest_first(operations, time_field=None, before=before, after=after, limit=limit)
 
 
 def operation_get(*, user: Any, pk: int) -> EndpointOperation:

@@ -2,58 +2,157 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core import pages
 from core.errors import FieldhubError, PermissionDenied
 from core.http import back
 from telemetry import fragments, selectors, services
 from telemetry.models import EndpointOperation
 
+# The device table's sortable columns: sort key, heading, the order of a first click (newest seen first).
+DEVICE_COLUMNS = (
+    ("name", "Device", "name"),
+    ("state", "State", "state"),
+    ("last_seen", "Last seen", "-last_seen"),
+    ("firmware", "Firmware", "firmware"),
+    ("battery", "Battery", "battery"),
+)
+
 
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The fleet; ``q`` and ``status`` filter the device table (htmx asks for the table alone)."""
-    q, status = request.GET.get("q", "").strip(), request.GET.get("status", "").strip() or None
+    """The fleet; ``q``, ``status``, ``sort`` and ``page`` choose the device table's rows (htmx asks for the
+    table alone and pushes the URL, so the same URL works without JavaScript and after a reload)."""
+    q, status = pages.text(request, "q"), pages.text(request, "status") or None
+    sort = pages.text(request, "sort") or selectors.DEFAULT_SORT
     context = {
         "nav": "dashboard",
         "q": q,
         "status": status or "",
-        **fragments.dashboard_context(user=request.user, q=q, status=status),
+        "sort": sort,
+        "sort_param": "" if sort == selectors.DEFAULT_SORT else sort,
+        **fragments.dashboard_context(
+            user=request.user, q=q, status=status, sort=sort, page=pages.page_number(request)
+        ),
     }
-    if request.htmx and request.htmx.target == "endpoint-rows":
-        return TemplateResponse(request, "telemetry/dashboard.html#endpoint-rows", context)
+    devices = context["devices"]
+
+    def at(*, sort: str = sort, page: int = 1) -> str:
+        shown_sort = None if sort == selectors.DEFAULT_SORT else sort
+        return pages.link("/", q=q, status=status, sort=shown_sort, page=None if page == 1 else page)
+
+    context["columns"] = [
+        {
+            "label": label,
+            "href": at(sort=("" if sort.startswith("-") else "-") + key if sort.lstrip("-") == key else first),
+            "order": ("descending" if sort.startswith("-") else "ascending") if sort.lstrip("-") == key else "",
+        }
+        for key, label, first in DEVICE_COLUMNS
+    ]
+    number, last = devices.number, devices.pages
+    context["pager"] = {
+        "summary": f"{devices.start:,}\u2013{devices.end:,} of {devices.total:,}" if devices.total else "",
+        "number": number,
+        "pages": last,
+        "first": at(page=1) if number > 1 else None,
+        "previous": at(page=number - 1) if number > 1 else None,
+        "next": at(page=number + 1) if number < last else None,
+        "last": at(page=last) if number < last else None,
+    }
+    if request.htmx and request.htmx.target == "device-table":
+        return TemplateResponse(request, "telemetry/dashboard.html#device-table", context)
     return TemplateResponse(request, "telemetry/dashboard.html", context)
 
 
 @login_required
 @require_GET
 def endpoint(request: HttpRequest, name: str) -> HttpResponse:
-    context = {"nav": "dashboard", **fragments.endpoint_context(user=request.user, name=name)}
+    """A device; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
+    context = {
+        "nav": "dashboard",
+        **fragments.endpoint_context(
+            user=request.user,
+            name=name,
+            path=pages.text(request, "path"),
+            before=pages.text(request, "before") or None,
+            after=pages.text(request, "after") or None,
+        ),
+    }
+    if context["readings_page"] is not None:
+        paged = bool(request.GET.get("before") or request.GET.get("after"))
+        filters = {"path": context["readings_path"]}
+        here = reverse("endpoint", args=[name])
+        context["readings_pager"] = _cursor_pager(here, filters, context["readings_page"], paged=paged)
+    if request.htmx and request.htmx.target == "readings":
+        return TemplateResponse(request, "telemetry/endpoint.html#readings", context)
     return TemplateResponse(request, "telemetry/endpoint.html", context)
 
 
-OPERATIONS_SHOWN = 200
+def _time_filters(request: HttpRequest) -> tuple[dict[str, str], Any, Any]:
+    """The time range of a list page: its parameters as given (for the links) and the two times."""
+    zone = pages.time_zone(request)
+    since, until = pages.moment(request, "since", zone), pages.moment(request, "until", zone)
+    raw = {name: pages.text(request, name) for name in ("since", "until")}
+    if since or until:
+        raw["tz"] = pages.text(request, "tz")
+    return raw, since, until
+
+
+def _cursor_pager(path: str, filters: dict[str, str], page: Any, *, paged: bool) -> dict[str, str | None]:
+    """Links of a newest-first list: back to the newest page, to newer ones, to older ones."""
+    return {
+        "newest": pages.link(path, **filters) if paged and (page.newer or not page.items) else None,
+        "newer": pages.link(path, **filters, after=page.newer) if page.newer else None,
+        "older": pages.link(path, **filters, before=page.older) if page.older else None,
+    }
+
+
+LIST_ROWS = 50
 
 
 @login_required
 @require_GET
 def operations(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "").lower()
-    endpoint_name = request.GET.get("endpoint", "").strip()
+    """Commands newest first, 50 a page, by cursor (``before``/``after``); filtered by state, device and
+    the time they were queued."""
+    status = pages.text(request, "status").lower()
+    endpoint_name = pages.text(request, "endpoint")
+    times, since, until = _time_filters(request)
+    before, after = pages.text(request, "before") or None, pages.text(request, "after") or None
     device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
-    rows = selectors.operation_list(user=request.user, endpoint=device, status=status or None)[:OPERATIONS_SHOWN]
+    page = selectors.operation_page(
+        user=request.user,
+        endpoint=device,
+        status=status or None,
+        since=since,
+        until=until,
+        before=before,
+        after=after,
+        limit=LIST_ROWS,
+    )
+    filters = {"status": status, "endpoint": endpoint_name, **times}
     context = {
         "nav": "operations",
-        "operations": rows,
+        "operations": page.items,
         "status": status,
         "endpoint_name": endpoint_name,
+        "since": pages.local_input(times["since"]),
+        "until": pages.local_input(times["until"]),
         "statuses": EndpointOperation.Status.choices,
+        "filtered": any(filters.values()),
+        # Pushed new commands go on top of the newest page of the unfiltered list only.
+        "takes_new": not any(filters.values()) and not before and page.newer is None,
+        "pager": _cursor_pager("/operations/", filters, page, paged=bool(before or after)),
     }
     return TemplateResponse(request, "telemetry/operations.html", context)
 
@@ -111,20 +210,37 @@ def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
     return redirect("endpoint", name=device.name)
 
 
-EVENTS_PAGE = 200
-
-
 @login_required
 @require_GET
 def events(request: HttpRequest) -> HttpResponse:
-    endpoint_name = request.GET.get("endpoint", "").strip()
-    event_type = request.GET.get("type", "").strip()
+    """Events newest first, 50 a page, by cursor (``before``/``after``); filtered by device, object ids
+    (``type``, see ``selectors.event_type_filter``) and time. Live only unfiltered, on the newest page."""
+    endpoint_name = pages.text(request, "endpoint")
+    event_type = pages.text(request, "type")
+    times, since, until = _time_filters(request)
+    before, after = pages.text(request, "before") or None, pages.text(request, "after") or None
     device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
-    rows = selectors.event_list(user=request.user, endpoint=device, event_type=event_type or None)[:EVENTS_PAGE]
+    page = selectors.event_page(
+        user=request.user,
+        endpoint=device,
+        event_type=event_type or None,
+        since=since,
+        until=until,
+        before=before,
+        after=after,
+        limit=LIST_ROWS,
+    )
+    filters = {"endpoint": endpoint_name, "type": event_type, **times}
+    filtered = any(filters.values())
     context = {
         "nav": "events",
-        "events": [fragments.summarize_event(event) for event in rows],
+        "events": [fragments.summarize_event(event) for event in page.items],
         "endpoint_name": endpoint_name,
         "event_type": event_type,
+        "since": pages.local_input(times["since"]),
+        "until": pages.local_input(times["until"]),
+        "filtered": filtered,
+        "live": not filtered and not before and page.newer is None,
+        "pager": _cursor_pager("/events/", filters, page, paged=bool(before or after)),
     }
     return TemplateResponse(request, "telemetry/events.html", context)

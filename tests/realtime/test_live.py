@@ -97,7 +97,7 @@ class TestWhatIsPushed:
         assert (await dashboard.connect())[0]
         await database_sync_to_async(ingest)(endpoint_name="brand-new", readings=temperature(1.0))
         pushed = await receive_all(dashboard)
-        assert '<tbody hx-swap-oob="afterbegin:#endpoint-rows"><tr id="endpoint-row-' in re.sub(
+        assert '<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]"><tr id="endpoint-row-' in re.sub(
             r"\s+", " ", pushed
         ).replace("> <", "><")
         assert '<section id="fleet-counts" class="counts" aria-label="Devices by state" hx-swap-oob="true">' in pushed

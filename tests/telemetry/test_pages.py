@@ -58,9 +58,10 @@ class TestDashboard:
         assert "Temperature" in page
 
     def test_htmx_filtering_returns_the_table_alone(self, viewer, fleet) -> None:
-        response = logged_in(viewer).get("/?q=dev-b", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="endpoint-rows")
+        response = logged_in(viewer).get("/?q=dev-b", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="device-table")
         body = response.content.decode()
-        assert body.strip().startswith('<tbody id="endpoint-rows">')
+        assert body.strip().startswith('<div id="device-table"')
+        assert '<tbody id="endpoint-rows">' in body  # filtered: pushed new devices do not land here
         assert "dev-b" in body
         assert "dev-a" not in body
 

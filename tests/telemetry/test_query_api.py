@@ -142,7 +142,11 @@ class TestEndpoints:
         ("query", "detail"),
         [
             ("status=asleep", "status: status must be one of online, sleeping, offline"),
-            ("sort=battery", "sort: sort must be one of name, -name, last_seen, -last_seen"),
+            (
+                "sort=voltage",
+                "sort: sort must be one of name, -name, state, -state, last_seen, -last_seen, firmware, -firmware, "
+                "battery, -battery",
+            ),
             ("limit=0", "limit: Input should be greater than or equal to 1"),
             ("limit=1001", "limit: Input should be less than or equal to 1000"),
             ("offset=-1", "offset: Input should be greater than or equal to 0"),

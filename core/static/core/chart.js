@@ -58,18 +58,47 @@
     var label = body.name + (body.units ? " (" + body.units + ")" : "");
     var options = {
       width: Math.max(280, box.clientWidth || 600),
-      height: 240,
+      height: 260,
       series: [
-        {},
+        { label: "Time", value: function (u, t) { return t == null ? "--" : day(t) + " " + clock(t, true); } },
         { label: label, stroke: "#1f5fbf", width: 1.5, points: { show: body.kind === "points" } },
         { label: "min", stroke: "#9db7e0", width: 1, dash: [4, 4] },
         { label: "max", stroke: "#9db7e0", width: 1, dash: [4, 4] },
       ],
-      axes: [{}, { label: body.units || "" }],
+      axes: [{ label: "Time (" + zoneName() + ")", values: timeTicks, space: 70 }, { label: label }],
     };
     chart = new uPlot(options, [xs, mean, low, high], box);
     box.dataset.points = String(xs.length);
     window.fieldhubChart = chart;
+  }
+
+  // The time axis in the browser's time zone, named on the axis, with the date (year first) on the first
+  // tick of each day: "14:00" alone never leaves the reader guessing which day or zone it is.
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function day(t) {
+    var d = new Date(t * 1000);
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+  }
+  function clock(t, seconds) {
+    var d = new Date(t * 1000);
+    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + (seconds ? ":" + pad(d.getSeconds()) : "");
+  }
+  function zoneName() {
+    var offset = -new Date().getTimezoneOffset();
+    var utc = "UTC" + (offset < 0 ? "\u2212" : "+") + pad(Math.floor(Math.abs(offset) / 60)) + ":" + pad(Math.abs(offset) % 60);
+    var zone = window.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone : "";
+    return zone && zone !== "UTC" ? zone + ", " + utc : utc;
+  }
+  function timeTicks(u, splits, axisIndex, space, increment) {
+    var previous = null;
+    return splits.map(function (t) {
+      var date = day(t);
+      var first = date !== previous;
+      previous = date;
+      if (increment >= 86400) return date;
+      var time = clock(t, increment < 60);
+      return first ? time + "\n" + date : time;
+    });
   }
 
   // A newer value of the charted resource arrived in the latest-values table: append it.

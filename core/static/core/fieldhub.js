@@ -32,24 +32,6 @@
   document.addEventListener("htmx:oobAfterSwap", function () { localise(document); tick(); });
   window.fieldhub = { localise: localise, tick: tick };
 })();
-// Live fragments update what this page shows. A group's message goes to every page listening to it, and a
-// page shows only part of what the group carries (one campaign of all, the first page of a list, a filtered
-// list): an element for a target this page does not have is left out, where htmx would log an error for it
-// (htmx:oobErrorNoTarget). An element that names no target at all is kept, so that htmx reports it.
-htmx.defineExtension("live-targets", {
-  transformResponse: function (text, xhr) {
-    if (xhr) return text;  // an HTTP response: htmx swaps it into the element that asked for it
-    var message = document.createElement("template");
-    message.innerHTML = text;
-    Array.from(message.content.children).forEach(function (element) {
-      var oob = element.getAttribute("hx-swap-oob") || "true";
-      var colon = oob.indexOf(":");
-      var selector = colon > 0 ? oob.slice(colon + 1) : (element.id ? "#" + CSS.escape(element.id) : null);
-      if (selector && !document.querySelector(selector)) element.remove();
-    });
-    return message.innerHTML;
-  },
-});
 // Live lists keep their newest entries only (the server sends new ones at the top).
 document.addEventListener("htmx:oobAfterSwap", function () {
   document.querySelectorAll("ul.events").forEach(function (list) {
@@ -107,4 +89,46 @@ document.addEventListener("htmx:sendError", function (e) {
 });
 document.addEventListener("htmx:responseError", function (e) {
   fieldhubAnswer(e, "Fieldhub answered " + e.detail.xhr.status + ": " + (e.detail.xhr.statusText || "an error") + ".");
+});
+// Live fragments go to elements by id (hx-swap-oob). One for an element this page does not show (a device
+// on another page of the table, a list that takes no new rows because it is filtered or older) is left
+// out instead of making htmx log an error; a row a list already shows is not added twice. The ws
+// extension passes websocket messages through this (hx-ext="fieldhub-live" on <main>).
+htmx.defineExtension("fieldhub-live", {
+  transformResponse: function (text, xhr) {
+    if (xhr) return text;  // the answer to an htmx request, not a pushed fragment
+    var holder = document.createElement("template");
+    holder.innerHTML = text;
+    var changed = false;
+    Array.prototype.slice.call(holder.content.children).forEach(function (fragment) {
+      var how = fragment.getAttribute("hx-swap-oob") || "true";
+      var colon = how.indexOf(":");
+      var selector = colon > 0 ? how.slice(colon + 1) : fragment.id ? "#" + CSS.escape(fragment.id) : null;
+      if (!selector) return;
+      var target;
+      try { target = document.querySelector(selector); } catch (e) { return; }  // htmx's own syntax: its call
+      if (!target) { fragment.remove(); changed = true; return; }
+      if (colon > 0 && /^(afterbegin|beforeend)$/.test(how.slice(0, colon))) {
+        Array.prototype.slice.call(fragment.children).forEach(function (item) {
+          if (item.id && document.getElementById(item.id)) { item.remove(); changed = true; }
+        });
+      }
+    });
+    return changed ? holder.innerHTML : text;
+  },
+});
+// Filter forms (GET) keep their empty fields out of the URL, whether the browser or htmx sends them.
+document.addEventListener("formdata", function (e) {
+  if (!e.target.matches || !e.target.matches("form[method=get]")) return;
+  Array.from(e.formData.keys()).forEach(function (key) { if (e.formData.get(key) === "") e.formData.delete(key); });
+  var zone = e.target.querySelector("input[data-browser-zone]");
+  if (zone && !e.formData.has("since") && !e.formData.has("until")) e.formData.delete(zone.name);
+});
+// Filter forms with a time range: times without an offset are in the browser's time zone, which the form
+// sends along (tz); without JavaScript they are UTC, as the page says.
+document.addEventListener("DOMContentLoaded", function () {
+  var zone = (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || "";
+  if (!zone) return;
+  document.querySelectorAll("input[data-browser-zone]").forEach(function (input) { input.value = zone; });
+  document.querySelectorAll("[data-browser-zone-name]").forEach(function (el) { el.textContent = zone; });
 });
