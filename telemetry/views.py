@@ -48,6 +48,7 @@ def operations(request: HttpRequest) -> HttpResponse:
     endpoint_name = request.GET.get("endpoint", "").strip()
     device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
     rows = selectors.operation_list(user=request.user, endpoint=device, status=status or None)[:OPERATIONS_SHOWN]
+    rows = selectors.operations_mark_retryable(rows)
     context = {
         "nav": "operations",
         "operations": rows,

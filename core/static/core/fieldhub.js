@@ -48,3 +48,32 @@ document.addEventListener("htmx:wsClose", function (e) {
   e.target.dataset.live = "closed";
   e.target.dataset.dropped = "1";
 });
+// A form that asks before it acts: <form data-confirm="Abort …?"> (inline handlers are refused by the
+// Content-Security-Policy). Cancelling the question sends nothing; without JavaScript the form just posts.
+document.addEventListener("submit", function (e) {
+  var form = e.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  }
+}, true);
+// Pages that show part of what their socket's group carries (a campaign's page, the firmware page) use
+// hx-ext="ws,present-targets": a pushed fragment whose target is not on this page is dropped, rather than
+// swapped into nothing (which htmx reports as an error).
+if (window.htmx) {
+  window.htmx.defineExtension("present-targets", {
+    transformResponse: function (text) {
+      var template = document.createElement("template");
+      template.innerHTML = text;
+      var dropped = false;
+      Array.prototype.slice.call(template.content.children).forEach(function (el) {
+        var swap = el.getAttribute("hx-swap-oob");
+        if (swap === null) return;
+        var colon = swap.indexOf(":");
+        var selector = colon > 0 ? swap.slice(colon + 1) : el.id ? "#" + CSS.escape(el.id) : null;
+        if (selector && !document.querySelector(selector)) { el.remove(); dropped = true; }
+      });
+      return dropped ? template.innerHTML : text;
+    }
+  });
+}
