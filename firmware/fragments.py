@@ -22,11 +22,20 @@ def progress(update: FirmwareUpdate) -> int:
     return 100 * STEP[update.status] // 4
 
 
+def in_template(html: str) -> str:
+    """A fragment for the ``firmware`` group, wrapped in a <template>. The publisher joins a batch's fragments
+    into one message, and a browser parses table rows only where a table can be: a <tr> after a <header> is
+    dropped (and a <header> after a <tr> misplaced). Each fragment in its own <template> parses apart; the
+    firmware pages' ``present-targets`` extension (fieldhub.js) swaps what the templates hold."""
+    return f"<template>{html}</template>" if html else ""
+
+
 def render_update_row(update_id: int, *, page: str) -> str:
     update = FirmwareUpdate.objects.select_related("endpoint", "firmware").filter(pk=update_id).first()
     if update is None:
         return ""
-    return render_to_string(f"firmware/{page}.html#update-row", {"update": update, "oob": True})
+    html = render_to_string(f"firmware/{page}.html#update-row", {"update": update, "oob": True})
+    return in_template(html) if page == "firmware" else html
 
 
 def render_campaign(campaign_id: int) -> str:
@@ -35,8 +44,8 @@ def render_campaign(campaign_id: int) -> str:
     if campaign is None:
         return ""
     context = {"campaign": campaign, "oob": True}
-    return render_to_string("firmware/campaign.html#campaign-head", context) + render_to_string(
-        "firmware/firmware.html#campaign-row", context
+    return in_template(render_to_string("firmware/campaign.html#campaign-head", context)) + in_template(
+        render_to_string("firmware/firmware.html#campaign-row", context)
     )
 
 
@@ -45,15 +54,17 @@ def render_members(campaign_id: int, *, update_id: int | None = None) -> str:
     say why: skipped, waiting for their wave, not started because the campaign halted or was aborted)."""
     members = CampaignDevice.objects.select_related(*MEMBER_RELATED).filter(campaign_id=campaign_id)
     members = members.filter(update_id=update_id) if update_id is not None else members.filter(update__isnull=True)
-    return "".join(
-        render_to_string("firmware/campaign.html#member-row", {"member": m, "campaign": m.campaign, "oob": True})
-        for m in members
+    return in_template(
+        "".join(
+            render_to_string("firmware/campaign.html#member-row", {"member": m, "campaign": m.campaign, "oob": True})
+            for m in members
+        )
     )
 
 
 def render_firmware_list() -> str:
     images = Firmware.objects.annotate(used=Count("updates")).order_by("-created_at")
-    return render_to_string("firmware/firmware.html#images", {"images": images, "oob": True})
+    return in_template(render_to_string("firmware/firmware.html#images", {"images": images, "oob": True}))
 
 
 def announce_update(update: FirmwareUpdate) -> None:

@@ -14,7 +14,7 @@ import pytest
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
-from firmware import services
+from firmware import fragments, services
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 from telemetry.models import EndpointOperation
 from telemetry.services import ingest
@@ -206,6 +206,9 @@ def test_a_halted_campaign_says_what_did_not_start_and_an_operator_resumes_it(br
     fails(server, "urn:dev:c-01")
     head = page.locator("header.campaign-head")
     head.locator(".campaign-status", has_text="halted").wait_for(timeout=WAIT)
+    # Live, in the same messages as the head (rows and other elements parse apart): the rows say so too.
+    member_row(page, "urn:dev:c-01").locator(".outcome", has_text="failed: integrity").wait_for(timeout=WAIT)
+    member_row(page, "urn:dev:c-03").locator(".outcome", has_text="not started: campaign halted").wait_for(timeout=WAIT)
     page.reload()
     head_text = head.inner_text()
     assert "wave 1: 1 of 2 devices failed (50 % > 40 % allowed); later waves not started" in head_text
@@ -303,6 +306,13 @@ def test_the_firmware_page_lists_campaigns_with_their_progress_on_first_render(b
     assert row.locator("progress").get_attribute("value") == "50"
     assert "1 updated, 0 failed of 2" in row.inner_text()
     assert row.locator(".campaign-status").inner_text() == "running"
+    live(page)
+    succeeds(server, "urn:dev:c-01", "1.1.0")  # live: the list row, and the update's row in the same messages
+    row.locator(".campaign-status", has_text="completed").wait_for(timeout=WAIT)
+    assert row.locator("progress").get_attribute("value") == "100"
+    assert "2 updated, 0 failed of 2" in row.inner_text()
+    update = page.locator(f"#update-{FirmwareUpdate.objects.get(endpoint__name='urn:dev:c-01').pk}")
+    assert update.locator(".fw-status").inner_text() == "succeeded"
     page.context.close()
 
 
@@ -338,4 +348,39 @@ def test_revoking_a_token_asks_first(browser, server: str, personas) -> None:
     with page.expect_navigation():
         page.get_by_role("button", name="Revoke token grafana").click()
     assert page.locator("tbody tr", has_text="grafana").locator("td").nth(4).inner_text().startswith("revoked")
+    page.context.close()
+
+
+def test_rows_and_other_fragments_pushed_in_one_message_are_all_swapped(browser, server: str, personas) -> None:
+    """The publisher joins a batch's fragments into one message. A campaign's head (a <header>) then its
+    devices' rows (<tr>) in one message: unwrapped, the browser drops the rows (and htmx logs an error
+    for what is left of them); each in its <template>, every one lands, and what is not on the page (the
+    firmware list's row) is dropped quietly."""
+    devices = fleet(2)
+    campaign = services.campaign_create(
+        actor=personas["operator"],
+        name="mixed",
+        firmware=make_firmware(version="1.1.0"),
+        endpoints=devices,
+        waves=[1, 0],
+        unit="devices",
+    )
+    page = log_in(browser, server, "otto")
+    page.goto(f"{server}/firmware/campaigns/{campaign.pk}/")
+    services.campaign_pause(actor=personas["operator"], campaign=campaign)  # pushed by this process: nowhere
+    update = FirmwareUpdate.objects.get(endpoint=devices[0])
+    ingest(endpoint_name=devices[0].name, readings=[Reading(Path(5, 0, 3), DataType.INTEGER, 1)])
+    message = (
+        fragments.render_campaign(campaign.pk)  # the head, then the list row (not on this page)
+        + fragments.render_members(campaign.pk, update_id=update.pk)  # the downloading device
+        + fragments.render_members(campaign.pk)  # the waiting device: "waiting: campaign paused"
+    )
+    assert message.startswith("<template>")
+    swapped = page.evaluate("(html) => window.fieldhub.swapPresent(html, document.querySelector('.live'))", message)
+    assert swapped == 3  # head, two rows; the list row dropped
+    head = page.locator("header.campaign-head")
+    assert head.locator(".campaign-status").inner_text() == "paused"
+    assert member_row(page, devices[0].name).locator(".outcome").inner_text() == "downloading: device: downloading"
+    assert member_row(page, devices[1].name).locator(".outcome").inner_text() == "waiting: campaign paused"
+    assert head.get_by_role("button", name="Resume").is_visible()  # htmx processed what it swapped in
     page.context.close()

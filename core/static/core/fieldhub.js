@@ -57,23 +57,39 @@ document.addEventListener("submit", function (e) {
     e.stopImmediatePropagation();
   }
 }, true);
-// Pages that show part of what their socket's group carries (a campaign's page, the firmware page) use
-// hx-ext="ws,present-targets": a pushed fragment whose target is not on this page is dropped, rather than
-// swapped into nothing (which htmx reports as an error).
+// The firmware pages (hx-ext="ws,present-targets"): their group's fragments come each in a <template>, so that
+// table rows and other elements joined in one message parse apart (a <tr> after a <header> would be dropped).
+// swapPresent swaps what the templates hold, out of band as usual, and drops a fragment whose target is not
+// on this page (a campaign page gets every campaign's news) rather than swap it into nothing, which htmx
+// reports as an error.
+window.fieldhub.swapPresent = function (text, elt) {
+  var holder = document.createElement("template");
+  holder.innerHTML = text;
+  var present = function (el) {
+    var swap = el.getAttribute("hx-swap-oob");
+    if (swap === null) return false;
+    var colon = swap.indexOf(":");
+    var selector = colon > 0 ? swap.slice(colon + 1) : el.id ? "#" + CSS.escape(el.id) : null;
+    return selector !== null && document.querySelector(selector) !== null;
+  };
+  var kept = 0;
+  Array.prototype.slice.call(holder.content.children).forEach(function (el) {
+    var wrapped = el.tagName === "TEMPLATE";
+    var fragments = wrapped ? Array.prototype.slice.call(el.content.children) : [el];
+    fragments.forEach(function (fragment) {
+      if (present(fragment)) kept++;
+      else fragment.remove();
+    });
+    if (wrapped && !el.content.children.length) el.remove();
+  });
+  if (kept) window.htmx.swap(elt, holder.content, { swapStyle: "none", ignoreTitle: true });
+  return kept;
+};
 if (window.htmx) {
   window.htmx.defineExtension("present-targets", {
-    transformResponse: function (text) {
-      var template = document.createElement("template");
-      template.innerHTML = text;
-      var dropped = false;
-      Array.prototype.slice.call(template.content.children).forEach(function (el) {
-        var swap = el.getAttribute("hx-swap-oob");
-        if (swap === null) return;
-        var colon = swap.indexOf(":");
-        var selector = colon > 0 ? swap.slice(colon + 1) : el.id ? "#" + CSS.escape(el.id) : null;
-        if (selector && !document.querySelector(selector)) { el.remove(); dropped = true; }
-      });
-      return dropped ? template.innerHTML : text;
+    transformResponse: function (text, xhr, elt) {
+      window.fieldhub.swapPresent(text, elt);
+      return "";  // swapped already: nothing for the ws extension to swap
     }
   });
 }
