@@ -50,10 +50,13 @@ def render_campaign(campaign_id: int) -> str:
 
 
 def render_members(campaign_id: int, *, update_id: int | None = None) -> str:
-    """Rows of a campaign's page: the device whose update this is, or every device without an update (they
-    say why: skipped, waiting for their wave, not started because the campaign halted or was aborted)."""
+    """Rows of a campaign's page: the device whose update this is, or every device not started yet (waiting
+    for its wave, or not started because the campaign halted or was aborted)."""
     members = CampaignDevice.objects.select_related(*MEMBER_RELATED).filter(campaign_id=campaign_id)
-    members = members.filter(update_id=update_id) if update_id is not None else members.filter(update__isnull=True)
+    if update_id is not None:
+        members = members.filter(update_id=update_id)
+    else:
+        members = members.filter(update__isnull=True, skipped="")
     return in_template(
         "".join(
             render_to_string("firmware/campaign.html#member-row", {"member": m, "campaign": m.campaign, "oob": True})
@@ -79,12 +82,14 @@ def announce_update(update: FirmwareUpdate) -> None:
         announce_campaign_progress(update.campaign_id)
 
 
-def announce_campaign(campaign: Campaign) -> None:
-    """A campaign's state changed (made, a wave started, halted, paused, resumed, aborted, completed): its
-    head and list row, and the rows of its devices without an update, whose words depend on that state."""
+def announce_campaign(campaign: Campaign, *, waiting: bool = False) -> None:
+    """A campaign changed (made, a wave started, completed): its head and list row. ``waiting``: its status
+    changed (halted, paused, resumed, aborted), so the rows of its devices not started yet, whose words say
+    it ("not started: campaign halted"), go too (once per change: a large campaign's are many)."""
     announce_campaign_progress(campaign.pk)
-    waiting = partial(render_members, campaign.pk)
-    publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign.pk}-waiting", waiting))
+    if waiting:
+        rows = partial(render_members, campaign.pk)
+        publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign.pk}-waiting", rows))
 
 
 def announce_campaign_progress(campaign_id: int) -> None:

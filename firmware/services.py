@@ -565,7 +565,7 @@ def _advance_campaign(campaign: Campaign, *, override: bool = False) -> None:
     """Once the current wave's updates are all over: halt if more of the updates it started failed than the
     campaign allows (skipped devices are not failures, and count for nothing), else start the next wave, or
     complete. ``override``: an operator resumed the campaign after the current wave halted it."""
-    changed = False
+    changed = halted = False
     while True:
         members = list(
             CampaignDevice.objects.filter(campaign=campaign, wave=campaign.current_wave).select_related("update")
@@ -586,6 +586,7 @@ def _advance_campaign(campaign: Campaign, *, override: bool = False) -> None:
                 + (LATER_WAVES_NOT_STARTED if more else "")
             )
             campaign.finished_at = timezone.now()
+            halted = True
             break
         override = False
         if more:
@@ -595,7 +596,7 @@ def _advance_campaign(campaign: Campaign, *, override: bool = False) -> None:
         break
     if changed:
         campaign.save()
-        fragments.announce_campaign(campaign)
+        fragments.announce_campaign(campaign, waiting=halted)
 
 
 def _complete(campaign: Campaign) -> None:
@@ -640,7 +641,7 @@ def campaign_resume(*, actor: Any, campaign: Campaign) -> Campaign:
             raise Conflict(
                 f"the campaign is {campaign.get_status_display()}: only a paused or halted one can be resumed"
             )
-        fragments.announce_campaign(campaign)
+        fragments.announce_campaign(campaign, waiting=True)
     return campaign
 
 
@@ -655,7 +656,7 @@ def campaign_abort(*, actor: Any, campaign: Campaign) -> Campaign:
         campaign.save()
         for update in FirmwareUpdate.objects.filter(campaign=campaign, status__in=FirmwareUpdate.ACTIVE_STATUSES):
             firmware_update_cancel(actor=actor, update=update)
-        fragments.announce_campaign(campaign)
+        fragments.announce_campaign(campaign, waiting=True)
     return campaign
 
 
@@ -668,7 +669,7 @@ def _campaign_set(actor: Any, campaign: Campaign, expected: str, status: str, re
         campaign.refresh_from_db()
         if not updated:
             raise Conflict(f"the campaign is {campaign.status.lower()}: it must be {expected.lower()}")
-        fragments.announce_campaign(campaign)
+        fragments.announce_campaign(campaign, waiting=True)
     return campaign
 
 

@@ -111,8 +111,6 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
         context["form"] = form
         try:
             campaign = _campaign_from_form(request, form)
-        except PermissionDenied:
-            raise
         except FieldhubError as exc:
             context["error"] = str(exc)
             return TemplateResponse(request, "firmware/campaign_new.html", context, status=exc.status)

@@ -524,6 +524,21 @@ class TestPages:
         head = fragments.render_campaign(campaign.pk)
         assert f'<header id="campaign-head-{campaign.pk}"' in head
 
+    def test_a_halt_pushes_the_rows_that_did_not_start_and_a_wave_start_does_not(
+        self, operator, monkeypatch, django_capture_on_commit_callbacks
+    ) -> None:
+        pushed: list[str] = []
+        monkeypatch.setattr(fragments, "publish", lambda group, event: pushed.append(event.key))
+        campaign = create(operator, fleet(3), waves=[1, 1, 0], unit="devices", max_failure_rate=0.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            finish(wave(campaign, 0)[0].update, ok=True)  # wave 2 starts
+        assert f"campaign-{campaign.pk}-waiting" not in pushed
+        assert f"campaign-update-{wave(campaign, 1)[0].update_id}" in pushed  # its row, as its update starts
+        with django_capture_on_commit_callbacks(execute=True):
+            finish(wave(campaign, 1)[0].update, ok=False)  # halts
+        assert pushed.count(f"campaign-{campaign.pk}-waiting") == 1
+        assert "not started</strong>: campaign halted" in fragments.render_members(campaign.pk)
+
     def test_the_token_page_asks_before_revoking(self, viewer) -> None:
         client = logged_in(viewer)
         client.post("/tokens/", {"name": "grafana"})
