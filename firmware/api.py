@@ -10,7 +10,7 @@ from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from core.schemas import ErrorOut, Offset, RowId
-from firmware import fragments, selectors, services
+from firmware import selectors, services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
 from telemetry import selectors as telemetry_selectors
 
@@ -51,16 +51,20 @@ class CampaignIn(Schema):
     version: str
     endpoints: list[str] | None = Field(default=None, description="these devices, by endpoint name")
     from_version: str | None = Field(default=None, description="devices whose firmware version (3/0/3) is this")
-    waves: list[int] = Field(default=[1, 10, 100])
+    waves: list[int] = Field(
+        default=[1, 10, 100],
+        description="cumulative percentages (1 to 100, rising, ending at 100) or device counts per wave (positive; "
+        "0, last only, for the rest); a wave that would have no device is refused",
+    )
     unit: str = Field(default="percent", description='"percent" (cumulative) or "devices" (per wave, 0: the rest)')
     max_failure_rate: float = Field(default=0.1, description="a wave with more failed than this (0..1) halts it")
 
 
 class CampaignDeviceOut(Schema):
     endpoint: str
-    wave: int
+    wave: int | None = Field(description="0-based; null: skipped when the campaign was made")
     update: UpdateOut | None
-    skipped: str
+    skipped: str = Field(description='why no update was started, e.g. "already running 1.1.0"; empty if one was')
 
 
 class CampaignOut(Schema):
@@ -72,7 +76,10 @@ class CampaignOut(Schema):
     current_wave: int
     max_failure_rate: float
     reason: str
-    progress: dict[str, int] = Field(description="total, succeeded, failed, active, waiting, percent")
+    progress: dict[str, int] = Field(
+        description="devices: total, succeeded, failed (cancelled too), skipped (why is on each device), active, "
+        "waiting (not started), and the percent done (succeeded, failed or skipped)"
+    )
     created_at: dt.datetime
     finished_at: dt.datetime | None
 
@@ -111,7 +118,7 @@ def _campaign_out(campaign: Campaign) -> dict[str, Any]:
         "current_wave": campaign.current_wave,
         "max_failure_rate": campaign.max_failure_rate,
         "reason": campaign.reason,
-        "progress": fragments.campaign_summary(campaign),
+        "progress": selectors.progress(campaign),
         "created_at": campaign.created_at,
         "finished_at": campaign.finished_at,
     }
@@ -205,7 +212,11 @@ def pause_campaign(request: HttpRequest, campaign_id: RowId) -> dict[str, Any]:
     return _campaign_out(services.campaign_pause(actor=request.auth, campaign=campaign))
 
 
-@router.post("/campaigns/{campaign_id}/resume", response={200: CampaignOut, **WRITE}, summary="Resume a campaign")
+@router.post(
+    "/campaigns/{campaign_id}/resume",
+    response={200: CampaignOut, **WRITE},
+    summary="Resume a paused campaign, or a halted one (its next wave starts now)",
+)
 def resume_campaign(request: HttpRequest, campaign_id: RowId) -> dict[str, Any]:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     return _campaign_out(services.campaign_resume(actor=request.auth, campaign=campaign))

@@ -13,3 +13,4 @@ class FirmwareConfig(AppConfig):
         hooks.add_fleet_counter("updating", services.updating_count)
         hooks.add_periodic(services.firmware_updates_expire)
         hooks.add_periodic(services.campaigns_advance)
+        hooks.add_retry_guard(services.operation_retry_refusals)

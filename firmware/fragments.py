@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count
 
+from firmware import selectors
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 from realtime import LiveEvent, groups, publish, render
 from realtime.groups import EventType
@@ -14,24 +14,11 @@ from realtime.groups import EventType
 Status = FirmwareUpdate.Status
 # How far along each status is, for the progress bars (of 4 steps: URI sent, downloaded, updating, done).
 STEP = {"QUEUED": 0, "DOWNLOADING": 1, "DOWNLOADED": 2, "UPDATING": 3, "SUCCEEDED": 4, "FAILED": 4, "CANCELLED": 4}
+MEMBER_RELATED = ("endpoint", "update", "update__firmware", "campaign", "campaign__firmware")
 
 
 def progress(update: FirmwareUpdate) -> int:
     return 100 * STEP[update.status] // 4
-
-
-def campaign_summary(campaign: Campaign) -> dict[str, Any]:
-    """Counts by outcome and the percentage done, in one query."""
-    counts = CampaignDevice.objects.filter(campaign=campaign).aggregate(
-        total=Count("pk"),
-        succeeded=Count("pk", filter=Q(update__status=Status.SUCCEEDED)),
-        failed=Count("pk", filter=Q(update__status__in=[Status.FAILED, Status.CANCELLED]) | ~Q(skipped="")),
-        active=Count("pk", filter=Q(update__status__in=FirmwareUpdate.ACTIVE_STATUSES)),
-    )
-    done = counts["succeeded"] + counts["failed"]
-    counts["waiting"] = counts["total"] - done - counts["active"]
-    counts["percent"] = 100 * done // counts["total"] if counts["total"] else 0
-    return counts
 
 
 def render_update_row(update_id: int, *, page: str) -> str:
@@ -42,12 +29,26 @@ def render_update_row(update_id: int, *, page: str) -> str:
 
 
 def render_campaign(campaign_id: int) -> str:
-    campaign = Campaign.objects.select_related("firmware").filter(pk=campaign_id).first()
+    """A campaign's head on its page, and its row in the firmware page's list (one query)."""
+    campaign = selectors.with_progress(Campaign.objects.select_related("firmware").filter(pk=campaign_id)).first()
     if campaign is None:
         return ""
-    context = {"campaign": campaign, "summary": campaign_summary(campaign), "oob": True}
+    context = {"campaign": campaign, "oob": True}
     return render("firmware/campaign.html#campaign-head", context) + render(
         "firmware/firmware.html#campaign-row", context
+    )
+
+
+def render_members(campaign_id: int, *, update_id: int | None = None) -> str:
+    """Rows of a campaign's page: the device whose update this is, or every device not started yet (waiting
+    for its wave, or not started because the campaign halted or was aborted)."""
+    members = CampaignDevice.objects.select_related(*MEMBER_RELATED).filter(campaign_id=campaign_id)
+    if update_id is not None:
+        members = members.filter(update_id=update_id)
+    else:
+        members = members.filter(update__isnull=True, skipped="")
+    return "".join(
+        render("firmware/campaign.html#member-row", {"member": m, "campaign": m.campaign, "oob": True}) for m in members
     )
 
 
@@ -63,11 +64,19 @@ def announce_update(update: FirmwareUpdate) -> None:
     device_row = partial(render_update_row, update.pk, page="device")
     publish(groups.endpoint(update.endpoint_id), LiveEvent(EventType.FIRMWARE, f"update-{update.pk}", device_row))
     if update.campaign_id:
+        member = partial(render_members, update.campaign_id, update_id=update.pk)
+        publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-update-{update.pk}", member))
         announce_campaign_progress(update.campaign_id)
 
 
-def announce_campaign(campaign: Campaign) -> None:
+def announce_campaign(campaign: Campaign, *, waiting: bool = False) -> None:
+    """A campaign changed (made, a wave started, completed): its head and list row. ``waiting``: its status
+    changed (halted, paused, resumed, aborted), so the rows of its devices not started yet, whose words say
+    it ("not started: campaign halted"), go too (once per change: a large campaign's are many)."""
     announce_campaign_progress(campaign.pk)
+    if waiting:
+        rows = partial(render_members, campaign.pk)
+        publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign.pk}-waiting", rows))
 
 
 def announce_campaign_progress(campaign_id: int) -> None:

@@ -71,21 +71,25 @@ class Campaign(models.Model):
 
 
 class CampaignDevice(models.Model):
-    """One device of a campaign: its wave and, once its wave started, its update."""
+    """One device of a campaign: its wave and, once its wave started, its update; or why it was skipped."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="devices")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="+")
-    wave = models.PositiveIntegerField()
+    wave = models.PositiveIntegerField(
+        null=True, blank=True, help_text="0-based; empty: skipped when the campaign was made, in no wave"
+    )
     update = models.OneToOneField(
         "FirmwareUpdate", on_delete=models.SET_NULL, null=True, blank=True, related_name="campaign_device"
     )
     skipped = models.CharField(max_length=255, blank=True, help_text="why no update was started")
 
     class Meta:
-        ordering = ["wave", "id"]
+        ordering = [models.F("wave").asc(nulls_last=True), "id"]
         constraints = [models.UniqueConstraint(fields=["campaign", "endpoint"], name="campaigndevice_unique")]
 
     def __str__(self) -> str:
+        if self.wave is None:
+            return f"{self.endpoint} in {self.campaign}, skipped"
         return f"{self.endpoint} in wave {self.wave + 1} of {self.campaign}"
 
 

@@ -22,13 +22,15 @@ import hashlib
 import itertools
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -39,8 +41,9 @@ from core.permissions import require
 from core.roles import Role
 from firmware import fragments
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
+from telemetry import fragments as telemetry_fragments
 from telemetry import services as telemetry
-from telemetry.models import EndpointOperation
+from telemetry.models import EndpointOperation, LatestValue
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +161,10 @@ def firmware_update_cancel(*, actor: Any, update: FirmwareUpdate) -> FirmwareUpd
             if operation is None:
                 continue
             if operation.status == EndpointOperation.Status.QUEUED:
-                EndpointOperation.objects.filter(pk=operation.pk, status="QUEUED").update(status="CANCELLED")
+                EndpointOperation.objects.filter(pk=operation.pk, status="QUEUED").update(
+                    status="CANCELLED", completed_at=timezone.now(), updated_at=timezone.now()
+                )
+                telemetry_fragments.announce_operation(operation)  # its row no longer offers Cancel
             else:
                 sent = True
         if sent:
@@ -285,6 +291,20 @@ def updating_count() -> int:
 
 # --- campaigns --------------------------------------------------------------------------------------------
 
+# A campaign that may still start updates: the devices waiting in it are not free for another campaign.
+CAMPAIGN_UNDER_WAY = (Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.HALTED)
+LATER_WAVES_NOT_STARTED = "; later waves not started"
+WAVE_ITEM_SPLIT = re.compile(r"\s*,\s*|\s+")
+
+
+@dataclass(frozen=True)
+class _Skip:
+    """Why a device of a new campaign is in no wave: ``kind`` is current, updating or waiting."""
+
+    kind: str
+    reason: str
+    campaign: str = ""  # the other campaign, as the refusal names it
+
 
 def campaign_create(
     *,
@@ -297,7 +317,14 @@ def campaign_create(
     max_failure_rate: float = 0.1,
 ) -> Campaign:
     """Plan and start a campaign (operator): ``endpoints`` in waves, ``waves`` as cumulative percentages
-    (``[1, 10, 100]``) or device counts per wave (``unit="devices"``: ``[2, 20, 0]``, 0 for the rest)."""
+    (``[1, 10, 100]``) or device counts per wave (``unit="devices"``: ``[2, 20, 0]``, 0 for the rest); the
+    rules are ``_wave_sizes``'.
+
+    A device that needs no update, or is taken, is skipped with the reason and planned in no wave: one
+    already running the target version, one with an update under way, one waiting in another campaign
+    that may still start it (running, paused or halted). The waves are planned over the others, so a
+    skipped device never takes a place in the first, small wave. A campaign left with no device to
+    update is refused (409), naming why."""
     require(actor, Role.OPERATOR)
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -307,60 +334,217 @@ def campaign_create(
     devices = sorted({e.pk: e for e in endpoints}.values(), key=lambda e: e.name)
     if not devices:
         raise FieldhubError("the campaign selects no devices", path="endpoints")
-    sizes = _wave_sizes(len(devices), waves, unit)
     with transaction.atomic():
+        skips = _skips_at_start(devices, firmware)
+        todo = [device for device in devices if device.pk not in skips]
+        if not todo:
+            raise Conflict(_nothing_to_update(len(devices), firmware, skips), path="endpoints")
+        sizes = _wave_sizes(len(todo), waves, unit)
         campaign = Campaign.objects.create(
             name=name, firmware=firmware, waves=sizes, max_failure_rate=max_failure_rate, created_by=actor
         )
         members, start = [], 0
         for wave, size in enumerate(sizes):
-            chosen = devices[start : start + size]
-            members += [CampaignDevice(campaign=campaign, endpoint=e, wave=wave) for e in chosen]
+            members += [CampaignDevice(campaign=campaign, endpoint=e, wave=wave) for e in todo[start : start + size]]
             start += size
+        members += [
+            CampaignDevice(campaign=campaign, endpoint=e, wave=None, skipped=skips[e.pk].reason)
+            for e in devices
+            if e.pk in skips
+        ]
         CampaignDevice.objects.bulk_create(members)
         _start_wave(campaign, 0)
+        _advance_campaign(campaign)  # a first wave whose devices were all skipped as it started is done now
         fragments.announce_campaign(campaign)
     return campaign
 
 
+def campaign_waves_parse(*, text: str) -> list[int]:
+    """The waves as an operator types them, "1, 10, 100": whole numbers separated by commas (or spaces). An
+    empty item ("1,,100", a comma at either end) is refused, not dropped."""
+    text = (text or "").strip()
+    if not text:
+        raise FieldhubError("give the waves, e.g. 1, 10, 100", path="waves")
+    items = WAVE_ITEM_SPLIT.split(text)
+    for number, item in enumerate(items, 1):
+        if not item:
+            raise FieldhubError(f"item {number} of {text!r} is empty", path="waves")
+        if not re.fullmatch(r"[0-9]+", item):
+            raise FieldhubError(f"waves are whole numbers separated by commas; {item[:20]!r} is not one", path="waves")
+        if len(item) > 9:
+            raise FieldhubError(f"{item[:12]}… is too large for a wave", path="waves")
+    return [int(item) for item in items]
+
+
 def _wave_sizes(count: int, waves: Sequence[int], unit: str) -> list[int]:
-    if not waves or any(type(w) is not int or w < 0 for w in waves):
-        raise FieldhubError("waves is a list of non-negative integers", path="waves")
-    if unit == "percent":
-        if any(b < a for a, b in itertools.pairwise(waves)) or waves[-1] != 100 or waves[0] <= 0:
-            raise FieldhubError("percentages must rise and end at 100, e.g. [1, 10, 100]", path="waves")
-        cumulative = [max(1, -(-count * percent // 100)) for percent in waves]  # at least one device a wave
-        cumulative[-1] = count
-        sizes, previous = [], 0
-        for total in cumulative:
-            total = min(max(total, previous), count)
-            sizes.append(total - previous)
-            previous = total
-    elif unit == "devices":
-        sizes, left = [], count
-        for size in waves:
-            take = left if size == 0 else min(size, left)
-            sizes.append(take)
-            left -= take
-        if left:
-            sizes.append(left)
-    else:
+    """How many of ``count`` devices each wave updates. The rules, for the page and the API alike:
+
+    - percentages (cumulative): each 1 to 100, strictly rising, the last 100; each wave must come to at
+      least one device more than the one before (1 % and 10 % of 5 devices are both 1: refused);
+    - device counts (per wave): each 1 or more, except one 0 ("the rest"), only last; without a 0 they add
+      up to ``count`` exactly, with one to fewer (so the rest is not empty);
+    - never more waves than devices.
+
+    A specification that would leave a wave empty, or quietly merge or add one, is refused with a message
+    naming the problem."""
+    if unit not in ("percent", "devices"):
         raise FieldhubError('unit is "percent" or "devices"', path="unit")
-    return [size for size in sizes if size > 0]
+    if not waves or any(type(wave) is not int for wave in waves):
+        raise FieldhubError("waves is a list of whole numbers, e.g. [1, 10, 100]", path="waves")
+    devices = f"{count} device{'' if count == 1 else 's'} to update"
+    if len(waves) > count:
+        raise FieldhubError(f"{len(waves)} waves for {devices}: each wave needs a device at least", path="waves")
+    if unit == "percent":
+        return _percent_waves(count, waves)
+    return _device_count_waves(count, waves, devices)
+
+
+def _percent_waves(count: int, waves: Sequence[int]) -> list[int]:
+    for percent in waves:
+        if not 1 <= percent <= 100:
+            raise FieldhubError(f"a wave is 1 to 100 % of the devices, not {percent}", path="waves")
+    for before, after in itertools.pairwise(waves):
+        if after <= before:
+            raise FieldhubError(f"percentages are cumulative and must rise: {after} after {before}", path="waves")
+    if waves[-1] != 100:
+        raise FieldhubError(
+            f"the last wave must reach 100 %, not {waves[-1]} %: percentages are cumulative, e.g. 1, 10, 100",
+            path="waves",
+        )
+    sizes, previous = [], 0
+    for number, percent in enumerate(waves, 1):
+        total = -(-count * percent // 100)  # rounded up: 1 % of 12 devices is one device
+        if total == previous:
+            raise FieldhubError(
+                f"wave {number} ({percent} %) would be empty: {waves[number - 2]} % and {percent} % of {count} "
+                f"devices both come to {total}; use fewer waves or larger steps",
+                path="waves",
+            )
+        sizes.append(total - previous)
+        previous = total
+    return sizes
+
+
+def _device_count_waves(count: int, waves: Sequence[int], devices: str) -> list[int]:
+    for size in waves:
+        if size < 0:
+            raise FieldhubError(f"a wave has 1 device or more (or 0, last, for the rest), not {size}", path="waves")
+    if 0 in waves[:-1]:
+        raise FieldhubError("0 (the rest) can only be the last wave", path="waves")
+    rest = waves[-1] == 0
+    sizes = list(waves[:-1] if rest else waves)
+    total = sum(sizes)
+    listed = ", ".join(str(size) for size in sizes)
+    if total > count:
+        raise FieldhubError(f"the waves add up to {total} devices; the campaign has {devices}", path="waves")
+    if rest:
+        if total == count:
+            raise FieldhubError(
+                f"the last wave (0: the rest) would be empty: {listed} take all {devices}", path="waves"
+            )
+        return [*sizes, count - total]
+    if total < count:
+        raise FieldhubError(
+            f"the waves add up to {total} of the {devices}: end with 0 for the rest ({listed}, 0)", path="waves"
+        )
+    return sizes
+
+
+def _running_versions(endpoint_ids: Sequence[int]) -> dict[int, str]:
+    """Each device's firmware version as it last reported it (3/0/3)."""
+    rows = LatestValue.objects.filter(path="/3/0/3", endpoint_id__in=list(endpoint_ids))
+    return dict(rows.values_list("endpoint_id", "resource__value_str"))
+
+
+def _updates_under_way(endpoint_ids: Sequence[int]) -> dict[int, FirmwareUpdate]:
+    updates = FirmwareUpdate.objects.filter(
+        endpoint_id__in=list(endpoint_ids), status__in=FirmwareUpdate.ACTIVE_STATUSES
+    )
+    return {update.endpoint_id: update for update in updates.select_related("firmware", "campaign")}
+
+
+def _under_way(update: FirmwareUpdate) -> str:
+    where = f' (campaign "{update.campaign.name}")' if update.campaign_id else ""
+    return f"an update to {update.firmware.version} is under way{where}"
+
+
+def _skips_at_start(devices: Sequence[Endpoint], firmware: Firmware) -> dict[int, _Skip]:
+    ids = [device.pk for device in devices]
+    versions, updating = _running_versions(ids), _updates_under_way(ids)
+    waiting = {
+        member.endpoint_id: member.campaign
+        for member in CampaignDevice.objects.filter(
+            endpoint_id__in=ids,
+            wave__isnull=False,
+            update__isnull=True,
+            skipped="",
+            campaign__status__in=CAMPAIGN_UNDER_WAY,
+        ).select_related("campaign")
+    }
+    skips: dict[int, _Skip] = {}
+    for pk in ids:
+        if versions.get(pk) == firmware.version:
+            skips[pk] = _Skip("current", f"already running {firmware.version}")
+        elif pk in updating:
+            update = updating[pk]
+            skips[pk] = _Skip("updating", _under_way(update), f'"{update.campaign.name}"' if update.campaign else "")
+        elif pk in waiting:
+            other = f'"{waiting[pk].name}" ({waiting[pk].get_status_display()})'
+            skips[pk] = _Skip("waiting", f"waiting in campaign {other}", other)
+    return skips
+
+
+def _nothing_to_update(count: int, firmware: Firmware, skips: dict[int, _Skip]) -> str:
+    """Why a campaign has no device left to update, e.g. 'none of the 3 devices is left to update: 1 has an
+    update under way (campaign "spring"), 2 are waiting in campaign "spring" (running); abort that campaign
+    to update them here'."""
+
+    def campaigns(kind: str) -> str:
+        names = sorted({skip.campaign for skip in skips.values() if skip.kind == kind and skip.campaign})
+        return f"campaign{'s' if len(names) > 1 else ''} {', '.join(names)}" if names else ""
+
+    tally = Counter(skip.kind for skip in skips.values())
+    parts = []
+    if n := tally["updating"]:
+        where = campaigns("updating")
+        parts.append(f"{n} {'has' if n == 1 else 'have'} an update under way" + (f" ({where})" if where else ""))
+    if n := tally["waiting"]:
+        parts.append(f"{n} {'is' if n == 1 else 'are'} waiting in {campaigns('waiting')}")
+    if n := tally["current"]:
+        parts.append(f"{n} already run{'s' if n == 1 else ''} {firmware.version}")
+    text = f"none of the {count} device{'' if count == 1 else 's'} is left to update: {', '.join(parts)}"
+    if tally["waiting"]:
+        several = len({skip.campaign for skip in skips.values() if skip.kind == "waiting"}) > 1
+        text += f"; abort {'those campaigns' if several else 'that campaign'} to update them here"
+    return text
 
 
 def _start_wave(campaign: Campaign, wave: int) -> None:
+    """Start the updates of a wave. A device that runs the target version by now, or has an update under way,
+    is skipped with the reason (and does not count in the wave's failure rate)."""
     campaign.current_wave = wave
     campaign.save(update_fields=["current_wave", "updated_at"])
-    for member in CampaignDevice.objects.filter(campaign=campaign, wave=wave, update__isnull=True).select_related(
-        "endpoint"
-    ):
-        try:
-            member.update = firmware_update_start(
-                actor=campaign.created_by, endpoint=member.endpoint, firmware=campaign.firmware, campaign=campaign
-            )
-        except Conflict as exc:
-            member.skipped = exc.detail
+    members = list(
+        CampaignDevice.objects.filter(campaign=campaign, wave=wave, update__isnull=True, skipped="").select_related(
+            "endpoint"
+        )
+    )
+    ids = [member.endpoint_id for member in members]
+    versions, updating = _running_versions(ids), _updates_under_way(ids)
+    version = campaign.firmware.version
+    for member in members:
+        if versions.get(member.endpoint_id) == version:
+            member.skipped = f"already running {version}"
+        elif member.endpoint_id in updating:
+            member.skipped = _under_way(updating[member.endpoint_id])
+        else:
+            try:
+                member.update = firmware_update_start(
+                    actor=campaign.created_by, endpoint=member.endpoint, firmware=campaign.firmware, campaign=campaign
+                )
+            except Conflict:  # an update started since the look above
+                other = _updates_under_way([member.endpoint_id]).get(member.endpoint_id)
+                member.skipped = _under_way(other) if other else "an update was under way"
         member.save(update_fields=["update", "skipped"])
 
 
@@ -377,31 +561,58 @@ def campaigns_advance(*, campaign_id: int | None = None) -> None:
                 _advance_campaign(campaign)
 
 
-def _advance_campaign(campaign: Campaign) -> None:
-    members = CampaignDevice.objects.filter(campaign=campaign, wave=campaign.current_wave).select_related("update")
-    updates = [m.update for m in members if m.update is not None]
-    if any(update.active for update in updates):
-        return
-    failed = sum(1 for m in members if m.update is None or m.update.status != Status.SUCCEEDED)
-    total = len(members)
-    label = f"wave {campaign.current_wave + 1}"
-    if total and failed / total > campaign.max_failure_rate:
-        campaign.status = Campaign.Status.HALTED
-        campaign.reason = (
-            f"{label}: {failed} of {total} devices failed ({100 * failed / total:.0f} % > "
-            f"{100 * campaign.max_failure_rate:.0f} % allowed); later waves not started"
+def _advance_campaign(campaign: Campaign, *, override: bool = False) -> None:
+    """Once the current wave's updates are all over: halt if more of the updates it started failed than the
+    campaign allows (skipped devices are not failures, and count for nothing), else start the next wave, or
+    complete. ``override``: an operator resumed the campaign after the current wave halted it."""
+    changed = halted = False
+    while True:
+        members = list(
+            CampaignDevice.objects.filter(campaign=campaign, wave=campaign.current_wave).select_related("update")
         )
-        campaign.finished_at = timezone.now()
-    elif campaign.current_wave + 1 < len(campaign.waves):
-        _start_wave(campaign, campaign.current_wave + 1)
-    else:
-        campaign.status = Campaign.Status.COMPLETED
-        done = CampaignDevice.objects.filter(campaign=campaign, update__status=Status.SUCCEEDED).count()
-        devices = campaign.devices.count()
-        campaign.reason = f"all {len(campaign.waves)} waves done: {done} of {devices} devices updated"
-        campaign.finished_at = timezone.now()
-    campaign.save()
-    fragments.announce_campaign(campaign)
+        updates = [member.update for member in members if member.update is not None]
+        if any(update.active for update in updates):
+            break
+        changed = True
+        started, skipped = len(updates), len(members) - len(updates)
+        failed = sum(1 for update in updates if update.status != Status.SUCCEEDED)
+        more = campaign.current_wave + 1 < len(campaign.waves)
+        if not override and started and failed / started > campaign.max_failure_rate:
+            campaign.status = Campaign.Status.HALTED
+            campaign.reason = (
+                f"wave {campaign.current_wave + 1}: {failed} of {started} device{'' if started == 1 else 's'} failed "
+                f"({100 * failed / started:.0f} % > {100 * campaign.max_failure_rate:.0f} % allowed)"
+                + (f", {skipped} skipped" if skipped else "")
+                + (LATER_WAVES_NOT_STARTED if more else "")
+            )
+            campaign.finished_at = timezone.now()
+            halted = True
+            break
+        override = False
+        if more:
+            _start_wave(campaign, campaign.current_wave + 1)
+            continue
+        _complete(campaign)
+        break
+    if changed:
+        campaign.save()
+        fragments.announce_campaign(campaign, waiting=halted)
+
+
+def _complete(campaign: Campaign) -> None:
+    counts = CampaignDevice.objects.filter(campaign=campaign).aggregate(
+        total=Count("pk"),
+        updated=Count("pk", filter=Q(update__status=Status.SUCCEEDED)),
+        skipped=Count("pk", filter=Q(update__isnull=True, skipped__gt="")),
+    )
+    waves = "the wave is done" if len(campaign.waves) == 1 else f"all {len(campaign.waves)} waves done"
+    total = counts["total"]
+    reason = f"{waves}: {counts['updated']} of {total} device{'' if total == 1 else 's'} updated"
+    if counts["skipped"]:
+        reason += f", {counts['skipped']} skipped"
+    if campaign.reason.startswith("resumed after halt"):
+        reason += f"; {campaign.reason}"
+    campaign.status, campaign.reason, campaign.finished_at = Campaign.Status.COMPLETED, reason, timezone.now()
 
 
 def campaign_pause(*, actor: Any, campaign: Campaign) -> Campaign:
@@ -410,9 +621,27 @@ def campaign_pause(*, actor: Any, campaign: Campaign) -> Campaign:
 
 
 def campaign_resume(*, actor: Any, campaign: Campaign) -> Campaign:
-    campaign = _campaign_set(actor, campaign, Campaign.Status.PAUSED, Campaign.Status.RUNNING, "")
-    campaigns_advance(campaign_id=campaign.pk)
-    campaign.refresh_from_db()
+    """Go on with a paused campaign (its next wave starts once the current one is over), or override the halt
+    of a halted one (operator): its next wave starts now, and the reason says who resumed it after what, e.g.
+    "resumed after halt by otto: wave 1: 3 of 10 devices failed (30 % > 20 % allowed)"."""
+    require(actor, Role.OPERATOR)
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().select_related("firmware").get(pk=campaign.pk)
+        if campaign.status == Campaign.Status.PAUSED:
+            campaign.status, campaign.reason = Campaign.Status.RUNNING, ""
+            campaign.save()
+            _advance_campaign(campaign)
+        elif campaign.status == Campaign.Status.HALTED:
+            halt = campaign.reason.removesuffix(LATER_WAVES_NOT_STARTED)
+            campaign.status, campaign.finished_at = Campaign.Status.RUNNING, None
+            campaign.reason = f"resumed after halt by {actor.get_username()}: {halt}"
+            campaign.save()
+            _advance_campaign(campaign, override=True)
+        else:
+            raise Conflict(
+                f"the campaign is {campaign.get_status_display()}: only a paused or halted one can be resumed"
+            )
+        fragments.announce_campaign(campaign, waiting=True)
     return campaign
 
 
@@ -427,7 +656,7 @@ def campaign_abort(*, actor: Any, campaign: Campaign) -> Campaign:
         campaign.save()
         for update in FirmwareUpdate.objects.filter(campaign=campaign, status__in=FirmwareUpdate.ACTIVE_STATUSES):
             firmware_update_cancel(actor=actor, update=update)
-        fragments.announce_campaign(campaign)
+        fragments.announce_campaign(campaign, waiting=True)
     return campaign
 
 
@@ -440,7 +669,7 @@ def _campaign_set(actor: Any, campaign: Campaign, expected: str, status: str, re
         campaign.refresh_from_db()
         if not updated:
             raise Conflict(f"the campaign is {campaign.status.lower()}: it must be {expected.lower()}")
-        fragments.announce_campaign(campaign)
+        fragments.announce_campaign(campaign, waiting=True)
     return campaign
 
 
@@ -457,9 +686,39 @@ def campaign_endpoints(
         if missing:
             raise NotFound(f"no endpoint named {', '.join(repr(n) for n in missing[:5])}", path="endpoints")
         return found
-    if from_version:
-        from telemetry.models import LatestValue
-
+    if from_version is not None:
+        from_version = from_version.strip()
+        if not from_version:
+            raise FieldhubError("give the firmware version the devices run", path="from_version")
         ids = LatestValue.objects.filter(path="/3/0/3", resource__value_str=from_version).values("endpoint_id")
-        return list(Endpoint.objects.filter(Q(pk__in=ids)))
+        found = list(Endpoint.objects.filter(pk__in=ids))
+        if not found:
+            raise FieldhubError(f"no device reports firmware version {from_version} (3/0/3)", path="from_version")
+        return found
     return list(Endpoint.objects.all())
+
+
+def operation_retry_refusals(operation_ids: Sequence[int]) -> dict[int, str]:
+    """Why an operation a firmware update queued may not be retried (telemetry asks, through its hooks, for
+    the retry service and to hide the Retry buttons): the Package URI write or Update execute of an update
+    that is over (cancelled, aborted with its campaign, failed, succeeded) would start a download or an
+    update that nothing follows. The empty Package URI write that cancels an update stays retryable: it is
+    how a device is told to stop."""
+    ids = set(operation_ids)
+    if not ids:
+        return {}
+    over = (
+        FirmwareUpdate.objects.exclude(status__in=FirmwareUpdate.ACTIVE_STATUSES)
+        .filter(Q(uri_operation_id__in=ids) | Q(execute_operation_id__in=ids))
+        .select_related("endpoint", "firmware")
+    )
+    refusals = {}
+    for update in over:
+        why = (
+            f"it belongs to the firmware update of {update.endpoint.name} to {update.firmware.version}, which is "
+            f"{update.get_status_display()} (start a new update instead)"
+        )
+        for pk in (update.uri_operation_id, update.execute_operation_id):
+            if pk in ids:
+                refusals[pk] = why
+    return refusals

@@ -15,11 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import FieldhubError, PermissionDenied
 from core.http import back
-from firmware import fragments, selectors, services
-from firmware.models import Firmware
+from core.permissions import require
+from core.roles import Role
+from firmware import selectors, services
+from firmware.models import Campaign, Firmware
 from telemetry import selectors as telemetry_selectors
 
 UPDATES_SHOWN = 100
+CAMPAIGNS_SHOWN = 50
 BYTE_RANGE_RE = re.compile(r"([0-9]*)-([0-9]*)")  # RFC 9110 §14.1.1: int-range or suffix-range
 
 
@@ -41,13 +44,10 @@ def firmware(request: HttpRequest) -> HttpResponse:
                 request, f"Firmware {image.version} uploaded ({image.size} bytes, SHA-256 {image.sha256})."
             )
             return redirect("firmware")
-    campaigns = list(selectors.campaign_list(user=request.user)[:50])
-    for campaign in campaigns:
-        campaign.summary = fragments.campaign_summary(campaign)
     context.update(
         images=selectors.firmware_list(user=request.user),
         updates=selectors.update_list(user=request.user)[:UPDATES_SHOWN],
-        campaigns=campaigns,
+        campaigns=selectors.campaign_list(user=request.user)[:CAMPAIGNS_SHOWN],  # with their progress: one query
     )
     return TemplateResponse(request, "firmware/firmware.html", context, status=status)
 
@@ -104,6 +104,8 @@ def update_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaign_new(request: HttpRequest) -> HttpResponse:
+    """The New campaign form, for operators: others get the 403 page, not a form they cannot use."""
+    require(request.user, Role.OPERATOR)
     context: dict[str, Any] = {"nav": "firmware", "images": selectors.firmware_list(user=request.user), "form": {}}
     if request.method == "POST":
         form = request.POST
@@ -113,8 +115,19 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
         except FieldhubError as exc:
             context["error"] = str(exc)
             return TemplateResponse(request, "firmware/campaign_new.html", context, status=exc.status)
+        messages.success(request, _started(campaign))
         return redirect("campaign", pk=campaign.pk)
     return TemplateResponse(request, "firmware/campaign_new.html", context)
+
+
+def _started(campaign: Campaign) -> str:
+    counts = selectors.progress(campaign)
+    waves = len(campaign.waves)
+    text = f"Campaign “{campaign.name}” started: {sum(campaign.waves)} device{'' if sum(campaign.waves) == 1 else 's'}"
+    text += f" in {waves} wave{'' if waves == 1 else 's'}"
+    if counts["skipped"]:
+        text += f"; {counts['skipped']} device{'' if counts['skipped'] == 1 else 's'} skipped (why is below)"
+    return text + "."
 
 
 def _campaign_from_form(request: HttpRequest, form: Any) -> Any:
@@ -124,15 +137,13 @@ def _campaign_from_form(request: HttpRequest, form: Any) -> Any:
         [line.strip() for line in form.get("endpoints", "").splitlines() if line.strip()] if select == "list" else None
     )
     endpoints = services.campaign_endpoints(
-        user=request.user, names=names, from_version=form.get("from_version") if select == "version" else None
+        user=request.user, names=names, from_version=form.get("from_version", "") if select == "version" else None
     )
+    waves = services.campaign_waves_parse(text=form.get("waves", ""))
     try:
-        waves = [int(part) for part in re.split(r"[,\s]+", form.get("waves", "").strip()) if part]
         rate = float(form.get("max_failure_percent", "10")) / 100
     except ValueError:
-        raise FieldhubError(
-            "waves are whole numbers separated by commas; the failure limit a number", path="waves"
-        ) from None
+        raise FieldhubError("the failure limit is a number of percent, e.g. 10", path="max_failure_percent") from None
     return services.campaign_create(
         actor=request.user,
         name=form.get("name", ""),
@@ -151,7 +162,6 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "nav": "firmware",
         "campaign": item,
-        "summary": fragments.campaign_summary(item),
         "members": selectors.campaign_devices(user=request.user, campaign=item),
     }
     return TemplateResponse(request, "firmware/campaign.html", context)

@@ -234,6 +234,11 @@ class Publisher:
         current: list[str] = []
         size = 0
         for part in parts:
+            if not part:
+                continue
+            # Each fragment in a <template> of its own: the browser parses every template apart, so that rows
+            # of a table and other elements can share a message (fieldhub.js, the fieldhub-live extension).
+            part = f"<template>{part}</template>"
             length = len(part.encode())
             if length > MAX_FRAME_BYTES:
                 self.stats.oversize += 1
@@ -246,7 +251,7 @@ class Publisher:
                 current, size = [], 0
             current.append(part)
             size += length
-        if current and size:
+        if current:
             frames.append("".join(current))
         return frames
 

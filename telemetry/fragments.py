@@ -233,7 +233,9 @@ def endpoint_context(
         endpoint, selectors.latest_readings(user=user, endpoint=endpoint, limit=LATEST_VALUES_SHOWN + 1)
     )
     events = [summarize_event(e) for e in selectors.event_list(user=user, endpoint=endpoint)[:EVENTS_SHOWN]]
-    operations = list(selectors.operation_list(user=user, endpoint=endpoint)[:OPERATIONS_SHOWN])
+    operations = selectors.operations_mark_retryable(
+        selectors.operation_list(user=user, endpoint=endpoint)[:OPERATIONS_SHOWN]
+    )
     charted = [r for r in latest["readings"] if r["data_type"] in CHARTED and r["object_id"] != 10240]
     return {
         **_status_context(endpoint),
@@ -396,6 +398,7 @@ def render_operation(operation_id: int, *, insert: bool = False, page: str = "en
     operation = EndpointOperation.objects.select_related("endpoint", "created_by").filter(pk=operation_id).first()
     if operation is None:
         return ""
+    selectors.operations_mark_retryable([operation])
     template = f"telemetry/{page}.html#operation-row"
     html = render(template, {"op": operation, "oob": not insert})
     return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if insert else html

@@ -62,3 +62,27 @@ def add_periodic(task: Callable[[], object]) -> None:
 
 def periodic_tasks() -> list[Callable[[], object]]:
     return list(_periodic)
+
+
+# Operations another app queued and still answers for (a firmware update's Package URI write): given
+# operation ids, the reason each of them may not be retried; telemetry's retry refuses them and its pages
+# offer no Retry for them.
+RetryGuard = Callable[[Sequence[int]], dict[int, str]]
+
+_retry_guards: list[RetryGuard] = []
+
+
+def add_retry_guard(guard: RetryGuard) -> None:
+    if guard not in _retry_guards:
+        _retry_guards.append(guard)
+
+
+def retry_refusals(operation_ids: Sequence[int]) -> dict[int, str]:
+    """Why each of these operations may not be retried (absent: it may), in one query per guard."""
+    refusals: dict[int, str] = {}
+    if not operation_ids:
+        return refusals
+    for guard in _retry_guards:
+        for pk, reason in guard(operation_ids).items():
+            refusals.setdefault(pk, reason)
+    return refusals

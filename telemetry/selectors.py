@@ -10,7 +10,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -781,6 +781,19 @@ def operation_page(
         operation_list(user=user, endpoint=endpoint, status=status), since, until, field="created_at"
     )
     return newest_first(operations, time_field=None, before=before, after=after, limit=limit)
+
+
+def operations_mark_retryable(operations: Iterable[EndpointOperation]) -> list[EndpointOperation]:
+    """The operations, each with ``retryable``: failed or cancelled, and not held by another app (a firmware
+    update that is over: ``hooks.retry_refusals``). One query for them all, so a page's Retry buttons cost
+    nothing per row."""
+    operations = list(operations)
+    over = (EndpointOperation.Status.FAILED, EndpointOperation.Status.CANCELLED)
+    closed = {operation.pk for operation in operations if operation.status in over}
+    refused = hooks.retry_refusals(sorted(closed))
+    for operation in operations:
+        operation.retryable = operation.pk in closed and operation.pk not in refused
+    return operations
 
 
 def operation_get(*, user: Any, pk: int) -> EndpointOperation:

@@ -460,9 +460,13 @@ def operation_cancel(*, actor: Any, operation: EndpointOperation) -> EndpointOpe
 
 
 def operation_retry(*, actor: Any, operation: EndpointOperation) -> EndpointOperation:
-    """Queue a failed or cancelled operation again, with its attempts reset."""
+    """Queue a failed or cancelled operation again, with its attempts reset. One another app still answers
+    for is refused (409): the Package URI write of a firmware update that was cancelled, for one."""
     require(actor, Role.OPERATOR)
     with transaction.atomic():
+        refusal = hooks.retry_refusals([operation.pk]).get(operation.pk)
+        if refusal:
+            raise Conflict(f"operation {operation.pk} cannot be retried: {refusal}")
         updated = EndpointOperation.objects.filter(
             pk=operation.pk, status__in=[Status.FAILED, Status.CANCELLED]
         ).update(

@@ -141,9 +141,10 @@ def operations(request: HttpRequest) -> HttpResponse:
         limit=LIST_ROWS,
     )
     filters = {"status": status, "endpoint": endpoint_name, **times}
+    operations = selectors.operations_mark_retryable(page.items)
     context = {
         "nav": "operations",
-        "operations": page.items,
+        "operations": operations,
         "status": status,
         "endpoint_name": endpoint_name,
         "since": pages.local_input(times["since"]),

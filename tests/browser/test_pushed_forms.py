@@ -32,13 +32,13 @@ def test_an_operator_aborts_a_campaign_from_a_page_that_received_live_updates(br
     page.on("dialog", lambda dialog: dialog.accept())  # "Abort the campaign?", where the page asks
     page.goto(f"{server}/firmware/campaigns/{campaign.pk}/")
     live(page)
-    page.evaluate("document.getElementById('campaign-head').dataset.loaded = 'with the page'")
+    page.evaluate("document.querySelector('.campaign-head').dataset.loaded = 'with the page'")
 
     report_firmware_state(server, 1)  # the device downloads: the server pushes the campaign's header
-    page.locator("#campaign-head:not([data-loaded])").wait_for(timeout=WAIT)  # replaced by the push
+    page.locator(".campaign-head:not([data-loaded])").wait_for(timeout=WAIT)  # replaced by the push
 
     page.get_by_role("button", name="Abort").click()
-    page.locator("#campaign-head .campaign-status", has_text="Aborted").wait_for(timeout=WAIT)
+    page.locator(".campaign-head .campaign-status", has_text="aborted").wait_for(timeout=WAIT)
     assert "CSRF verification failed" not in page.content()
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.ABORTED

@@ -416,9 +416,9 @@ def wave_updates(campaign: Campaign, wave: int) -> list[FirmwareUpdate]:
 class TestCampaigns:
     def test_waves_from_percentages_and_from_counts(self) -> None:
         assert services._wave_sizes(200, [1, 10, 100], "percent") == [2, 18, 180]
-        assert services._wave_sizes(10, [1, 10, 100], "percent") == [1, 9]  # 1 % and 10 % of 10 are both one device
+        assert services._wave_sizes(12, [1, 10, 100], "percent") == [1, 1, 10]  # rounded up: 1.2 devices are 2
         assert services._wave_sizes(10, [2, 3, 0], "devices") == [2, 3, 5]
-        assert services._wave_sizes(10, [4], "devices") == [4, 6]
+        assert services._wave_sizes(10, [4, 6], "devices") == [4, 6]
         for waves, unit in (([10, 5, 100], "percent"), ([1, 50], "percent"), ([], "percent"), ([1], "thirds")):
             with pytest.raises(FieldhubError):
                 services._wave_sizes(10, waves, unit)
@@ -488,7 +488,7 @@ class TestCampaigns:
             actor=operator, name="c", firmware=upload(), endpoints=endpoints, waves=[100]
         )
         skipped = campaign.devices.get(endpoint=endpoints[0])
-        assert (skipped.update, skipped.skipped) == (None, "c-00 has an update under way already")
+        assert (skipped.wave, skipped.update, skipped.skipped) == (None, None, "an update to 1.5 is under way")
 
     def test_devices_are_chosen_by_their_firmware_version(self, operator) -> None:
         endpoints = fleet(3)

@@ -104,7 +104,8 @@ def test_the_firmware_pages_pushes_are_their_own_markup_forms_included(fleet: di
     assert_same(firmware_fragments.render_update_row(update.pk, page="firmware"), firmware_page, f"update-{update.pk}")
     head = firmware_fragments.render_campaign(campaign.pk)
     assert head.count(PLACEHOLDER) == 2  # Pause and Abort: each socket puts its user's token there
-    assert_same(head, page(fleet, f"/firmware/campaigns/{campaign.pk}/"), "campaign-head")
+    assert_same(head, page(fleet, f"/firmware/campaigns/{campaign.pk}/"), f"campaign-head-{campaign.pk}")
+    assert_same(head, firmware_page, f"campaign-row-{campaign.pk}")
 
 
 def campaign_started(actor: Any, name: str) -> Campaign:
@@ -126,7 +127,7 @@ async def test_a_form_pushed_to_a_socket_posts_with_that_users_token(layer: str)
     socket = await connect("/ws/firmware/", cookie=cookies.encode())
     assert (await socket.connect())[0]
     campaign = await database_sync_to_async(campaign_started)(operator, "urn:dev:pushed")
-    pushed = element(await receive_all(socket), "campaign-head")
+    pushed = element(await receive_all(socket), f"campaign-head-{campaign.pk}")
     await socket.disconnect()
     assert PLACEHOLDER not in pushed
     form = re.search(
@@ -144,8 +145,8 @@ async def test_a_socket_without_a_csrf_cookie_gets_an_empty_token(layer: str) ->
     operator = await database_sync_to_async(make_user)(Role.OPERATOR)
     socket = await connect("/ws/firmware/", operator)  # a session cookie, no CSRF cookie
     assert (await socket.connect())[0]
-    await database_sync_to_async(campaign_started)(operator, "urn:dev:no-cookie")
-    pushed = element(await receive_all(socket), "campaign-head")
+    campaign = await database_sync_to_async(campaign_started)(operator, "urn:dev:no-cookie")
+    pushed = element(await receive_all(socket), f"campaign-head-{campaign.pk}")
     await socket.disconnect()
     assert PLACEHOLDER not in pushed
     assert 'name="csrfmiddlewaretoken" value=""' in pushed

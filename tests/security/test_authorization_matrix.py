@@ -103,7 +103,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
         "/firmware/updates/{o.update.pk}/cancel/",
         (302, 403, 403, 302, 302, 302, 302),
     ),
-    ("GET", "firmware/campaigns/new/"): ("/firmware/campaigns/new/", (302, 403, 200, 200, 200, 200, 302)),
+    ("GET", "firmware/campaigns/new/"): ("/firmware/campaigns/new/", (302, 403, 403, 200, 200, 200, 302)),
     ("POST", "firmware/campaigns/new/"): ("/firmware/campaigns/new/", (302, 403, 403, 302, 302, 302, 302)),
     ("GET", "firmware/campaigns/<int:pk>/"): (
         "/firmware/campaigns/{o.campaign.pk}/",
@@ -824,7 +824,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
     json_bodies: dict[str, Any] = {
         "api/v1/endpoints/<endpoint>/operations": {"kind": "read", "path": "/3/0/0"},
         "api/v1/firmware-updates": {"endpoint": o.spare.name, "version": o.firmware.version},
-        "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name]},
+        "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
             "obj_id": 3303,

@@ -90,31 +90,44 @@ document.addEventListener("htmx:sendError", function (e) {
 document.addEventListener("htmx:responseError", function (e) {
   fieldhubAnswer(e, "Fieldhub answered " + e.detail.xhr.status + ": " + (e.detail.xhr.statusText || "an error") + ".");
 });
-// Live fragments go to elements by id (hx-swap-oob). One for an element this page does not show (a device
-// on another page of the table, a list that takes no new rows because it is filtered or older) is left
-// out instead of making htmx log an error; a row a list already shows is not added twice. The ws
-// extension passes websocket messages through this (hx-ext="fieldhub-live" on <main>).
-htmx.defineExtension("fieldhub-live", {
-  transformResponse: function (text, xhr) {
-    if (xhr) return text;  // the answer to an htmx request, not a pushed fragment
-    var holder = document.createElement("template");
-    holder.innerHTML = text;
-    var changed = false;
-    Array.prototype.slice.call(holder.content.children).forEach(function (fragment) {
+// Live fragments (websocket messages). The publisher sends each fragment in a <template> of its own
+// (realtime.publisher), so that table rows and other elements of one message parse apart (a <tr> after a
+// <header> would be dropped by the parser). This swaps what the templates hold, out of band by id as htmx's
+// ws extension would, and leaves out a fragment for an element this page does not show (a device on
+// another page of the table, a list that takes no new rows because it is filtered or older, another
+// campaign) instead of making htmx log an error; a row a list already shows is not added twice. A fragment
+// that names no target at all is kept, so that htmx reports it. (hx-ext="fieldhub-live" on <main>.)
+window.fieldhub.swapLive = function (text, elt) {
+  var holder = document.createElement("template");
+  holder.innerHTML = text;
+  var kept = document.createDocumentFragment();
+  Array.prototype.slice.call(holder.content.children).forEach(function (element) {
+    var fragments = element.tagName === "TEMPLATE" ? element.content.children : [element];
+    Array.prototype.slice.call(fragments).forEach(function (fragment) {
       var how = fragment.getAttribute("hx-swap-oob") || "true";
+      fragment.setAttribute("hx-swap-oob", how);
       var colon = how.indexOf(":");
       var selector = colon > 0 ? how.slice(colon + 1) : fragment.id ? "#" + CSS.escape(fragment.id) : null;
-      if (!selector) return;
-      var target;
-      try { target = document.querySelector(selector); } catch (e) { return; }  // htmx's own syntax: its call
-      if (!target) { fragment.remove(); changed = true; return; }
+      var target = null;
+      try { target = selector && document.querySelector(selector); } catch (e) { selector = null; }
+      if (selector && !target) return;  // not on this page
       if (colon > 0 && /^(afterbegin|beforeend)$/.test(how.slice(0, colon))) {
         Array.prototype.slice.call(fragment.children).forEach(function (item) {
-          if (item.id && document.getElementById(item.id)) { item.remove(); changed = true; }
+          if (item.id && document.getElementById(item.id)) item.remove();
         });
       }
+      kept.appendChild(fragment);
     });
-    return changed ? holder.innerHTML : text;
+  });
+  var count = kept.children.length;
+  if (count) htmx.swap(elt, kept, { swapStyle: "none", ignoreTitle: true });
+  return count;
+};
+htmx.defineExtension("fieldhub-live", {
+  transformResponse: function (text, xhr, elt) {
+    if (xhr) return text;  // the answer to an htmx request, not a pushed fragment
+    window.fieldhub.swapLive(text, elt);
+    return "";  // swapped already: nothing left for the ws extension
   },
 });
 // Filter forms (GET) keep their empty fields out of the URL, whether the browser or htmx sends them.
@@ -132,3 +145,12 @@ document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("input[data-browser-zone]").forEach(function (input) { input.value = zone; });
   document.querySelectorAll("[data-browser-zone-name]").forEach(function (el) { el.textContent = zone; });
 });
+// A form that asks before it acts: <form data-confirm="Abort …?"> (inline handlers are refused by the
+// Content-Security-Policy). Cancelling the question sends nothing; without JavaScript the form just posts.
+document.addEventListener("submit", function (e) {
+  var form = e.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  }
+}, true);
