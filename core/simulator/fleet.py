@@ -49,6 +49,7 @@ DOWNLOAD_FAILURES = frozenset({2, 3, 4, 5, 6, 7, 9})  # results a device reports
 RESULT_CONNECTION_LOST, RESULT_INTEGRITY, RESULT_UNSUPPORTED_PACKAGE, RESULT_INVALID_URI = 4, 5, 6, 7
 RESULT_UNSUPPORTED_PROTOCOL = 9
 ENVIRONMENT = ("/3303/0/5700", "/3304/0/5700", "/3323/0/5700")
+SENSOR_UNITS = ("/3303/0/5701", "/3304/0/5701", "/3323/0/5701")
 FIRMWARE_STATUS = ("/5/0/3", "/5/0/5")
 
 
@@ -327,7 +328,9 @@ class SimulatedDevice(SimulatedClient):
         self.set_value("/3/0/13", DataType.TIME, now_ms())
         await self.fleet.uplink.registered(self)
         self.online_now = True
-        await self.report(("/1/0", "/3/0", "/5/0/3", "/5/0/5"))
+        # What a device tells once, after registering: its Server object, Device object, the units of its
+        # sensors (IPSO Sensor Units, which the OMA files leave to the device) and its firmware state.
+        await self.report(("/1/0", "/3/0", *SENSOR_UNITS, "/5/0/3", "/5/0/5"))
 
     async def report(self, paths: tuple[str, ...]) -> None:
         if self.online_now and paths:

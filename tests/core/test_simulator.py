@@ -31,9 +31,11 @@ from tests.telemetry.workers import wait_until
 WAIT = 60  # seconds for something that must happen (a whole campaign); not a speed check
 
 # What one device reports in a short run (bridge): its registration (10240/0); object 3's 14 readable
-# values with 5/0/3 and 5/0/5; three sensors per report; its deregistration when the run ends (10240/1).
+# values with 5/0/3 and 5/0/5, the Server object and the sensors' units (5701); three sensors per report;
+# its deregistration when the run ends (10240/1).
 OBJECT_3_AND_FIRMWARE = 16
 SERVER_OBJECT = 3  # /1/0/0 short server id, /1/0/1 lifetime, /1/0/7 binding
+SENSOR_UNITS = 3  # 5701 of each of the three sensors, once
 
 
 def config(**changes: Any) -> FleetConfig:
@@ -191,13 +193,14 @@ def test_a_short_simulation_ends_with_the_expected_devices_readings_and_events()
         == [f"urn:dev:sim-000{i}" for i in (1, 2, 3, 4)]
     )
     assert set(Endpoint.objects.values_list("registration_state", flat=True)) == {"UNREGISTERED"}  # said goodbye
-    per_device = 1 + SERVER_OBJECT + OBJECT_3_AND_FIRMWARE + 3 * 3 + 1
+    per_device = 1 + SERVER_OBJECT + OBJECT_3_AND_FIRMWARE + SENSOR_UNITS + 3 * 3 + 1
     assert Resource.objects.count() == 4 * per_device
     assert Event.objects.count() == 4 * (1 + 3)  # object 3 at registration, then each composite report
     for device in fleet.devices:
         latest = LatestValue.objects.get(endpoint__name=device.endpoint, path="/3303/0/5700")
         assert latest.resource.value == device.value("/3303/0/5700")
         assert LatestValue.objects.get(endpoint__name=device.endpoint, path="/3/0/3").resource.value == "1.0.0"
+        assert LatestValue.objects.get(endpoint__name=device.endpoint, path="/3303/0/5701").resource.value == "Cel"
     for device in Endpoint.objects.all():  # the bridge posts no lifetime or binding: the Server object told
         assert (device.lifetime, device.binding) == (fleet_config.lifetime, "UQ" if device.queue_mode else "U")
 
