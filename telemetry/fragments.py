@@ -139,7 +139,8 @@ def _as_datetime(epoch_ms: int) -> dt.datetime | int:
 
 def _rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
     """A dashboard row per device: state, firmware version, battery, and a sparkline of the main sensor."""
-    paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH]
+    units, units_path = selectors.units_of_path(settings.SPARKLINE_PATH)
+    paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH, *([units_path] if units_path else [])]
     latest = selectors.latest_values_of(endpoints, paths)
     since = timezone.now() - SPARKLINE_SPAN
     recent = selectors.recent_values_of(endpoints, settings.SPARKLINE_PATH, since=since, per_endpoint=SPARKLINE_POINTS)
@@ -149,6 +150,7 @@ def _rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
             "firmware_version": latest[e.pk].get(selectors.FIRMWARE_VERSION_PATH),
             "battery": latest[e.pk].get(selectors.BATTERY_PATH),
             "sparkline": sparkline(recent.get(e.pk, [])),
+            "sparkline_units": units or latest[e.pk].get(units_path or "", ""),
         }
         for e in endpoints
     ]

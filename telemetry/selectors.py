@@ -626,6 +626,17 @@ def readings_newest_first(
 
 # IPSO objects (3200-3399) give the unit of their values in the resource Sensor Units (5701), reported by the
 # device, where the object definition has none: for the value, its min/max measured and its range.
+def units_of_path(path: str) -> tuple[str, str | None]:
+    """For a resource path of any device: (the registry's units, "" if none), and where a device reports
+    them instead (its instance's Sensor Units path), if the IPSO rule applies; no query (the registry cache)."""
+    parsed = Path.parse(path)
+    key = (parsed.object_id, parsed.resource_id)
+    resource_type = resource_types.get_many([key]).get(key)  # type: ignore[list-item]
+    if resource_type is None or not sensor_units_apply(resource_type):
+        return (resource_type.units if resource_type else ""), None
+    return "", f"/{parsed.object_id}/{parsed.object_instance_id}/{IPSO_UNITS_RESOURCE}"
+
+
 def units_of(ref: ResourceRef) -> str:
     """The unit of a resource's values: the object definition's, else (IPSO sensors) what the device
     reported as its Sensor Units in the same instance; "" when neither is known (one query at most)."""
