@@ -23,7 +23,7 @@ from core.models import Endpoint, ResourceType
 from realtime import LiveEvent, groups, publish, render
 from realtime.groups import EventType
 from telemetry import selectors
-from telemetry.models import EndpointOperation, Event
+from telemetry.models import EndpointOperation, Event, Resource
 
 DASHBOARD_ROWS = 50
 SPARKLINE_SPAN = dt.timedelta(hours=24)
@@ -85,9 +85,14 @@ def label(resource_type: ResourceType) -> str:
 SENSOR_VALUE_RESOURCE = 5700
 
 
-def summarize_event(event: Event) -> EventSummary:
-    entries = [(r.path, r.resource_type, r.value, r.measured_at) for r in event.resources.all()]
-    values, more = _event_values(event.endpoint.name, entries)
+def summarize_event(event: Event, values: tuple[Sequence[Resource], int] | None = None) -> EventSummary:
+    """An event's row: from ``values`` (its first values and their count, ``summarize_events``), else from
+    its prefetched resources."""
+    resources, total = values if values is not None else (list(event.resources.all()), None)
+    entries = [(r.path, r.resource_type, r.value, r.measured_at) for r in resources]
+    shown, more = _event_values(event.endpoint.name, entries)
+    if total is not None:
+        more = max(0, total - len(shown))
     return EventSummary(
         id=event.pk,
         endpoint_id=event.endpoint_id,
@@ -95,9 +100,16 @@ def summarize_event(event: Event) -> EventSummary:
         event_type=event.event_type,
         description=event.description,
         measured_at=event.measured_at,
-        resources=values,
+        resources=shown,
         more=more,
     )
+
+
+def summarize_events(events: Sequence[Event]) -> list[EventSummary]:
+    """The rows of a list of events (from ``event_list(values=False)``): one query for their values, which
+    reads only the ones the rows show."""
+    values = selectors.event_values_of([e.pk for e in events], first=EVENT_VALUES_SHOWN)
+    return [summarize_event(event, values[event.pk]) for event in events]
 
 
 def shown_value(data_type: lwm2m.DataType, value: lwm2m.Value) -> Any:
@@ -183,7 +195,7 @@ def dashboard_context(
     devices = selectors.endpoint_page(
         user=user, name=q or None, status=status, sort=sort, page=page, per_page=DASHBOARD_ROWS
     )
-    events = [summarize_event(e) for e in selectors.event_list(user=user)[:EVENTS_SHOWN]]
+    events = summarize_events(list(selectors.event_list(user=user, values=False)[:EVENTS_SHOWN]))
     takes_new = devices.number == 1 and sort == selectors.DEFAULT_SORT and not q and not status
     return {
         "counts": selectors.fleet_counts(user=user),
@@ -234,7 +246,7 @@ def endpoint_context(
     latest = _latest_values_context(
         endpoint, selectors.latest_readings(user=user, endpoint=endpoint, limit=LATEST_VALUES_SHOWN + 1)
     )
-    events = [summarize_event(e) for e in selectors.event_list(user=user, endpoint=endpoint)[:EVENTS_SHOWN]]
+    events = summarize_events(list(selectors.event_list(user=user, endpoint=endpoint, values=False)[:EVENTS_SHOWN]))
     operations = selectors.operations_mark_retryable(
         selectors.operation_list(user=user, endpoint=endpoint)[:OPERATIONS_SHOWN]
     )

@@ -27,7 +27,7 @@ from core.permissions import require
 from core.registry import resource_types
 from core.roles import Role
 from telemetry import hooks
-from telemetry.models import EndpointOperation, Event, LatestValue, Resource
+from telemetry.models import EndpointOperation, Event, EventResource, LatestValue, Resource
 
 MAX_PAGE = 1000
 MAX_BUCKETS = 5000
@@ -200,17 +200,15 @@ def latest_readings(*, user: Any, endpoint: Endpoint, limit: int | None = None) 
 def latest_readings_of(endpoint: Endpoint, *, limit: int | None = None) -> list[LatestReading]:
     """``latest_readings`` without a user: for fragments pushed to a device's group, whose members were
     checked when they joined (realtime.consumers)."""
-    rows = (
-        LatestValue.objects.filter(endpoint=endpoint)
-        .select_related("resource", "resource__resource_type")
-        .order_by(
-            "resource__resource_type__object_id",
-            "resource__object_instance_id",
-            "resource__resource_type__resource_id",
-            F("resource__resource_instance_id").asc(nulls_first=True),
-        )
-    )
-    return with_sensor_units([_latest_reading(row) for row in (rows[:limit] if limit else rows)])
+    rows = LatestValue.objects.filter(endpoint=endpoint).select_related("resource", "resource__resource_type")
+    if limit:
+        # The first ``limit`` by path text: a range of the (endpoint, path) index whatever the planner's
+        # statistics (an order on the joined ids with a LIMIT took PostgreSQL 37 s on fresh statistics,
+        # docs/benchmarks.md "Large values"); all of a device's values when it has fewer.
+        rows = rows.order_by("path")[:limit]
+    readings = [_latest_reading(row) for row in rows]
+    readings.sort(key=lambda r: (r.object_id, r.object_instance_id, r.resource_id, r.resource_instance_id or -1))
+    return with_sensor_units(readings)
 
 
 def latest_values_count(endpoint: Endpoint) -> int:
@@ -676,8 +674,10 @@ def event_list(
     event_type: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    values: bool = True,
 ) -> QuerySet[Event]:
-    """Events newest first, each with its endpoint and resources (prefetched: a constant number of queries).
+    """Events newest first, each with its endpoint and (``values``) all its resources, prefetched: a constant
+    number of queries. Pages list a few values of each (``event_values_of``) and pass ``values=False``.
     ``event_type`` selects by object ids (``event_type_filter``)."""
     require(user, Role.VIEWER)
     events = Event.objects.filter(endpoint__in=visible_endpoints(user)).select_related("endpoint")
@@ -685,9 +685,32 @@ def event_list(
         events = events.filter(endpoint=endpoint)
     if event_type:
         events = events.filter(event_type_filter(event_type))
-    events = _time_range(events, since, until)
+    events = _time_range(events, since, until).order_by("-measured_at", "-id")
+    if not values:
+        return events
     resources = Resource.objects.select_related("resource_type").order_by("id")
-    return events.order_by("-measured_at", "-id").prefetch_related(Prefetch("resources", queryset=resources))
+    return events.prefetch_related(Prefetch("resources", queryset=resources))
+
+
+def event_values_of(event_ids: Sequence[int], *, first: int) -> dict[int, tuple[list[Resource], int]]:
+    """For each event, its first ``first`` values (in the order they were stored) and how many it has: one
+    query, which reads no value beyond the first ones of an event of thousands."""
+    links = (
+        EventResource.objects.filter(event_id__in=list(event_ids))
+        .annotate(
+            place=Window(RowNumber(), partition_by=[F("event_id")], order_by=F("id").asc()),
+            total=Window(Count("id"), partition_by=[F("event_id")]),
+        )
+        .filter(place__lte=first)
+        .select_related("resource", "resource__resource_type")
+        .order_by("event_id", "place")
+    )
+    found: dict[int, tuple[list[Resource], int]] = {event_id: ([], 0) for event_id in event_ids}
+    for link in links:
+        resources, _ = found[link.event_id]
+        resources.append(link.resource)
+        found[link.event_id] = (resources, link.total)
+    return found
 
 
 def event_type_filter(event_type: str) -> Q:
@@ -720,8 +743,8 @@ def event_page(
     after: str | None = None,
     limit: int = 50,
 ) -> NewestFirst:
-    """A page of ``event_list``, newest first, by cursor."""
-    events = event_list(user=user, endpoint=endpoint, event_type=event_type, since=since, until=until)
+    """A page of ``event_list`` (without values: ``event_values_of``), newest first, by cursor."""
+    events = event_list(user=user, endpoint=endpoint, event_type=event_type, since=since, until=until, values=False)
     return newest_first(events, time_field="measured_at", before=before, after=after, limit=limit)
 
 

@@ -235,7 +235,7 @@ def events(request: HttpRequest) -> HttpResponse:
     filtered = any(filters.values())
     context = {
         "nav": "events",
-        "events": [fragments.summarize_event(event) for event in page.items],
+        "events": fragments.summarize_events(page.items),
         "endpoint_name": endpoint_name,
         "event_type": event_type,
         "since": pages.local_input(times["since"]),
