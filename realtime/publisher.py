@@ -132,6 +132,23 @@ class Publisher:
             self._done()
             logger.exception("realtime: could not hand over a %s event", event.type)
 
+    def signal(self, group: str, message: dict[str, Any]) -> None:
+        """Send a control message (not a fragment: no coalescing, no rendering, whoever listens) to a group,
+        e.g. make a user's sockets check their access again; never blocks, never raises."""
+        self.stats.submitted += 1
+        if self._unheard():
+            self.stats.skipped += 1
+            return
+        try:
+            loop = self._target_loop()
+            with self._idle:
+                self._in_flight += 1
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._send_message(group, message)))
+        except Exception:
+            self.stats.dropped += 1
+            self._done()
+            logger.exception("realtime: could not hand over a %s message", message.get("type"))
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything handed over has been sent or given up (tests, shutdown); True if idle."""
         deadline = time.monotonic() + timeout
@@ -222,6 +239,16 @@ class Publisher:
             logger.warning("realtime: sending to %s failed (%d so far): %r", group, self.stats.failed, exc)
         finally:
             self._done(count)
+
+    async def _send_message(self, group: str, message: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(get_channel_layer().group_send(group, message), SEND_TIMEOUT)
+            self.stats.sent += 1
+        except Exception as exc:
+            self.stats.failed += 1
+            logger.warning("realtime: sending to %s failed (%d so far): %r", group, self.stats.failed, exc)
+        finally:
+            self._done()
 
 
 def _render_all(renders: list[Callable[[], str]]) -> list[str]:

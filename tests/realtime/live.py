@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -18,10 +19,12 @@ IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 def redis_layers() -> dict[str, Any]:
     from django.conf import settings
 
+    # REDIS_PREFIX in it: test runs sharing one Redis (REDIS_PREFIX each) must not hear each other's groups
+    prefix = f"{os.environ.get('REDIS_PREFIX', 'fieldhub-test')}-live"
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "fieldhub-test-live"},
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
         }
     }
 
