@@ -55,3 +55,17 @@ async def receive_all(communicator: WebsocketCommunicator, quiet: float = 1.0) -
     while not await communicator.receive_nothing(timeout=quiet):
         parts.append(await communicator.receive_from())
     return "".join(parts)
+
+
+async def presence_established() -> None:
+    """Redis holds a presence epoch, as in a running deployment (realtime.presence): otherwise the first
+    socket's process sets one, and for a few seconds every group counts as watched."""
+    import redis.asyncio
+
+    from realtime.presence import _redis_url, epoch_key
+
+    client = redis.asyncio.from_url(_redis_url())
+    try:
+        await client.set(epoch_key(), b"tests", nx=True)
+    finally:
+        await client.aclose()
