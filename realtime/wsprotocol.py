@@ -6,8 +6,8 @@ event loop only then. A client writing small frames as fast as it can (240,000 i
 server's loop busy for seconds and its queue growing, long before the consumer read the first message and
 closed the socket. So `manage.py serve` has daphne build this protocol (``install``): it spends the same
 budget (realtime.sockets.MessageBudget) per parsed message, and once it is spent it sends the close
-(4429), stops reading and drops the connection at once. Nothing more of the flood is parsed or queued; the
-application still gets its ``websocket.disconnect`` and leaves its groups.
+(4429) and stops reading; a second later the connection is dropped. Nothing more of the flood is parsed
+or queued; the application still gets its ``websocket.disconnect`` and leaves its groups.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ class BudgetedWebSocketProtocol(WebSocketProtocol):
             return
         self._flooded = True
         self.sendCloseFrame(code=CLOSE_FLOOD)
-        self.dropConnection(abort=False)  # stops reading; what the client still sends is never parsed
+        # Read nothing more: what the client still sends waits in the kernel's buffers (TCP then stops the
+        # client) and is never parsed. The client has autobahn's closing handshake timeout (1 s) to read the
+        # close; then the connection is dropped.
+        self.transport.pauseProducing()
 
 
 def install(server: Any) -> None:
