@@ -1,8 +1,9 @@
 """Faults, scripted: what clients and devices see when PostgreSQL, Redis, Leshan or a worker goes away.
 
 Each scenario starts real processes on a fresh PostgreSQL database (and Redis), breaks one part while load
-runs, brings it back and prints what happened. It stops and starts this machine's PostgreSQL and Redis, so
-run it on a development machine, never beside a test run or a real deployment. Leshan is the double
+runs, brings it back and prints what happened. It stops and starts this machine's PostgreSQL (the redis
+scenario runs a Redis of its own), so run it on a development machine, never beside a test run or a real
+deployment. FAULTS_DATABASE names the database it creates afresh (fieldhub_faults). Leshan is the double
 (core/simulator/leshan.py, which follows ../shared/reference/leshan-rest-contract.md).
 
     .venv/bin/python bench/faults.py                       # every scenario
