@@ -1,8 +1,9 @@
 """Faults, scripted: what clients and devices see when PostgreSQL, Redis, Leshan or a worker goes away.
 
 Each scenario starts real processes on a fresh PostgreSQL database (and Redis), breaks one part while load
-runs, brings it back and prints what happened. It stops and starts this machine's PostgreSQL and Redis, so
-run it on a development machine, never beside a test run or a real deployment. Leshan is the double
+runs, brings it back and prints what happened. It stops and starts this machine's PostgreSQL (the redis
+scenario runs a Redis of its own), so run it on a development machine, never beside a test run or a real
+deployment. FAULTS_DATABASE names the database it creates afresh (fieldhub_faults). Leshan is the double
 (core/simulator/leshan.py, which follows ../shared/reference/leshan-rest-contract.md).
 
     .venv/bin/python bench/faults.py                       # every scenario
@@ -11,9 +12,10 @@ run it on a development machine, never beside a test run or a real deployment. L
 postgres    ingest from 4 clients; PostgreSQL stopped (fast shutdown) for --outage seconds, then started:
             statuses while it is down (503, never 500), how soon after it is back posts succeed again
             (the same server process, not restarted), and whether every post answered 201 is stored.
-redis       ingest while a dashboard websocket listens; Redis stopped for --outage seconds: do posts go
-            on, does the socket close, and how soon after Redis is back do live updates arrive again (the
-            client reconnects as fieldhub.js does).
+redis       ingest while a dashboard websocket listens; a Redis of the scenario's own (--redis-port) stopped
+            for --outage seconds and started again *without its data*: do posts go on, does the socket
+            close, how soon after Redis is back does a live update reach the open socket, is the page told
+            to catch up (fieldhub.js reloads it), and does the reloaded page hold what was posted meanwhile.
 leshan      operations queued while Leshan is down, then while it answers slowly: delivered once each when
             it is back, in order; nothing failed.
 dispatcher  a dispatcher killed (SIGKILL) while a write and an execute wait for a slow device: another
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +42,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -46,6 +50,7 @@ from bench.harness import PYTHON, child, free_port, prepare_database, server_env
 from bench.ingest import fresh_postgres
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+DATABASE_NAME = os.environ.get("FAULTS_DATABASE", "fieldhub_faults")
 
 
 # --- the services this machine runs ------------------------------------------------------------------
@@ -89,10 +94,10 @@ def until(condition: Callable[[], bool], within: float) -> float:
 # --- Fieldhub processes --------------------------------------------------------------------------------
 
 
-def prepare(env_extra: dict[str, str] | None = None) -> dict[str, str]:
+def prepare(env_extra: dict[str, str] | None = None, redis_url: str = REDIS_URL) -> dict[str, str]:
     """A fresh database, migrated, with the registry; this process set up to use it too."""
-    database = fresh_postgres("postgres://postgres@127.0.0.1:5432/postgres", "fieldhub_faults")
-    env = server_env(database, REDIS_URL, FIELDHUB_VAR_DIR=tempfile.mkdtemp(prefix="faults-"), **(env_extra or {}))
+    database = fresh_postgres("postgres://postgres@127.0.0.1:5432/postgres", DATABASE_NAME)
+    env = server_env(database, redis_url, FIELDHUB_VAR_DIR=tempfile.mkdtemp(prefix="faults-"), **(env_extra or {}))
     env.update(REDIS_PREFIX="fieldhub-faults", EMBEDDED_WORKERS="0", ALLOWED_HOSTS="127.0.0.1,localhost")
     prepare_database(env)
     return env
@@ -192,11 +197,40 @@ def scenario_postgres(args: argparse.Namespace) -> None:
     print(f"500s: {sum(1 for _, _, outcome in poster.results if outcome == 500)}")
 
 
+def own_redis_start(port: int) -> None:
+    """A Redis of this scenario's own, keeping nothing on disk: restarted, it comes back empty."""
+    subprocess.run(
+        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--dir", tempfile.gettempdir(), "--logfile", ""],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    ping = ["redis-cli", "-p", str(port), "ping"]
+    until(lambda: subprocess.run(ping, capture_output=True).returncode == 0, 30)
+
+
+def own_redis_stop(port: int) -> None:
+    subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
+    ping = ["redis-cli", "-p", str(port), "ping"]
+    until(lambda: subprocess.run(ping, capture_output=True).returncode != 0, 30)
+
+
+SPARK_LAST = re.compile(r'class="spark-last">\s*([0-9.]+)')
+
+
 def scenario_redis(args: argparse.Namespace) -> None:
     import aiohttp
     from django.test import Client
 
-    env = prepare()
+    port = args.redis_port or free_port()
+    own_redis_start(port)
+    try:
+        _scenario_redis(args, port, aiohttp, Client)
+    finally:
+        own_redis_stop(port)
+
+
+def _scenario_redis(args: argparse.Namespace, port: int, aiohttp: Any, Client: Any) -> None:
+    env = prepare(redis_url=f"redis://127.0.0.1:{port}/0")
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -208,26 +242,36 @@ def scenario_redis(args: argparse.Namespace) -> None:
     browser.force_login(viewer)
     cookie = f"sessionid={browser.cookies['sessionid'].value}"
     log: list[tuple[float, str]] = []
+    reloads: list[tuple[float, float | None]] = []  # (when, the value the reloaded dashboard shows)
 
     async def listen(url: str, stop: asyncio.Event) -> None:
-        """A dashboard socket that reconnects after a drop, as fieldhub.js does (every 2 s)."""
-        async with aiohttp.ClientSession() as session:
+        """A dashboard socket as fieldhub.js keeps it: reconnects after a drop; told to resync, it reloads
+        the page (fetched here, to see what it shows) and opens a new socket."""
+        async with aiohttp.ClientSession(headers={"Cookie": cookie}) as session:
             while not stop.is_set():
                 try:
-                    async with session.ws_connect(
-                        f"{url}/ws/dashboard/", headers={"Origin": url, "Cookie": cookie}
-                    ) as socket:
+                    async with session.ws_connect(f"{url}/ws/dashboard/", headers={"Origin": url}) as socket:
                         log.append((time.monotonic(), "open"))
                         while not stop.is_set():
                             with contextlib.suppress(TimeoutError):
                                 message = await asyncio.wait_for(socket.receive(), timeout=0.5)
                                 if message.type != aiohttp.WSMsgType.TEXT:
                                     break
-                                log.append((time.monotonic(), "message"))
+                                kind = (
+                                    "resync" if "fieldhub:resync" in message.data
+                                    else "heartbeat" if message.data.startswith("<!--fieldhub:heartbeat")
+                                    else "update"
+                                )  # fmt: skip
+                                log.append((time.monotonic(), kind))
+                                if kind == "resync":
+                                    async with session.get(f"{url}/") as page:
+                                        shown = SPARK_LAST.search(await page.text())
+                                    reloads.append((time.monotonic(), float(shown[1]) if shown else None))
+                                    break
                         log.append((time.monotonic(), "closed"))
                 except (aiohttp.ClientError, OSError) as error:
                     log.append((time.monotonic(), f"refused {type(error).__name__}"))
-                await asyncio.sleep(2)
+                    await asyncio.sleep(2)
 
     with web(env) as url, Poster(url, clients=1, pause=0.1) as poster:
         stop = asyncio.Event()
@@ -236,24 +280,30 @@ def scenario_redis(args: argparse.Namespace) -> None:
         listener.start()
         time.sleep(4)
         down_at = time.monotonic()
-        redis_stop()
+        own_redis_stop(port)
         time.sleep(args.outage)
-        redis_start()
+        own_redis_start(port)  # empty: no presence marks, no epoch, no subscriptions
         up_at = time.monotonic()
         time.sleep(10)
         loop.call_soon_threadsafe(stop.set)
         listener.join(timeout=10)
     kinds = Counter(kind for at, kind in log if down_at <= at < up_at)
-    first_live = min((at for at, kind in log if at >= up_at and kind == "message"), default=None)
-    print(f"## redis: stopped for {args.outage:g} s while 1 client posts every 0.1 s and a dashboard socket listens")
+    print(f"## redis: stopped for {args.outage:g} s and restarted empty, 1 client posting every 0.1 s, a dashboard")
     print(f"posts before: {dict(poster.between(0, down_at))}")
     print(f"posts while down: {dict(poster.between(down_at, up_at))}")
     print(f"posts after: {dict(poster.between(up_at, float('inf')))}")
-    before = sum(1 for at, kind in log if at < down_at and kind == "message")
+    before = sum(1 for at, kind in log if at < down_at and kind == "update")
     print(f"socket while down: {dict(kinds)}; live updates before the outage: {before}")
-    print(
-        f"first live update {first_live - up_at:.2f} s after Redis was back" if first_live else "no live update after"
-    )
+    for kind in ("update", "resync"):
+        first = min((at for at, seen in log if at >= up_at and seen == kind), default=None)
+        print(f"first {kind} {first - up_at:.2f} s after Redis was back" if first else f"no {kind} after")
+    for at, shown in reloads:
+        posted = [value for when, value, outcome in poster.results if when < at and outcome == 201]
+        during = [value for when, value, outcome in poster.results if down_at <= when < up_at and outcome == 201]
+        print(
+            f"reloaded {at - up_at:.2f} s after Redis was back: the dashboard shows {shown}; the last value "
+            f"posted during the outage was {max(during, default=None)}, before the reload {max(posted, default=None)}"
+        )
 
 
 def scenario_leshan(args: argparse.Namespace) -> None:
@@ -382,13 +432,14 @@ def main() -> None:
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--outage", type=float, default=8.0, help="seconds a part stays down")
     parser.add_argument("--slow", type=float, default=2.0, help="seconds the slow Leshan takes per request")
+    parser.add_argument("--redis-port", type=int, default=0, help="the redis scenario's own Redis (default: free)")
     args = parser.parse_args()
     chosen = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     for name in chosen:
         # Each scenario in a process of its own (Django is set up once per process, per database).
         if len(chosen) > 1:
             subprocess.run([PYTHON, __file__, "--scenario", name, "--outage", str(args.outage),
-                            "--slow", str(args.slow)], check=False)  # fmt: skip
+                            "--slow", str(args.slow), "--redis-port", str(args.redis_port)], check=False)  # fmt: skip
             continue
         try:
             SCENARIOS[name](args)

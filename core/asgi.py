@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
-Websockets pass AllowedHostsOriginValidator (a foreign Origin is refused) and AuthMiddlewareStack (the
-Django session, so ``scope["user"]``); the consumers check roles (realtime.consumers).
+Websockets pass SameOriginValidator (an Origin other than the server's own or CSRF_TRUSTED_ORIGINS is refused,
+realtime.origin) and AuthMiddlewareStack (the Django session, so ``scope["user"]``); the consumers check roles
+(realtime.consumers).
 """
 
 import os
@@ -15,9 +16,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from realtime.consumers import bind_publisher_loop  # noqa: E402
+from realtime.origin import SameOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -37,7 +38,7 @@ application = BindPublisherLoop(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )

@@ -19,7 +19,8 @@ def role_of(user: Any) -> Role | None:
     cached = getattr(user, "_fieldhub_role", False)
     if cached is not False:
         return cached
-    names = {name for name in user.groups.values_list("name", flat=True) if name in _ROLE_NAMES}
+    # .all(): a query, or none where the groups were prefetched (the users page, realtime.access)
+    names = {group.name for group in user.groups.all() if group.name in _ROLE_NAMES}
     role = max((_ROLE_NAMES[name] for name in names), key=lambda r: r.rank, default=None)
     user._fieldhub_role = role
     return role
@@ -34,3 +35,9 @@ def require(user: Any, role: Role) -> None:
     """Raise PermissionDenied (403) unless ``user`` holds ``role`` or a higher one."""
     if not has_role(user, role):
         raise PermissionDenied(f"this needs the {role.value} role")
+
+
+def may_manage_account(actor: Any, user: Any) -> bool:
+    """May ``actor`` change ``user``'s account (role, active, password)? Admins may, but a superuser's only
+    a superuser: superusers are above the admin role."""
+    return has_role(actor, Role.ADMIN) and (not user.is_superuser or actor.is_superuser)

@@ -14,16 +14,18 @@ from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from core.errors import Conflict, FieldhubError, LockedOut
+from core.errors import Conflict, FieldhubError, LockedOut, PermissionDenied
 from core.http import client_address
 from core.lwm2m.ddf import definitions
 from core.models import ApiToken, LoginThrottle, ResourceType
-from core.permissions import require
+from core.permissions import may_manage_account, require
 from core.registry import resource_types
 from core.roles import Role
+from core.signals import user_access_changed
 
 
 @dataclass(frozen=True)
@@ -202,32 +204,75 @@ def user_set_role(*, actor: Any, user: AbstractUser, role: str) -> AbstractUser:
     chosen = _role(role)
     if user.pk == actor.pk:
         raise FieldhubError("you cannot change your own role", path="role")
+    _require_may_manage(actor, user, "change the role of")
     if user.is_superuser:
         raise FieldhubError(
             f"{user.get_username()} is a superuser: always an admin (change it in the admin)", path="role"
         )
     with transaction.atomic():
+        if chosen != Role.ADMIN:
+            _keep_an_administrator(user, "demoted")
         _assign(user, chosen)
+        _access_changed(user)
     return user
 
 
 def user_set_active(*, actor: Any, user: AbstractUser, active: bool) -> AbstractUser:
-    """Deactivate (the user can no longer log in, their tokens stop working) or reactivate a user."""
+    """Deactivate (the user can no longer log in, their tokens stop working, their open sockets close) or
+    reactivate a user."""
     require(actor, Role.ADMIN)
     if user.pk == actor.pk and not active:
         raise FieldhubError("you cannot deactivate yourself", path="active")
-    user.is_active = active
-    user.save(update_fields=["is_active"])
+    _require_may_manage(actor, user, "deactivate" if not active else "activate")
+    with transaction.atomic():
+        if not active:
+            _keep_an_administrator(user, "deactivated")
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        _access_changed(user)
     return user
 
 
 def user_reset_password(*, actor: Any, user: AbstractUser) -> str:
-    """A new random password for ``user``, returned once."""
+    """A new random password for ``user``, returned once; the user's sessions (and open sockets) end."""
     require(actor, Role.ADMIN)
+    _require_may_manage(actor, user, "reset the password of")
     password = secrets.token_urlsafe(12)
-    user.set_password(password)
-    user.save(update_fields=["password"])
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        _access_changed(user)
     return password
+
+
+def _require_may_manage(actor: Any, user: AbstractUser, what: str) -> None:
+    if not may_manage_account(actor, user):
+        raise PermissionDenied(f"only a superuser may {what} a superuser ({user.get_username()})")
+
+
+def _keep_an_administrator(user: AbstractUser, what: str) -> None:
+    """Refuse (409) to leave no active administrator (the admin role or a superuser). The active
+    administrators are locked first, in one order, so that two admins removing each other at once cannot
+    both succeed: the second sees the first's change and is refused."""
+    administrators = set(
+        get_user_model()
+        .objects.select_for_update(of=("self",))
+        .filter(Q(is_superuser=True) | Q(groups__name=Role.ADMIN.value), is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if user.pk in administrators and not administrators - {user.pk}:
+        raise Conflict(
+            f"{user.get_username()} is the last active administrator and cannot be {what}: "
+            "make another user an admin first",
+            path="user",
+        )
+
+
+def _access_changed(user: AbstractUser) -> None:
+    """After the commit, the user's open sockets check their access again (realtime)."""
+    user_id = user.pk
+    transaction.on_commit(lambda: user_access_changed.send(sender=type(user), user_id=user_id))
 
 
 def _role(name: str) -> Role:

@@ -22,7 +22,7 @@ from django.views.defaults import page_not_found
 from core.errors import FieldhubError
 from core.forms import LoginForm, locked_out_status
 from core.http import is_api
-from core.permissions import role_of
+from core.permissions import may_manage_account, role_of
 from core.roles import Role
 from core.selectors import api_token_get, api_tokens, user_get
 from core.selectors import users as selectors_users
@@ -34,6 +34,7 @@ from core.services import (
     user_set_active,
     user_set_role,
 )
+from core.signals import user_access_changed
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,14 @@ def users(request: HttpRequest) -> HttpResponse:
         except FieldhubError as exc:
             context["error"], status = str(exc), exc.status
     everyone = selectors_users(user=request.user)
-    context["rows"] = [{"user": u, "role": held.value if (held := role_of(u)) else None} for u in everyone]
+    context["rows"] = [
+        {
+            "user": u,
+            "role": held.value if (held := role_of(u)) else None,
+            "manageable": u.pk != request.user.pk and may_manage_account(request.user, u),
+        }
+        for u in everyone
+    ]
     return TemplateResponse(request, "core/users.html", context, status=status)
 
 
@@ -156,6 +164,15 @@ class LoginView(auth_views.LoginView):
 
     def form_invalid(self, form: Form) -> HttpResponse:
         return locked_out_status(super().form_invalid(form))
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change; the user's other sessions end with it, and so do their open sockets."""
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        response = super().form_valid(form)
+        user_access_changed.send(sender=type(self.request.user), user_id=self.request.user.pk)
+        return response
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

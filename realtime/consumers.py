@@ -1,119 +1,148 @@
 """Websocket consumers: thin. Check who connects, join groups, forward fragments; nothing else.
 
-Close codes (after accepting, so that the browser sees them): 4401 not logged in, 4403 no role for this,
-4404 no such device. A foreign Origin is refused before this, by AllowedHostsOriginValidator (core.asgi).
+Close codes (realtime.groups; after accepting, so that the browser sees them): 4401 not logged in or the
+session ended, 4403 no role for this, 4404 no such device or path, 4429 / 4413 the client sent too much. A
+foreign Origin is refused before this, by SameOriginValidator (core.asgi). What happens to a socket once
+open -- its access checked again, heartbeats, a client that floods -- is realtime.sockets'.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.permissions import has_role
 from core.roles import Role
 from realtime import groups
-from realtime.presence import RENEW, presence
+from realtime.access import socket_access
+from realtime.groups import (
+    CLOSE_FLOOD,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_AUTHENTICATED,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_BIG,
+)
+from realtime.presence import presence
 from realtime.publisher import MESSAGE_TYPE, publisher
+from realtime.sockets import MAX_MESSAGE_BYTES, MessageBudget, OpenSocket, sockets
 from realtime.tokens import fill, socket_secret
-
-CLOSE_NOT_AUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
 
 
 class FragmentConsumer(AsyncWebsocketConsumer):
     """Sends each group message's ``html`` to the browser, where htmx swaps it in (hx-swap-oob)."""
 
-    joined: list[str]
-    csrf_secret: str = ""
-    _renewal: asyncio.Task[None] | None = None
+    role = Role.VIEWER  # needed to listen, checked at the handshake and again while open (realtime.access)
+    joined: list[str]  # channel layer groups
+    watched: list[str]  # of them, those whose fragments this socket shows (realtime.presence)
+    csrf_secret = ""  # forms in pushed fragments post with this user's token (realtime.tokens)
+    _ended = False
 
     async def connect(self) -> None:
-        self.joined = []
-        self.csrf_secret = socket_secret(self.scope)  # forms in fragments post with this user's token
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        self.joined, self.watched, self._budget = [], [], MessageBudget()
+        self.csrf_secret = socket_secret(self.scope)
+        access = socket_access(scope=self.scope, role=self.role)
+        if access is None:
             await self.refuse(CLOSE_NOT_AUTHENTICATED)
             return
-        names, code = await database_sync_to_async(self.groups_for)(user)
+        names, code = await database_sync_to_async(self.allowed)(self.scope["user"])
         if code:
             await self.refuse(code)
             return
-        for name in names:
+        self.joined = [*names, groups.user(access.user_id)]
+        for name in self.joined:
             await self.channel_layer.group_add(name, self.channel_name)
-        self.joined = names
+        self.watched = names
         await presence.join(names, self.channel_name)  # the publisher renders for watched groups only
-        self._renewal = asyncio.create_task(self._renew_presence())
         await self.accept()  # after joining: an open socket misses nothing sent from now on
-
-    async def _renew_presence(self) -> None:
-        while True:
-            await asyncio.sleep(RENEW)
-            await presence.mark(self.joined, self.channel_name)
+        await sockets.opened(
+            OpenSocket(channel=self.channel_name, groups=names, access=access, end=self.end, send=self.send_text)
+        )
 
     async def refuse(self, code: int) -> None:
         """Accept, then close with ``code``: a refused handshake would show the browser no reason."""
         await self.accept()
+        await self.end(code)
+
+    async def end(self, code: int) -> None:
+        """Close with ``code`` and leave every group now; the consumer stops at its next message."""
+        if self._ended:
+            return
+        self._ended = True
+        await self._leave()
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
-        if self._renewal is not None:
-            self._renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewal
-        for name in self.joined:
-            await self.channel_layer.group_discard(name, self.channel_name)
-        await presence.leave(self.joined, self.channel_name)
+        await self._leave()
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Browsers only listen; anything they send is ignored."""
+    async def _leave(self) -> None:
+        sockets.closed(self.channel_name)
+        joined, watched, self.joined, self.watched = self.joined, self.watched, [], []
+        for name in joined:
+            await self.channel_layer.group_discard(name, self.channel_name)
+        await presence.leave(watched, self.channel_name)
+
+    async def received(self, message: dict[str, Any]) -> None:
+        """Browsers only listen; what they send is ignored, and a socket that sends too much is closed."""
+        size = len(message.get("text") or message.get("bytes") or "")
+        code = CLOSE_TOO_BIG if size > MAX_MESSAGE_BYTES else 0 if self._budget.take() else CLOSE_FLOOD
+        if code:
+            await self.end(code)
+            raise StopConsumer()  # now: whatever daphne still queues from this client goes with it
+
+    async def access_check(self, message: dict[str, Any]) -> None:
+        """The user's access changed (groups.ACCESS_CHECK): check this socket's session again."""
+        await sockets.check_access(self.channel_name, revoked=message.get("session"))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels runs close_old_connections() in a thread before every message it dispatches; a fragment
         # touches no database, and that hop per message per socket was most of daphne's CPU with 1,000
-        # sockets (docs/benchmarks.md).
+        # sockets (docs/benchmarks.md). Nor does a client's message, which a flood sends by the 100,000.
+        if self._ended:
+            raise StopConsumer()
         if message["type"] == MESSAGE_TYPE:
             await self.fragment(message)
+        elif message["type"] == "websocket.receive":
+            await self.received(message)
         else:
             await super().dispatch(message)
 
     async def fragment(self, message: dict[str, Any]) -> None:
         await self.send(text_data=fill(message["html"], self.csrf_secret))
 
-    def groups_for(self, user: Any) -> tuple[list[str], int]:
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    def allowed(self, user: Any) -> tuple[list[str], int]:
         """(groups to join, 0) or ([], close code); runs in a thread, may query the database."""
+        if not has_role(user, self.role):
+            return [], CLOSE_FORBIDDEN
+        return self.groups_for(user)
+
+    def groups_for(self, user: Any) -> tuple[list[str], int]:
+        """(groups to join, 0) or ([], close code) for a user who holds the role."""
         raise NotImplementedError
 
 
 class DashboardConsumer(FragmentConsumer):
     def groups_for(self, user: Any) -> tuple[list[str], int]:
-        if not has_role(user, Role.VIEWER):
-            return [], CLOSE_FORBIDDEN
         return [groups.DASHBOARD], 0
 
 
 class FirmwareConsumer(FragmentConsumer):
     def groups_for(self, user: Any) -> tuple[list[str], int]:
-        if not has_role(user, Role.VIEWER):
-            return [], CLOSE_FORBIDDEN
         return [groups.FIRMWARE], 0
 
 
 class OperationsConsumer(FragmentConsumer):
     def groups_for(self, user: Any) -> tuple[list[str], int]:
-        if not has_role(user, Role.VIEWER):
-            return [], CLOSE_FORBIDDEN
         return [groups.OPERATIONS], 0
 
 
 class EventsConsumer(FragmentConsumer):
     def groups_for(self, user: Any) -> tuple[list[str], int]:
-        if not has_role(user, Role.VIEWER):
-            return [], CLOSE_FORBIDDEN
         return [groups.EVENTS], 0
 
 
@@ -121,8 +150,6 @@ class EndpointConsumer(FragmentConsumer):
     def groups_for(self, user: Any) -> tuple[list[str], int]:
         from core.models import Endpoint
 
-        if not has_role(user, Role.VIEWER):
-            return [], CLOSE_FORBIDDEN
         endpoint_id = (
             Endpoint.objects.filter(name=self.scope["url_route"]["kwargs"]["endpoint"])
             .values_list("pk", flat=True)
@@ -131,6 +158,17 @@ class EndpointConsumer(FragmentConsumer):
         if endpoint_id is None:
             return [], CLOSE_NOT_FOUND
         return [groups.endpoint(endpoint_id)], 0
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: accepted, then closed with 4404 (a handshake left unrouted is a 500)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raise StopConsumer()
 
 
 def bind_publisher_loop() -> None:

@@ -135,6 +135,23 @@ class Publisher:
             self._done()
             logger.exception("realtime: could not hand over a %s event", event.type)
 
+    def signal(self, group: str, message: dict[str, Any]) -> None:
+        """Send a control message (not a fragment: no coalescing, no rendering, whoever listens) to a group,
+        e.g. make a user's sockets check their access again; never blocks, never raises."""
+        self.stats.submitted += 1
+        if self._unheard():
+            self.stats.skipped += 1
+            return
+        try:
+            loop = self._target_loop()
+            with self._idle:
+                self._in_flight += 1
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._send_message(group, message)))
+        except Exception:
+            self.stats.dropped += 1
+            self._done()
+            logger.exception("realtime: could not hand over a %s message", message.get("type"))
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything handed over has been sent or given up (tests, shutdown); True if idle."""
         deadline = time.monotonic() + timeout
@@ -237,8 +254,10 @@ class Publisher:
             if not part:
                 continue
             # Each fragment in a <template> of its own: the browser parses every template apart, so that rows
-            # of a table and other elements can share a message (fieldhub.js, the fieldhub-live extension).
-            part = f"<template>{part}</template>"
+            # of a table and other elements can share a message (fieldhub.js, the fieldhub-live extension). A
+            # signal to the page (a heartbeat, an HTML comment: realtime.sockets) is no fragment.
+            if not part.startswith("<!--"):
+                part = f"<template>{part}</template>"
             length = len(part.encode())
             if length > MAX_FRAME_BYTES:
                 self.stats.oversize += 1
@@ -254,6 +273,16 @@ class Publisher:
         if current:
             frames.append("".join(current))
         return frames
+
+    async def _send_message(self, group: str, message: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(get_channel_layer().group_send(group, message), SEND_TIMEOUT)
+            self.stats.sent += 1
+        except Exception as exc:
+            self.stats.failed += 1
+            logger.warning("realtime: sending to %s failed (%d so far): %r", group, self.stats.failed, exc)
+        finally:
+            self._done()
 
 
 def _render_all(renders: list[Callable[[], str]]) -> list[str]:

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from realtime import consumers
 
@@ -8,4 +8,5 @@ websocket_urlpatterns = [
     path("ws/operations/", consumers.OperationsConsumer.as_asgi()),
     path("ws/events/", consumers.EventsConsumer.as_asgi()),
     path("ws/endpoints/<str:endpoint>/", consumers.EndpointConsumer.as_asgi()),
+    re_path(r"", consumers.NotFoundConsumer.as_asgi()),  # last: every other path is closed with 4404
 ]

@@ -123,3 +123,41 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"the server at {url} did not come up in {timeout} s")
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own on a free port, keeping nothing on disk: it can be restarted empty (the
+    shared one must never be)."""
+    server = RedisServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class RedisServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not come up")
+
+    def stop(self) -> None:
+        """Gone with its data (nothing is saved)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

@@ -1,14 +1,16 @@
 """The users page: admins create users, set roles, deactivate, reset passwords; nobody else may."""
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from core.errors import Conflict
 from core.permissions import role_of
 from core.roles import Role
-from core.services import token_create
+from core.services import token_create, user_set_active, user_set_role
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +121,79 @@ def test_a_viewer_s_forged_action_is_refused(viewer, operator) -> None:
     response = logged_in(viewer).post("/users/", {"action": "role", "user": operator.pk, "role": "admin"})
     assert response.status_code == 403
     assert role_of(operator) == Role.OPERATOR
+
+
+# --- superusers are above the admin role; an administrator always remains --------------------------------
+
+
+@pytest.fixture
+def root(db: None) -> Any:
+    """As `bootstrap` makes the first administrator."""
+    return make_user(Role.ADMIN, username="root", is_staff=True, is_superuser=True, password="root password 123")
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"action": "password"}, "only a superuser may reset the password of a superuser (root)"),
+        ({"action": "deactivate"}, "only a superuser may deactivate a superuser (root)"),
+        ({"action": "role", "role": "viewer"}, "only a superuser may change the role of a superuser (root)"),
+    ],
+    ids=["password", "deactivate", "role"],
+)
+def test_an_admin_cannot_take_over_a_superuser(admin_user, root, form, message) -> None:
+    response = logged_in(admin_user).post("/users/", {**form, "user": root.pk})
+    assert response.status_code == 403
+    assert message in response.content.decode()
+    root.refresh_from_db()
+    assert root.is_active
+    assert root.is_superuser
+    assert can_log_in("root", "root password 123")
+
+
+def test_an_admin_sees_no_controls_on_a_superuser_s_row(admin_user, root, viewer) -> None:
+    page = logged_in(admin_user).get("/users/").content.decode()
+    row = re.search(rf'<tr id="user-{root.pk}">.*?</tr>', page, re.S)[0]
+    assert "<form" not in row
+    assert "<form" in re.search(rf'<tr id="user-{viewer.pk}">.*?</tr>', page, re.S)[0]
+
+
+def test_a_superuser_may_reset_another_superuser_s_password(root) -> None:
+    other = make_user(Role.ADMIN, username="root2", is_staff=True, is_superuser=True, password="old password 123")
+    response = logged_in(root).post("/users/", {"action": "password", "user": other.pk})
+    assert response.status_code == 200
+    assert can_log_in("root2", PASSWORD.search(response.content.decode())[1])
+    page = logged_in(root).get("/users/").content.decode()
+    assert "<form" in re.search(rf'<tr id="user-{other.pk}">.*?</tr>', page, re.S)[0]
+
+
+def test_the_last_active_administrator_cannot_be_deactivated(db) -> None:
+    """Two admins deactivating each other at once: each request authenticated its admin before the other's
+    change; the second is refused, so an administrator remains."""
+    ada = make_user(Role.ADMIN, username="ada")
+    bob = make_user(Role.ADMIN, username="bob")
+    bob_as_his_request_saw_him = get_user_model().objects.get(pk=bob.pk)
+    user_set_active(actor=ada, user=get_user_model().objects.get(pk=bob.pk), active=False)
+    with pytest.raises(Conflict, match="ada is the last active administrator and cannot be deactivated"):
+        user_set_active(actor=bob_as_his_request_saw_him, user=get_user_model().objects.get(pk=ada.pk), active=False)
+    assert get_user_model().objects.get(pk=ada.pk).is_active
+
+
+def test_the_last_active_administrator_cannot_be_demoted(db) -> None:
+    ada = make_user(Role.ADMIN, username="ada")
+    bob = make_user(Role.ADMIN, username="bob")
+    bob_as_his_request_saw_him = get_user_model().objects.get(pk=bob.pk)
+    assert role_of(bob_as_his_request_saw_him) == Role.ADMIN  # his request checked his role before ada's change
+    user_set_role(actor=ada, user=get_user_model().objects.get(pk=bob.pk), role="viewer")
+    with pytest.raises(Conflict, match="ada is the last active administrator and cannot be demoted"):
+        user_set_role(actor=bob_as_his_request_saw_him, user=get_user_model().objects.get(pk=ada.pk), role="viewer")
+    assert role_of(get_user_model().objects.get(pk=ada.pk)) == Role.ADMIN
+
+
+def test_an_admin_may_be_removed_while_another_remains(admin_user, root) -> None:
+    second = make_user(Role.ADMIN, username="second")
+    client = logged_in(admin_user)
+    assert client.post("/users/", {"action": "role", "user": second.pk, "role": "operator"}).status_code == 200
+    assert client.post("/users/", {"action": "deactivate", "user": second.pk}).status_code == 200
+    second.refresh_from_db()
+    assert not second.is_active

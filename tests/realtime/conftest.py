@@ -10,7 +10,7 @@ import pytest
 from channels.layers import channel_layers
 
 from realtime.publisher import publisher
-from tests.realtime.live import IN_MEMORY, redis_layers
+from tests.realtime.live import IN_MEMORY, presence_established, redis_layers
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -21,6 +21,7 @@ async def layer(request: pytest.FixtureRequest, settings: Any) -> str:
         if not settings.REDIS_URL:
             pytest.skip("needs Redis (set REDIS_URL)")
         settings.CHANNEL_LAYERS = redis_layers()
+        await presence_established()
     else:
         settings.CHANNEL_LAYERS = IN_MEMORY
     channel_layers.backends.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -18,10 +19,12 @@ IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 def redis_layers() -> dict[str, Any]:
     from django.conf import settings
 
+    # REDIS_PREFIX in it: test runs sharing one Redis (REDIS_PREFIX each) must not hear each other's groups
+    prefix = f"{os.environ.get('REDIS_PREFIX', 'fieldhub-test')}-live"
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": "fieldhub-test-live"},
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
         }
     }
 
@@ -57,3 +60,17 @@ async def receive_all(communicator: WebsocketCommunicator, quiet: float = 1.0) -
     while not await communicator.receive_nothing(timeout=quiet):
         parts.append(await communicator.receive_from())
     return "".join(parts)
+
+
+async def presence_established() -> None:
+    """Redis holds a presence epoch, as in a running deployment (realtime.presence): otherwise the first
+    socket's process sets one, and for a few seconds every group counts as watched."""
+    import redis.asyncio
+
+    from realtime.presence import _redis_url, epoch_key
+
+    client = redis.asyncio.from_url(_redis_url())
+    try:
+        await client.set(epoch_key(), b"tests", nx=True)
+    finally:
+        await client.aclose()

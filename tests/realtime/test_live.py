@@ -43,6 +43,14 @@ class TestWhoMayListen:
         await communicator.connect()
         assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_NOT_FOUND}
 
+    @pytest.mark.parametrize("path", ["/ws/nope/", "/ws/endpoints/a/b/", "/ws/", "/anything"])
+    async def test_an_unknown_path_is_closed_with_4404(self, layer: str, path: str) -> None:
+        viewer = await database_sync_to_async(make_user)(Role.VIEWER)
+        communicator = await connect(path, viewer)
+        connected, _ = await communicator.connect()
+        assert connected
+        assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_NOT_FOUND}
+
     async def test_a_foreign_origin_is_refused(self, layer: str) -> None:
         viewer = await database_sync_to_async(make_user)(Role.VIEWER)
         communicator = await connect("/ws/dashboard/", viewer, origin=b"http://evil.example")

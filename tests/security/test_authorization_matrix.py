@@ -749,13 +749,15 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "admin/(?P<url>.*)$"): ("/admin/nothing/here/", (302, 302, 302, 302, 404, 404, 302)),
 }
 
-# route -> (path, answer per persona): "open", or the close code (4401 not logged in, 4403 no role).
+# route -> (path, answer per persona): "open", or the close code (4401 not logged in, 4403 no role, 4404 no
+# such path: the catch-all route, last).
 WS_EXPECTED: dict[str, tuple[str, tuple[int | str, ...]]] = {
     "ws/dashboard/": ("/ws/dashboard/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/firmware/": ("/ws/firmware/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/operations/": ("/ws/operations/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/events/": ("/ws/events/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/endpoints/<str:endpoint>/": ("/ws/endpoints/{endpoint}/", (4401, 4403, "open", "open", "open", "open", 4401)),
+    "": ("/ws/nothing-here/", (4404, 4404, 4404, 4404, 4404, 4404, 4404)),
 }
 
 
@@ -1004,10 +1006,12 @@ def test_every_websocket_route_has_a_decision() -> None:
     )
 
 
-async def _websocket_answer(path: str, cookie: bytes | None, authorization: bytes | None) -> int | str:
+async def _websocket_answer(
+    path: str, cookie: bytes | None, authorization: bytes | None, origin: bytes = b"http://localhost"
+) -> int | str:
     from core.asgi import application
 
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    headers = [(b"origin", origin), (b"host", b"localhost")]
     if cookie:
         headers.append((b"cookie", cookie))
     if authorization:
@@ -1055,3 +1059,22 @@ async def test_each_persona_gets_the_decided_websocket_answer(persona: str, sett
             wrong.append(f"  {url} ({route}): {answer!r}, decided {answers[column]!r}")
     channel_layers.backends.clear()
     assert not wrong, f"{persona} got websocket answers the table does not decide:\n" + "\n".join(wrong)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("origin", [b"http://localhost:9999", b"https://localhost", b"http://evil.example", b"null"])
+async def test_every_websocket_route_refuses_another_origin(origin: bytes, settings: Any) -> None:
+    """A page of another origin (another port of the same host included) cannot use a viewer's cookie."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    endpoint = await database_sync_to_async(make_endpoint)(name="urn:imei:350000000000009")
+    cookie = await database_sync_to_async(_session_cookie)("viewer")
+    wrong = []
+    for route, (path, _) in WS_EXPECTED.items():
+        answer = await _websocket_answer(path.format(endpoint=endpoint.name), cookie, None, origin=origin)
+        if answer != "rejected 1000":  # the handshake refused (closed before accepting: daphne answers 403)
+            wrong.append(f"  {route}: {answer!r}")
+    channel_layers.backends.clear()
+    assert not wrong, f"Origin {origin.decode()} was not refused:\n" + "\n".join(wrong)

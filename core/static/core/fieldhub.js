@@ -57,6 +57,7 @@ document.addEventListener("htmx:oobAfterSwap", function () {
     }
     badge.textContent = WORDS[state];
   }
+  window.fieldhub.showLive = show;
   document.addEventListener("htmx:wsConnecting", function (e) {
     if (e.target.dataset.live !== "closed") show(e.target, "connecting");
   });
@@ -154,3 +155,38 @@ document.addEventListener("submit", function (e) {
     e.stopImmediatePropagation();
   }
 }, true);
+// A socket that stays open but hears nothing is no better than a dropped one. The server sends a heartbeat
+// (an HTML comment naming its interval in seconds, which htmx swaps nowhere) through the same way as every
+// live update (realtime.sockets); a page that has heard nothing for three intervals (30 s before the first)
+// reconnects its socket, and reloads to catch up once the socket is back, as after a drop. A server that
+// knows updates were lost (Redis restarted without its data) says "resync": the page reloads at once.
+(function () {
+  "use strict";
+  var HEARTBEAT = /<!--fieldhub:heartbeat ([0-9.]+)-->/;
+  var RESYNC = "<!--fieldhub:resync-->";
+  document.addEventListener("htmx:wsOpen", function (e) {
+    e.target.fieldhubSocket = e.detail.socketWrapper;
+    e.target.fieldhubHeard = Date.now();
+    if (!e.target.fieldhubStall) e.target.fieldhubStall = 30000;
+  });
+  document.addEventListener("htmx:wsBeforeMessage", function (e) {
+    var text = e.detail.message;
+    e.target.fieldhubHeard = Date.now();
+    if (typeof text !== "string") return;
+    if (text.indexOf(RESYNC) !== -1) { e.preventDefault(); window.location.reload(); return; }
+    var beat = HEARTBEAT.exec(text);
+    if (beat) {
+      e.target.fieldhubStall = 3000 * parseFloat(beat[1]);
+      if (text === beat[0]) e.preventDefault();  // nothing to swap
+    }
+  });
+  setInterval(function () {
+    document.querySelectorAll(".live[data-live=open]").forEach(function (el) {
+      if (!el.fieldhubSocket || Date.now() - el.fieldhubHeard <= el.fieldhubStall) return;
+      window.fieldhub.showLive(el, "closed");  // "reconnecting…"
+      el.dataset.dropped = "1";  // reload when it is back (htmx:wsOpen above)
+      el.fieldhubHeard = Date.now();
+      el.fieldhubSocket.reconnect();
+    });
+  }, 1000);
+})();

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from core.server import BoundedServer, body_limits
+from realtime import wsprotocol
+from realtime.sockets import MAX_MESSAGE_BYTES
 from telemetry.dispatch import Dispatcher
 from telemetry.leshan_events import LeshanFollower
 
@@ -66,6 +68,8 @@ class Command(BaseCommand):
         tasks: list[asyncio.Task[None]] = []
 
         def start_workers() -> None:
+            # Called once daphne has made its factories, before it accepts anything (realtime.wsprotocol).
+            wsprotocol.install(server)
             loop = asyncio.get_event_loop()
             if settings.EMBEDDED_WORKERS:
                 tasks.append(loop.create_task(Dispatcher().run(stop)))
@@ -76,12 +80,16 @@ class Command(BaseCommand):
         self.stdout.write(
             f"serving on http://{host}:{port}/" + (f" with the {' and '.join(workers)}" if workers else "")
         )
-        BoundedServer(
+        server = BoundedServer(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
             ready_callable=start_workers,
             verbosity=0,
             body_limits=body_limits(),
-        ).run()
+            # Browsers send nothing on Fieldhub's sockets: a larger frame is refused before it is buffered
+            # (1009), and too many are (realtime.wsprotocol).
+            websocket_max_message_size=MAX_MESSAGE_BYTES,
+        )
+        server.run()
         stop.set()
         exit_within(exit_grace)
