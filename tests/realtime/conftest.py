@@ -10,7 +10,7 @@ import pytest
 from channels.layers import channel_layers
 
 from realtime.publisher import publisher
-from tests.realtime.live import IN_MEMORY, presence_established, redis_layers
+from tests.realtime.live import IN_MEMORY, disconnect_all, presence_established, redis_layers
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -27,5 +27,6 @@ async def layer(request: pytest.FixtureRequest, settings: Any) -> str:
     channel_layers.backends.clear()
     publisher.bind_loop(asyncio.get_running_loop())
     yield request.param
+    await disconnect_all()
     await asyncio.get_running_loop().run_in_executor(None, publisher.flush)
     channel_layers.backends.clear()
