@@ -10,8 +10,29 @@ from core.roles import Role
 _ROLE_NAMES = {role.value: role for role in Role}
 
 
+class SystemPrincipal:
+    """Fieldhub acting on its own account (the dispatcher, the hooks, fragments rendered for a group whose
+    members were checked when they joined): the one way to read or write without a user. ``require``
+    accepts it for every role; it is never a request's user and manages no account."""
+
+    is_authenticated = True
+    is_active = True
+    is_superuser = False
+    pk = None
+    username = "system"
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM = SystemPrincipal()
+
+
 def role_of(user: Any) -> Role | None:
-    """The user's highest role; superusers are admins; inactive or anonymous users have none."""
+    """The user's highest role; superusers are admins; SYSTEM holds every role; inactive or anonymous users
+    have none."""
+    if user is SYSTEM:
+        return Role.ADMIN
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     if user.is_superuser:
@@ -40,4 +61,6 @@ def require(user: Any, role: Role) -> None:
 def may_manage_account(actor: Any, user: Any) -> bool:
     """May ``actor`` change ``user``'s account (role, active, password)? Admins may, but a superuser's only
     a superuser: superusers are above the admin role."""
+    if actor is SYSTEM:
+        return False
     return has_role(actor, Role.ADMIN) and (not user.is_superuser or actor.is_superuser)
