@@ -45,7 +45,7 @@ ACCESS_CHECK_SECONDS = 5.0
 HEARTBEAT_SECONDS = 5.0
 BURST = 10  # messages a client may send at once ...
 RATE = 1.0  # ... and then per second
-MAX_MESSAGE_BYTES = 4096  # `manage.py serve` has daphne refuse larger ones (1009); the consumer, on any server
+MAX_MESSAGE_BYTES = 4096  # `manage.py serve` has daphne refuse larger frames (1009); the consumer any message
 
 RESYNC = "<!--fieldhub:resync-->"  # the page missed updates: reload (fieldhub.js)
 

@@ -78,3 +78,44 @@ def test_the_server_closes_a_flooding_socket_and_keeps_answering() -> None:
     assert flood == CLOSE_FLOOD
     assert big in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)  # daphne failed it (1009), unread
     assert health == 200
+
+
+def test_the_server_sends_messages_larger_than_it_accepts() -> None:
+    """The limit on what a client sends is not a limit on what the server sends: through `manage.py serve`,
+    a device page gets its latest values (tens of KB) and its socket stays open (a 4 KB message limit made
+    daphne refuse every push over 4 KB and close the socket, 1011: bench/large_values.py)."""
+    client = Client()
+    client.force_login(make_user(Role.VIEWER))
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    post = {
+        "ep": "urn:dev:chatty",
+        "val": {
+            f"/3200/{i}/5750": {"kind": "singleResource", "id": 5750, "type": "STRING", "value": f"input {i} " * 8}
+            for i in range(100)
+        },
+    }
+
+    with embedded(EMBEDDED_WORKERS="0") as url:
+
+        async def scenario() -> tuple[list[int], bool]:
+            async with aiohttp.ClientSession() as session:
+                headers = {"Content-Type": "application/json"}
+                async with session.post(f"{url}/leshan_api/resource/composite", json=post, headers=headers) as answer:
+                    assert answer.status == 201, await answer.text()
+                headers = {"Origin": url, "Cookie": cookie}
+                async with session.ws_connect(f"{url}/ws/endpoints/urn:dev:chatty/", headers=headers) as socket:
+                    sizes = []
+                    async with session.post(f"{url}/leshan_api/resource/composite", json=post) as answer:
+                        assert answer.status == 201
+                    while not sizes or max(sizes) <= MAX_MESSAGE_BYTES:
+                        message = await asyncio.wait_for(socket.receive(), timeout=10)
+                        assert message.type == aiohttp.WSMsgType.TEXT, message
+                        sizes.append(len(message.data.encode()))
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        message = await asyncio.wait_for(socket.receive(), timeout=1)
+                        assert message.type == aiohttp.WSMsgType.TEXT, message
+                    return sizes, socket.closed
+
+        sizes, closed = asyncio.run(scenario())
+    assert max(sizes) > MAX_MESSAGE_BYTES
+    assert not closed

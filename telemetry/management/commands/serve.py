@@ -87,8 +87,10 @@ class Command(BaseCommand):
             verbosity=0,
             body_limits=body_limits(),
             # Browsers send nothing on Fieldhub's sockets: a larger frame is refused before it is buffered
-            # (1009), and too many are (realtime.wsprotocol).
-            websocket_max_message_size=MAX_MESSAGE_BYTES,
+            # (1009), and too many are (realtime.wsprotocol). Not the message size: autobahn applies that to
+            # what the server sends too (the publisher's messages of up to MAX_FRAME_BYTES); it stays
+            # daphne's 1 MiB, what a client's message in frames may reach before the consumer closes it (4413).
+            websocket_max_frame_size=MAX_MESSAGE_BYTES,
         )
         server.run()
         stop.set()
