@@ -55,8 +55,8 @@ def main() -> None:
         from core.lwm2m.types import DataType
         from core.models import Endpoint
         from core.simulator.leshan import LeshanDouble, SimulatedClient
+        from telemetry.ingest import ingest
         from telemetry.models import EndpointOperation
-        from telemetry.services import ingest
 
         names = [f"urn:dl:{i:05d}" for i in range(args.devices)]
         Endpoint.objects.bulk_create([Endpoint(name=name, online=False) for name in names])

@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from core.permissions import SYSTEM
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import PYTHON, child, free_port, prepare_database, server_env, wait_healthy
@@ -310,14 +312,15 @@ def scenario_leshan(args: argparse.Namespace) -> None:
     env = prepare({"DISPATCH_SWEEP_SECONDS": "1"})
     from core.lwm2m.types import DataType
     from core.simulator.leshan import LeshanDouble, SimulatedClient
-    from telemetry import services
+    from telemetry import ingest
+    from telemetry.downlink import queue
     from telemetry.models import EndpointOperation
 
     names = [f"urn:faults:{n}" for n in range(5)]
     port = free_port()
     env["LESHAN_URL"] = f"http://127.0.0.1:{port}"
 
-    def queue(tag: str) -> list[int]:
+    def queue_writes(tag: str) -> list[int]:
         from core.models import Endpoint
 
         ids = []
@@ -325,8 +328,8 @@ def scenario_leshan(args: argparse.Namespace) -> None:
             post_reading(name)
             endpoint = Endpoint.objects.get(name=name)
             for n in range(4):
-                operation = services.operation_enqueue(
-                    actor=None, endpoint=endpoint, kind="WRITE", path="/3/0/14", value=f"{tag}:{name}:{n}", system=True
+                operation = queue.operation_enqueue(
+                    actor=SYSTEM, endpoint=endpoint, kind="WRITE", path="/3/0/14", value=f"{tag}:{name}:{n}"
                 )
                 ids.append(operation.pk)
         return ids
@@ -335,12 +338,12 @@ def scenario_leshan(args: argparse.Namespace) -> None:
         from core.lwm2m.nodes import Path as LwPath
         from core.lwm2m.nodes import Reading
 
-        services.ingest(endpoint_name=name, readings=[Reading(LwPath(3303, 0, 5700), DataType.FLOAT, 20.0)])
+        ingest.ingest(endpoint_name=name, readings=[Reading(LwPath(3303, 0, 5700), DataType.FLOAT, 20.0)])
 
     clients = [SimulatedClient(name, resources={"/3/0/14": (DataType.STRING, "+00")}) for name in names]
     print(f"## leshan: down for {args.outage:g} s with 20 writes queued for 5 devices, then slow")
     with process(["manage.py", "dispatch"], env):
-        ids = queue("down")
+        ids = queue_writes("down")
         time.sleep(args.outage)
         statuses = Counter(EndpointOperation.objects.filter(pk__in=ids).values_list("status", flat=True))
         attempts = sum(EndpointOperation.objects.filter(pk__in=ids).values_list("attempts", flat=True))
@@ -354,7 +357,7 @@ def scenario_leshan(args: argparse.Namespace) -> None:
                   f"distinct {len(set(sent))}, in queue order: {_in_order(sent, names, 'down')}")  # fmt: skip
             double.latency = args.slow
             double.requests.clear()
-            ids = queue("slow")
+            ids = queue_writes("slow")
             done = until(lambda: _all_done(ids), 300)
             sent = [json.loads(r.body)["value"] for r in double.requests if r.method == "PUT"]
             statuses = Counter(EndpointOperation.objects.filter(pk__in=ids).values_list("status", flat=True))
@@ -380,7 +383,8 @@ def scenario_dispatcher(args: argparse.Namespace) -> None:
     from core.lwm2m.types import DataType
     from core.models import Endpoint
     from core.simulator.leshan import LeshanDouble, Outcome, SimulatedClient
-    from telemetry import services
+    from telemetry import ingest
+    from telemetry.downlink import queue
 
     names = ["urn:faults:write", "urn:faults:execute"]
     clients = [SimulatedClient(name, resources={"/3/0/14": (DataType.STRING, "+00"), "/3/0/4": (DataType.NONE, None)})
@@ -390,17 +394,16 @@ def scenario_dispatcher(args: argparse.Namespace) -> None:
         env["LESHAN_URL"] = leshan_url
         for name in names:
             double.script(name, Outcome.delay(8))  # the device is slow to answer the first request
-            services.ingest(endpoint_name=name, readings=[Reading(LwPath(3303, 0, 5700), DataType.FLOAT, 20.0)])
-        write = services.operation_enqueue(
-            actor=None,
+            ingest.ingest(endpoint_name=name, readings=[Reading(LwPath(3303, 0, 5700), DataType.FLOAT, 20.0)])
+        write = queue.operation_enqueue(
+            actor=SYSTEM,
             endpoint=Endpoint.objects.get(name=names[0]),
             kind="WRITE",
             path="/3/0/14",
             value="x",
-            system=True,
         )
-        execute = services.operation_enqueue(
-            actor=None, endpoint=Endpoint.objects.get(name=names[1]), kind="EXECUTE", path="/3/0/4", system=True
+        execute = queue.operation_enqueue(
+            actor=SYSTEM, endpoint=Endpoint.objects.get(name=names[1]), kind="EXECUTE", path="/3/0/4"
         )
         with process(["manage.py", "dispatch"], env) as first:
             until(lambda: len(double.requests) >= 2, 30)  # both requests reached Leshan; answers pending

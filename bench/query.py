@@ -32,7 +32,7 @@ T0_MS = 1_700_000_000_000
 
 
 def load(env: dict[str, str], readings: int, devices: int) -> None:
-    """Fill the database in this process through telemetry.services.ingest."""
+    """Fill the database in this process through telemetry.ingest.ingest."""
     for key in ("DATABASE_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "FIELDHUB_VAR_DIR"):
         os.environ[key] = env[key]
     import django
@@ -41,7 +41,7 @@ def load(env: dict[str, str], readings: int, devices: int) -> None:
     from core.lwm2m.nodes import Path as LwPath
     from core.lwm2m.nodes import Reading
     from core.lwm2m.types import DataType
-    from telemetry.services import ingest
+    from telemetry.ingest import ingest
 
     temperature = LwPath.parse("/3303/0/5700")
     started = time.monotonic()

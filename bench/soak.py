@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.permissions import SYSTEM
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import PYTHON, child, free_port, percentile, prepare_database, server_env, wait_healthy
@@ -187,17 +189,17 @@ async def soak(args: argparse.Namespace, api_port: int, web_ports: list[int], le
 async def queue_commands(args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Every 10 s, a write of the UTC offset (/3/0/14) to 10 random devices, as an operator would."""
     from core.models import Endpoint
-    from telemetry import services
+    from telemetry.downlink import queue
 
     rng = random.Random(7)
     queued = 0
 
-    def queue() -> int:
+    def queue_some() -> int:
         names = list(Endpoint.objects.values_list("name", flat=True))
         for name in rng.sample(names, min(10, len(names))):
             endpoint = Endpoint.objects.get(name=name)
-            services.operation_enqueue(
-                actor=None, endpoint=endpoint, kind="WRITE", path="/3/0/14", value=f"+0{rng.randint(0, 9)}", system=True
+            queue.operation_enqueue(
+                actor=SYSTEM, endpoint=endpoint, kind="WRITE", path="/3/0/14", value=f"+0{rng.randint(0, 9)}"
             )
         return min(10, len(names))
 
@@ -205,7 +207,7 @@ async def queue_commands(args: argparse.Namespace, stop: asyncio.Event) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=10)
         if not stop.is_set():
-            queued += await asyncio.to_thread(queue)
+            queued += await asyncio.to_thread(queue_some)
     return queued
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from core.errors import PermissionDenied
 from core.roles import Role
@@ -26,6 +26,13 @@ class SystemPrincipal:
 
 
 SYSTEM = SystemPrincipal()
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+# Who reads or writes: a request's user (perhaps anonymous), or SYSTEM.
+Principal: TypeAlias = "AbstractBaseUser | AnonymousUser | SystemPrincipal"
 
 
 def role_of(user: Any) -> Role | None:

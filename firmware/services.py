@@ -37,12 +37,12 @@ from django.utils import timezone
 from core.errors import Conflict, FieldhubError, NotFound
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint
-from core.permissions import require
+from core.permissions import SYSTEM, require
 from core.roles import Role
 from firmware import fragments
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
-from telemetry import fragments as telemetry_fragments
-from telemetry import services as telemetry
+from telemetry import announce as telemetry_announce
+from telemetry.downlink import queue as telemetry_queue
 from telemetry.models import EndpointOperation, LatestValue
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def firmware_update_start(
 
 
 def _queue(endpoint: Endpoint, kind: str, path: str, **kwargs: Any) -> EndpointOperation:
-    return telemetry.operation_enqueue(actor=None, endpoint=endpoint, kind=kind, path=path, system=True, **kwargs)
+    return telemetry_queue.operation_enqueue(actor=SYSTEM, endpoint=endpoint, kind=kind, path=path, **kwargs)
 
 
 def firmware_update_cancel(*, actor: Any, update: FirmwareUpdate) -> FirmwareUpdate:
@@ -164,7 +164,7 @@ def firmware_update_cancel(*, actor: Any, update: FirmwareUpdate) -> FirmwareUpd
                 EndpointOperation.objects.filter(pk=operation.pk, status="QUEUED").update(
                     status="CANCELLED", completed_at=timezone.now(), updated_at=timezone.now()
                 )
-                telemetry_fragments.announce_operation(operation)  # its row no longer offers Cancel
+                telemetry_announce.operation_changed(operation)  # its row no longer offers Cancel
             else:
                 sent = True
         if sent:

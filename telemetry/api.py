@@ -19,7 +19,9 @@ from core.lwm2m import types as lwm2m
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint
 from core.schemas import ErrorOut, Offset, RowId, json_body
-from telemetry import bridge, selectors, services
+from telemetry import selectors
+from telemetry.downlink import queue
+from telemetry.ingest import IngestResult, ingest, payloads
 from telemetry.models import EndpointOperation, Event, Resource
 from telemetry.schemas import (
     CompositePostIn,
@@ -36,7 +38,6 @@ from telemetry.schemas import (
     SinglePostIn,
     TimestampedPostIn,
 )
-from telemetry.services import IngestResult, ingest
 
 bridge_router = Router(tags=["Leshan bridge"])
 
@@ -62,7 +63,7 @@ def _ingest(request: HttpRequest, schema: type, to_readings: Callable[..., list[
     openapi_extra=json_body(SinglePostIn),
 )
 def post_single(request: HttpRequest) -> Status[IngestResult]:
-    return Status(201, _ingest(request, SinglePostIn, lambda p: bridge.readings_from_single(p.obj_id, p.val, p.path)))
+    return Status(201, _ingest(request, SinglePostIn, lambda p: payloads.readings_from_single(p.obj_id, p.val, p.path)))
 
 
 @bridge_router.post(
@@ -72,7 +73,7 @@ def post_single(request: HttpRequest) -> Status[IngestResult]:
     openapi_extra=json_body(CompositePostIn),
 )
 def post_composite(request: HttpRequest) -> Status[IngestResult]:
-    return Status(201, _ingest(request, CompositePostIn, lambda p: bridge.readings_from_composite(p.val)))
+    return Status(201, _ingest(request, CompositePostIn, lambda p: payloads.readings_from_composite(p.val)))
 
 
 @bridge_router.post(
@@ -82,7 +83,7 @@ def post_composite(request: HttpRequest) -> Status[IngestResult]:
     openapi_extra=json_body(TimestampedPostIn),
 )
 def post_timestamped(request: HttpRequest) -> Status[IngestResult]:
-    return Status(201, _ingest(request, TimestampedPostIn, lambda p: bridge.readings_from_timestamped(p.val)))
+    return Status(201, _ingest(request, TimestampedPostIn, lambda p: payloads.readings_from_timestamped(p.val)))
 
 
 # --- the query API (/api/v1/) ---------------------------------------------------------------------------
@@ -360,7 +361,7 @@ def _operation_out(operation: EndpointOperation) -> dict[str, Any]:
 )
 def create_operation(request: HttpRequest, endpoint: str, payload: OperationIn) -> Status[dict[str, Any]]:
     device = selectors.endpoint_get(user=request.auth, name=endpoint)
-    operation = services.operation_enqueue(
+    operation = queue.operation_enqueue(
         actor=request.auth,
         endpoint=device,
         kind=payload.kind.upper(),
@@ -402,7 +403,7 @@ def get_operation(request: HttpRequest, operation_id: RowId) -> dict[str, Any]:
 )
 def cancel_operation(request: HttpRequest, operation_id: RowId) -> dict[str, Any]:
     operation = selectors.operation_get(user=request.auth, pk=operation_id)
-    return _operation_out(services.operation_cancel(actor=request.auth, operation=operation))
+    return _operation_out(queue.operation_cancel(actor=request.auth, operation=operation))
 
 
 @operations_router.post(
@@ -412,4 +413,4 @@ def cancel_operation(request: HttpRequest, operation_id: RowId) -> dict[str, Any
 )
 def retry_operation(request: HttpRequest, operation_id: RowId) -> dict[str, Any]:
     operation = selectors.operation_get(user=request.auth, pk=operation_id)
-    return _operation_out(services.operation_retry(actor=request.auth, operation=operation))
+    return _operation_out(queue.operation_retry(actor=request.auth, operation=operation))

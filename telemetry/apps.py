@@ -6,8 +6,9 @@ class TelemetryConfig(AppConfig):
 
     def ready(self) -> None:
         """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
-        and the presence rule for devices that went quiet (``services.endpoints_expire``)."""
-        from telemetry import hooks, partitions, services
+        and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``)."""
+        from telemetry import hooks, partitions
+        from telemetry.lifecycle import services as lifecycle
 
         hooks.add_periodic(partitions.partitions_maintain_periodically)
-        hooks.add_periodic(services.endpoints_expire)
+        hooks.add_periodic(lifecycle.endpoints_expire)

@@ -25,8 +25,11 @@ from django.db import DatabaseError
 from core.errors import FieldhubError
 from core.leshan import LeshanClient, ServerEvent, server_events
 from core.lwm2m.nodes import NodeError, Path, flatten
-from telemetry import bridge, services
-from telemetry.workers import DatabaseThreads
+from core.workers import DatabaseThreads
+from telemetry import ingest
+from telemetry.downlink import queue
+from telemetry.ingest import payloads
+from telemetry.lifecycle import services as lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ class LeshanFollower:
     async def _resync(self) -> None:
         async with LeshanClient(self.leshan_url) as leshan:
             registrations = await leshan.clients()
-        changed = await self._db.run(services.endpoints_resync, registrations=registrations)
+        changed = await self._db.run(lifecycle.endpoints_resync, registrations=registrations)
         logger.info("Leshan: %d registration(s), %d device(s) resynchronised", len(registrations), changed)
 
     async def handle(self, event: ServerEvent) -> None:
@@ -99,23 +102,23 @@ class LeshanFollower:
         data: Any = event.data
         if not isinstance(data, dict):
             raise ValueError("the event's data is not a JSON object")
-        if event.name in services.REGISTRATION_EVENTS:
+        if event.name in lifecycle.REGISTRATION_EVENTS:
             registration = data.get("registration", data) if event.name == "UPDATED" else data
-            await self._db.run(services.endpoint_registration, event=event.name, registration=registration)
+            await self._db.run(lifecycle.endpoint_registration, event=event.name, registration=registration)
         elif event.name in ("SLEEPING", "AWAKE"):
-            await self._db.run(services.endpoint_presence, name=data["ep"], sleeping=event.name == "SLEEPING")
+            await self._db.run(lifecycle.endpoint_presence, name=data["ep"], sleeping=event.name == "SLEEPING")
         elif event.name == "NOTIFICATION" and data.get("kind") == "single":
             readings = flatten(data["val"], Path.parse(data["res"]))
-            await self._db.run(services.ingest, endpoint_name=data["ep"], readings=readings)
+            await self._db.run(ingest.ingest, endpoint_name=data["ep"], readings=readings)
         elif event.name in ("NOTIFICATION", "SEND"):
             val = data["val"]
             if not isinstance(val, dict):
                 raise ValueError("val is not a map of paths to nodes")
-            readings = bridge.readings_from_composite(val)
-            await self._db.run(services.ingest, endpoint_name=data["ep"], readings=readings)
+            readings = payloads.readings_from_composite(val)
+            await self._db.run(ingest.ingest, endpoint_name=data["ep"], readings=readings)
         elif event.name == "REQUEST_RESPONSE":
             await self._db.run(
-                services.operation_delayed_response,
+                queue.operation_delayed_response,
                 endpoint_name=data["ep"],
                 request_id=str(data["requestId"]),
                 response=data["response"],

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from core import pages
 from core.errors import FieldhubError, PermissionDenied
 from core.http import back
-from telemetry import fragments, selectors, services
+from telemetry import presenters, selectors
+from telemetry.downlink import queue
 from telemetry.models import EndpointOperation
 
 # The device table's sortable columns: sort key, heading, the order of a first click (newest seen first).
@@ -41,7 +42,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "status": status or "",
         "sort": sort,
         "sort_param": "" if sort == selectors.DEFAULT_SORT else sort,
-        **fragments.dashboard_context(
+        **presenters.dashboard_context(
             user=request.user, q=q, status=status, sort=sort, page=pages.page_number(request)
         ),
     }
@@ -80,7 +81,7 @@ def endpoint(request: HttpRequest, name: str) -> HttpResponse:
     """A device; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
     context = {
         "nav": "dashboard",
-        **fragments.endpoint_context(
+        **presenters.endpoint_context(
             user=request.user,
             name=name,
             path=pages.text(request, "path"),
@@ -168,14 +169,14 @@ def _back(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    services.operation_cancel(actor=request.user, operation=selectors.operation_get(user=request.user, pk=pk))
+    queue.operation_cancel(actor=request.user, operation=selectors.operation_get(user=request.user, pk=pk))
     return _back(request)
 
 
 @login_required
 @require_POST
 def operation_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    services.operation_retry(actor=request.user, operation=selectors.operation_get(user=request.user, pk=pk))
+    queue.operation_retry(actor=request.user, operation=selectors.operation_get(user=request.user, pk=pk))
     return _back(request)
 
 
@@ -189,7 +190,7 @@ def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
     answers the same refusal with 422."""
     device = selectors.endpoint_get(user=request.user, name=name)
     try:
-        operation = services.operation_enqueue(
+        operation = queue.operation_enqueue(
             actor=request.user,
             endpoint=device,
             kind=request.POST.get("kind", "").upper(),
@@ -235,7 +236,7 @@ def events(request: HttpRequest) -> HttpResponse:
     filtered = any(filters.values())
     context = {
         "nav": "events",
-        "events": fragments.summarize_events(page.items),
+        "events": presenters.summarize_events(page.items),
         "endpoint_name": endpoint_name,
         "event_type": event_type,
         "since": pages.local_input(times["since"]),

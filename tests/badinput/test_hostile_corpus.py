@@ -16,7 +16,7 @@ from core.models import Endpoint, ResourceType
 from core.services import token_create
 from firmware import fragments as firmware_fragments
 from firmware.models import Firmware
-from telemetry import fragments
+from telemetry import partials, presenters
 from telemetry.models import EndpointOperation, Event
 from tests.factories import make_endpoint, make_firmware_update, make_resource
 from tests.telemetry.bridge_client import post
@@ -382,11 +382,11 @@ def test_a_hostile_endpoint_name_is_stored_as_sent_and_shown_escaped(name: str, 
         assert _escaped(name) in html, page
     assert _escaped(HOSTILE_TEXT) in pages["device"].content.decode()
     fragments_html = [
-        fragments.render_endpoint_row(endpoint.pk),
-        fragments.render_endpoint_row(endpoint.pk, insert=True),
-        fragments.render_endpoint_status(endpoint.pk),
-        fragments.render_latest_values(endpoint.pk),
-        fragments.render_event(fragments.summarize_event(Event.objects.get())),
+        partials.render_endpoint_row(endpoint.pk),
+        partials.render_endpoint_row(endpoint.pk, insert=True),
+        partials.render_endpoint_status(endpoint.pk),
+        partials.render_latest_values(endpoint.pk),
+        partials.render_event(presenters.summarize_event(Event.objects.get())),
     ]
     for html in fragments_html:
         _assert_escaped(html, name)
@@ -417,8 +417,8 @@ def test_operations_and_firmware_fragments_escape_a_hostile_name(operator: Any) 
     )
     update = make_firmware_update(endpoint=endpoint)
     html = [
-        fragments.render_operation(operation.pk),
-        fragments.render_operation(operation.pk, page="operations"),
+        partials.render_operation(operation.pk),
+        partials.render_operation(operation.pk, page="operations"),
         firmware_fragments.render_update_row(update.pk, page="device"),
         firmware_fragments.render_update_row(update.pk, page="firmware"),
         client.get("/operations/").content.decode(),

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
 from core.lwm2m.types import ID_MAX, INT64_MAX, INT64_MIN, UINT64_MAX, DataType, ObjectLink
-from telemetry import bridge
+from telemetry.ingest import payloads
 
 PROPERTIES = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -131,17 +131,17 @@ def test_a_valid_node_flattens_into_exactly_its_readings(case: Any) -> None:
 def test_a_valid_composite_post_holds_every_node_s_readings(cases: list[Any]) -> None:
     val = {str(at): node for at, node, _ in cases}
     expected = {str(at): readings for at, _, readings in cases}  # a path given twice: the last one counts
-    readings = bridge.readings_from_composite(val) if not bridge._is_node(val) else None
+    readings = payloads.readings_from_composite(val) if not payloads._is_node(val) else None
     if readings is not None:
         assert _same(_as_tuples(readings), [r for rs in expected.values() for r in rs])
 
 
 @PROPERTIES
-@given(any_valid_node(), st.one_of(st.none(), st.integers(0, bridge.MAX_TIMESTAMP_MS)))
+@given(any_valid_node(), st.one_of(st.none(), st.integers(0, payloads.MAX_TIMESTAMP_MS)))
 def test_a_timestamped_post_keeps_the_device_time(case: Any, timestamp_ms: int | None) -> None:
     at, node, expected = case
     key = "null" if timestamp_ms is None else str(timestamp_ms)
-    readings = bridge.readings_from_timestamped([{key: {"nodes": {str(at): node}}}])
+    readings = payloads.readings_from_timestamped([{key: {"nodes": {str(at): node}}}])
     assert _same(_as_tuples(readings), expected)
     assert {r.timestamp_ms for r in readings} <= {timestamp_ms}
 
@@ -153,9 +153,9 @@ def test_a_single_notification_of_a_resource_lands_at_instance_0_or_its_path(
 ) -> None:
     data_type, raw, value = typed
     node = {"kind": "singleResource", "id": resource_id, "type": data_type.value, "value": raw}
-    (reading,) = bridge.readings_from_single(3303, node)
+    (reading,) = payloads.readings_from_single(3303, node)
     assert (str(reading.path), reading.data_type) == (f"/3303/0/{resource_id}", data_type)
-    (reading,) = bridge.readings_from_single(3303, node, f"/3303/{instance_id}/{resource_id}")
+    (reading,) = payloads.readings_from_single(3303, node, f"/3303/{instance_id}/{resource_id}")
     assert str(reading.path) == f"/3303/{instance_id}/{resource_id}"
     if isinstance(value, float) and math.isnan(value):  # never: NaN is refused
         raise AssertionError
@@ -216,16 +216,16 @@ def test_any_json_as_a_node_is_readings_or_node_error(node: Any, path: str) -> N
 @PROPERTIES
 @given(st.integers(0, ID_MAX), json_values, st.one_of(st.none(), paths))
 def test_any_single_post_is_readings_or_node_error(object_id: int, node: Any, path: str | None) -> None:
-    _readings_or_node_error(bridge.readings_from_single, object_id, node, path)
+    _readings_or_node_error(payloads.readings_from_single, object_id, node, path)
 
 
 @PROPERTIES
 @given(st.dictionaries(st.one_of(paths, node_keys), json_values, max_size=4))
 def test_any_composite_post_is_readings_or_node_error(val: dict[str, Any]) -> None:
-    _readings_or_node_error(bridge.readings_from_composite, val)
+    _readings_or_node_error(payloads.readings_from_composite, val)
 
 
 @PROPERTIES
 @given(st.lists(st.dictionaries(st.one_of(text, st.integers(-5, 2**60).map(str)), json_values, max_size=3)))
 def test_any_timestamped_post_is_readings_or_node_error(val: list[Any]) -> None:
-    _readings_or_node_error(bridge.readings_from_timestamped, val)
+    _readings_or_node_error(payloads.readings_from_timestamped, val)

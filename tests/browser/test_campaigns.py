@@ -17,8 +17,8 @@ from core.models import Endpoint
 from firmware import fragments, services
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 from realtime.publisher import Publisher
+from telemetry.ingest import ingest
 from telemetry.models import EndpointOperation
-from telemetry.services import ingest
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import make_endpoint, make_firmware
 

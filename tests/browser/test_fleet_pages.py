@@ -12,7 +12,7 @@ import pytest
 
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
-from telemetry.services import ingest
+from telemetry.ingest import ingest
 from tests.browser.conftest import log_in, screenshot
 from tests.browser.test_ui import WAIT, live, post
 

@@ -6,7 +6,7 @@ import pytest
 
 from core.models import Endpoint
 from firmware.services import campaign_create
-from telemetry.services import operation_enqueue
+from telemetry.downlink.queue import operation_enqueue
 from tests.browser.conftest import log_in, screenshot
 from tests.browser.test_ui import EP, live, register
 from tests.factories import make_firmware

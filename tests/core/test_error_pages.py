@@ -6,8 +6,8 @@ import pytest
 from django.template.loader import render_to_string
 from django.test import Client
 
+from telemetry.downlink.queue import operation_enqueue
 from telemetry.models import EndpointOperation
-from telemetry.services import operation_enqueue
 from tests.factories import make_endpoint
 
 pytestmark = pytest.mark.django_db

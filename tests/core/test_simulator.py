@@ -22,7 +22,7 @@ from core.roles import Role
 from core.simulator.fleet import Climate, Fleet, FleetConfig, SimulatedDevice, Uplink, chance
 from firmware import services as firmware
 from firmware.models import Campaign, FirmwareUpdate
-from telemetry import services as telemetry
+from telemetry.downlink import queue
 from telemetry.models import EndpointOperation, Event, LatestValue, Resource
 from tests.factories import make_user
 from tests.servers import embedded, free_port
@@ -232,15 +232,15 @@ def test_a_write_changes_the_device_which_reports_it_and_a_reboot_registers_agai
     with fieldhub_for(fleet_config) as url, in_background(Fleet(dataclass_replace(fleet_config, url=url))) as fleet:
         wait_until(lambda: Endpoint.objects.filter(online=True).count() == 2, within=WAIT)
         device = Endpoint.objects.get(name="urn:dev:sim-0001")
-        write = telemetry.operation_enqueue(actor=operator, endpoint=device, kind="WRITE", path="/3/0/14", value="+05")
+        write = queue.operation_enqueue(actor=operator, endpoint=device, kind="WRITE", path="/3/0/14", value="+05")
         wait_until(lambda: _status(write) == "CONFIRMED", within=WAIT)
         wait_until(lambda: _latest(device, "/3/0/14") == "+05", within=WAIT)  # reported back by the device
         assert fleet.devices[0].value("/3/0/14") == "+05"
         registered = Endpoint.objects.get(pk=device.pk).registered_at
-        reboot = telemetry.operation_enqueue(actor=operator, endpoint=device, kind="EXECUTE", path="/3/0/4")
+        reboot = queue.operation_enqueue(actor=operator, endpoint=device, kind="EXECUTE", path="/3/0/4")
         wait_until(lambda: _status(reboot) == "CONFIRMED", within=WAIT)
         wait_until(lambda: Endpoint.objects.get(pk=device.pk).registered_at != registered, within=WAIT)
-        bad = telemetry.operation_enqueue(actor=operator, endpoint=device, kind="EXECUTE", path="/5/0/2")
+        bad = queue.operation_enqueue(actor=operator, endpoint=device, kind="EXECUTE", path="/5/0/2")
         wait_until(lambda: _status(bad) == "FAILED", within=WAIT)  # nothing downloaded: 4.05
         assert "METHOD_NOT_ALLOWED" in EndpointOperation.objects.get(pk=bad.pk).last_error
 

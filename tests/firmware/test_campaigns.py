@@ -17,7 +17,8 @@ from core.lwm2m.types import DataType
 from core.models import Endpoint
 from firmware import fragments, selectors, services
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
-from telemetry import services as telemetry
+from telemetry import ingest
+from telemetry.downlink import queue
 from telemetry.models import EndpointOperation
 from tests.factories import make_endpoint, make_firmware
 
@@ -38,7 +39,7 @@ def fleet(count: int) -> list[Endpoint]:
 def report(name: str, *values: tuple[str, Any]) -> None:
     types = {"/5/0/3": DataType.INTEGER, "/5/0/5": DataType.INTEGER, "/3/0/3": DataType.STRING}
     types["/10240/0/0"] = DataType.TIME
-    telemetry.ingest(endpoint_name=name, readings=[Reading(Path.parse(p), types[p], v) for p, v in values])
+    ingest.ingest(endpoint_name=name, readings=[Reading(Path.parse(p), types[p], v) for p, v in values])
 
 
 def finish(update: FirmwareUpdate, *, ok: bool) -> None:
@@ -410,7 +411,7 @@ class TestRetry:
         uri = EndpointOperation.objects.filter(path="/5/0/1").first()
         assert uri.status == "CANCELLED"
         with pytest.raises(Conflict) as refused:
-            telemetry.operation_retry(actor=operator, operation=uri)
+            queue.operation_retry(actor=operator, operation=uri)
         assert str(refused.value) == (
             f"operation {uri.pk} cannot be retried: it belongs to the firmware update of {uri.endpoint.name} "
             "to 2.0.0, which is cancelled (start a new update instead)"
@@ -425,8 +426,8 @@ class TestRetry:
         devices = fleet(2)
         campaign = create(operator, devices[:1])
         services.campaign_abort(actor=operator, campaign=campaign)
-        own = telemetry.operation_enqueue(actor=operator, endpoint=devices[1], kind="READ", path="/3/0/0")
-        telemetry.operation_cancel(actor=operator, operation=own)
+        own = queue.operation_enqueue(actor=operator, endpoint=devices[1], kind="READ", path="/3/0/0")
+        queue.operation_cancel(actor=operator, operation=own)
         uri = EndpointOperation.objects.get(path="/5/0/1")
         page = logged_in(operator).get("/operations/").content.decode()
         assert f"Retry read /3/0/0 on {devices[1].name}" in page
@@ -434,17 +435,17 @@ class TestRetry:
         device_page = logged_in(operator).get(f"/endpoints/{devices[0].name}/").content.decode()
         assert f'id="operation-{uri.pk}"' in device_page
         assert "Retry write /5/0/1" not in device_page
-        from telemetry import fragments as telemetry_fragments
+        from telemetry import partials
 
         for page_name in ("endpoint", "operations"):
-            assert "Retry" not in telemetry_fragments.render_operation(uri.pk, page=page_name)
-            assert "Retry" in telemetry_fragments.render_operation(own.pk, page=page_name)
+            assert "Retry" not in partials.render_operation(uri.pk, page=page_name)
+            assert "Retry" in partials.render_operation(own.pk, page=page_name)
 
     def test_a_failed_package_uri_write_of_an_update_under_way_may_be_retried(self, operator) -> None:
         device = fleet(1)[0]
         update = services.firmware_update_start(actor=operator, endpoint=device, firmware=make_firmware())
         EndpointOperation.objects.filter(pk=update.uri_operation_id).update(status="FAILED")
-        retried = telemetry.operation_retry(actor=operator, operation=EndpointOperation.objects.get(path="/5/0/1"))
+        retried = queue.operation_retry(actor=operator, operation=EndpointOperation.objects.get(path="/5/0/1"))
         assert retried.status == "QUEUED"
 
     def test_the_write_that_cancels_an_update_stays_retryable(self, operator) -> None:
@@ -455,7 +456,7 @@ class TestRetry:
         update.refresh_from_db()
         cancel = update.cancel_operation
         EndpointOperation.objects.filter(pk=cancel.pk).update(status="FAILED")
-        assert telemetry.operation_retry(actor=operator, operation=cancel).status == "QUEUED"
+        assert queue.operation_retry(actor=operator, operation=cancel).status == "QUEUED"
 
 
 # --- the pages ---------------------------------------------------------------------------------------------

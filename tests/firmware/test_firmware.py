@@ -21,8 +21,8 @@ from core.roles import Role
 from core.simulator.leshan import LeshanDouble, SimulatedClient
 from firmware import services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
-from telemetry import services as telemetry
-from telemetry.dispatch import Dispatcher
+from telemetry import ingest
+from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation
 from tests.factories import make_firmware, make_user
 
@@ -37,7 +37,7 @@ def logged_in(user: Any, **kwargs: Any) -> Client:
 
 
 def device(name: str = "dev-fw") -> Endpoint:
-    telemetry.ingest(endpoint_name=name, readings=[Reading(Path(10240, 0, 0), DataType.TIME, 1)])
+    ingest.ingest(endpoint_name=name, readings=[Reading(Path(10240, 0, 0), DataType.TIME, 1)])
     return Endpoint.objects.get(name=name)
 
 
@@ -50,7 +50,7 @@ def report(name: str, *values: tuple[str, Any]) -> None:
         "/10240/0/0": DataType.TIME,
     }
     readings = [Reading(Path.parse(path), types[path], value) for path, value in values]
-    telemetry.ingest(endpoint_name=name, readings=readings)
+    ingest.ingest(endpoint_name=name, readings=readings)
 
 
 def upload(version: str = "2.0.0", content: bytes = IMAGE, name: str = "app.bin") -> Firmware:

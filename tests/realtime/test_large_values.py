@@ -15,9 +15,9 @@ from core.models import Endpoint
 from core.roles import Role
 from core.templatetags.fieldhub import SHOWN_CHARS
 from realtime.publisher import MAX_FRAME_BYTES, Publisher
-from telemetry import fragments
+from telemetry import partials, presenters
+from telemetry.ingest import ingest
 from telemetry.models import Event
-from telemetry.services import ingest
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -40,10 +40,10 @@ def test_a_huge_value_is_cut_on_every_page_and_in_every_push() -> None:
     endpoint = Endpoint.objects.get(name="urn:dev:loud")
     event = Event.objects.get(endpoint=endpoint)
     pushed = {
-        "latest values": fragments.render_latest_values(endpoint.pk),
-        "status": fragments.render_endpoint_status(endpoint.pk),
-        "event": fragments.render_event(fragments.summarize_event(event)),
-        "row": fragments.render_endpoint_row(endpoint.pk),
+        "latest values": partials.render_latest_values(endpoint.pk),
+        "status": partials.render_endpoint_status(endpoint.pk),
+        "event": partials.render_event(presenters.summarize_event(event)),
+        "row": partials.render_endpoint_row(endpoint.pk),
     }
     for what, fragment in pushed.items():
         assert len(fragment.encode()) < 20_000, what
@@ -64,16 +64,16 @@ def test_a_post_of_thousands_of_values_renders_a_bounded_page() -> None:
     readings = [Reading(Path(3200, i, 5500), DataType.BOOLEAN, bool(i % 2)) for i in range(5000)]
     ingest(endpoint_name="urn:dev:wide", readings=readings)
     endpoint = Endpoint.objects.get(name="urn:dev:wide")
-    latest = fragments.render_latest_values(endpoint.pk)
-    assert latest.count("<tr id=") == fragments.LATEST_VALUES_SHOWN
-    assert f"The first {fragments.LATEST_VALUES_SHOWN} of 5000 values" in latest
+    latest = partials.render_latest_values(endpoint.pk)
+    assert latest.count("<tr id=") == presenters.LATEST_VALUES_SHOWN
+    assert f"The first {presenters.LATEST_VALUES_SHOWN} of 5000 values" in latest
     assert len(latest.encode()) < MAX_FRAME_BYTES
-    event = fragments.render_event(fragments.summarize_event(Event.objects.get(endpoint=endpoint)))
-    assert f"and {5000 - fragments.EVENT_VALUES_SHOWN} more" in event
-    assert event.count('class="event-value"') == fragments.EVENT_VALUES_SHOWN
-    assert page(viewer, f"/endpoints/{endpoint.name}/").count("<tr id=") == fragments.LATEST_VALUES_SHOWN
+    event = partials.render_event(presenters.summarize_event(Event.objects.get(endpoint=endpoint)))
+    assert f"and {5000 - presenters.EVENT_VALUES_SHOWN} more" in event
+    assert event.count('class="event-value"') == presenters.EVENT_VALUES_SHOWN
+    assert page(viewer, f"/endpoints/{endpoint.name}/").count("<tr id=") == presenters.LATEST_VALUES_SHOWN
     for url in ("/", "/events/"):
-        assert f"and {5000 - fragments.EVENT_VALUES_SHOWN} more" in page(viewer, url), url
+        assert f"and {5000 - presenters.EVENT_VALUES_SHOWN} more" in page(viewer, url), url
 
 
 def test_listing_events_reads_only_the_values_their_rows_show(django_assert_num_queries) -> None:
@@ -84,8 +84,8 @@ def test_listing_events_reads_only_the_values_their_rows_show(django_assert_num_
         ingest(endpoint_name=f"urn:dev:wide-{device}", readings=readings)
     events = list(Event.objects.select_related("endpoint").order_by("pk"))
     with django_assert_num_queries(2):
-        summaries = fragments.summarize_events(events)
-    assert [len(summary.resources) for summary in summaries] == [fragments.EVENT_VALUES_SHOWN] * 3
+        summaries = presenters.summarize_events(events)
+    assert [len(summary.resources) for summary in summaries] == [presenters.EVENT_VALUES_SHOWN] * 3
     assert [summary.more for summary in summaries] == [100 - 12, 200 - 12, 300 - 12]
     assert [r["path"] for r in summaries[0].resources] == [f"/3200/{i}/5500" for i in range(12)]
 

@@ -17,7 +17,7 @@ from core.lwm2m.types import DataType
 from core.roles import Role
 from realtime.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED, CLOSE_NOT_FOUND
 from realtime.publisher import BURST, RATE, publisher
-from telemetry.services import ingest
+from telemetry.ingest import ingest
 from tests.factories import make_endpoint, make_user
 from tests.realtime.live import connect, receive_all, temperature
 

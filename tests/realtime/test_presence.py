@@ -15,8 +15,8 @@ from realtime import groups, sockets
 from realtime.presence import Presence
 from realtime.publisher import publisher
 from realtime.sockets import RESYNC
-from telemetry import fragments
-from telemetry.services import ingest
+from telemetry import partials
+from telemetry.ingest import ingest
 from tests.factories import make_user
 from tests.realtime.live import connect, presence_established, receive_all, redis_layers, temperature
 
@@ -29,8 +29,8 @@ async def flushed() -> None:
 
 async def test_a_device_page_nobody_watches_is_not_rendered(layer: str, monkeypatch: pytest.MonkeyPatch) -> None:
     rendered: list[int] = []
-    real = fragments.render_latest_values
-    monkeypatch.setattr(fragments, "render_latest_values", lambda pk: rendered.append(pk) or real(pk))
+    real = partials.render_latest_values
+    monkeypatch.setattr(partials, "render_latest_values", lambda pk: rendered.append(pk) or real(pk))
     viewer = await database_sync_to_async(make_user)(Role.VIEWER)
     await database_sync_to_async(ingest)(endpoint_name="quiet", readings=temperature(1.0))
     await flushed()

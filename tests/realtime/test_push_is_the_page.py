@@ -18,9 +18,10 @@ from firmware import fragments as firmware_fragments
 from firmware import services as firmware_services
 from firmware.models import Campaign, FirmwareUpdate
 from realtime.tokens import PLACEHOLDER
-from telemetry import fragments
+from telemetry import partials, presenters
+from telemetry.downlink.queue import operation_enqueue
+from telemetry.ingest import ingest
 from telemetry.models import Event
-from telemetry.services import ingest, operation_enqueue
 from tests.factories import make_firmware, make_user
 from tests.html import element
 from tests.realtime.live import connect, receive_all
@@ -73,25 +74,25 @@ def page(fleet: dict[str, Any], url: str) -> str:
 def test_the_dashboards_pushes_are_its_own_markup(fleet: dict[str, Any]) -> None:
     dashboard = page(fleet, "/")
     endpoint = fleet["endpoint"]
-    assert_same(fragments.render_fleet_counts(), dashboard, "fleet-counts")
-    assert_same(fragments.render_endpoint_row(endpoint.pk), dashboard, f"endpoint-row-{endpoint.pk}")
+    assert_same(partials.render_fleet_counts(), dashboard, "fleet-counts")
+    assert_same(partials.render_endpoint_row(endpoint.pk), dashboard, f"endpoint-row-{endpoint.pk}")
     event = Event.objects.filter(endpoint=endpoint).latest("pk")
-    assert_same(fragments.render_event(fragments.summarize_event(event)), dashboard, f"event-{event.pk}")
+    assert_same(partials.render_event(presenters.summarize_event(event)), dashboard, f"event-{event.pk}")
 
 
 def test_a_device_pages_pushes_are_its_own_markup(fleet: dict[str, Any]) -> None:
     endpoint, operation, update = fleet["endpoint"], fleet["operation"], fleet["update"]
     device = page(fleet, f"/endpoints/{endpoint.name}/")
-    assert_same(fragments.render_endpoint_status(endpoint.pk), device, "endpoint-status")
-    assert_same(fragments.render_latest_values(endpoint.pk), device, "latest-values")
-    assert_same(fragments.render_operation(operation.pk), device, f"operation-{operation.pk}")
+    assert_same(partials.render_endpoint_status(endpoint.pk), device, "endpoint-status")
+    assert_same(partials.render_latest_values(endpoint.pk), device, "latest-values")
+    assert_same(partials.render_operation(operation.pk), device, f"operation-{operation.pk}")
     section = page(fleet, f"/endpoints/{endpoint.name}/firmware/")
     assert_same(firmware_fragments.render_update_row(update.pk, page="device"), section, f"update-{update.pk}")
 
 
 def test_the_commands_pages_pushes_are_its_own_markup(fleet: dict[str, Any]) -> None:
     operation = fleet["operation"]
-    pushed = fragments.render_operation(operation.pk, page="operations")
+    pushed = partials.render_operation(operation.pk, page="operations")
     assert_same(pushed, page(fleet, "/operations/"), f"operation-{operation.pk}")
 
 

@@ -31,8 +31,9 @@ from core.roles import Role
 from core.services import token_create
 from firmware.services import campaign_create, firmware_update_start
 from realtime.routing import websocket_urlpatterns
+from telemetry.downlink.queue import operation_enqueue
+from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
-from telemetry.services import ingest, operation_enqueue
 from tests.factories import make_endpoint, make_firmware, make_user
 
 PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin", "superuser", "bridge")

@@ -17,9 +17,11 @@ from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
+from core.permissions import SYSTEM
 from core.simulator.leshan import LeshanDouble, LeshanVersion, Outcome, SimulatedClient
-from telemetry import services
-from telemetry.dispatch import Dispatcher
+from telemetry import ingest
+from telemetry.downlink import queue
+from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation, Resource
 from tests.servers import free_port
 from tests.telemetry.workers import FollowerThread, wait_until
@@ -29,7 +31,7 @@ Status = EndpointOperation.Status
 
 def device(name: str = "dev-1", **fields: Any) -> Endpoint:
     """A registered, online device, as after a registration post."""
-    services.ingest(endpoint_name=name, readings=[Reading(Path(10240, 0, 0), DataType.TIME, 1)])
+    ingest.ingest(endpoint_name=name, readings=[Reading(Path(10240, 0, 0), DataType.TIME, 1)])
     if fields:
         Endpoint.objects.filter(name=name).update(**fields)
     return Endpoint.objects.get(name=name)
@@ -61,7 +63,7 @@ def drain() -> int:
 
 
 def enqueue(endpoint: Endpoint, kind: str, path: str, **kwargs: Any) -> EndpointOperation:
-    return services.operation_enqueue(actor=None, endpoint=endpoint, kind=kind, path=path, system=True, **kwargs)
+    return queue.operation_enqueue(actor=SYSTEM, endpoint=endpoint, kind=kind, path=path, **kwargs)
 
 
 def refreshed(operation: EndpointOperation) -> EndpointOperation:
@@ -128,20 +130,20 @@ class TestEnqueue:
     def test_only_operators_queue(self, viewer, operator) -> None:
         endpoint = device()
         with pytest.raises(PermissionDenied):
-            services.operation_enqueue(actor=viewer, endpoint=endpoint, kind="READ", path="/3/0/9")
-        operation = services.operation_enqueue(actor=operator, endpoint=endpoint, kind="READ", path="/3/0/9")
+            queue.operation_enqueue(actor=viewer, endpoint=endpoint, kind="READ", path="/3/0/9")
+        operation = queue.operation_enqueue(actor=operator, endpoint=endpoint, kind="READ", path="/3/0/9")
         assert (operation.status, operation.created_by) == (Status.QUEUED, operator)
 
     def test_cancel_and_retry(self, operator) -> None:
         operation = enqueue(device(), "READ", "/3/0/9")
-        services.operation_cancel(actor=operator, operation=operation)
+        queue.operation_cancel(actor=operator, operation=operation)
         assert refreshed(operation).status == Status.CANCELLED
         with pytest.raises(Conflict, match="only a queued one can be cancelled"):
-            services.operation_cancel(actor=operator, operation=operation)
-        services.operation_retry(actor=operator, operation=operation)
+            queue.operation_cancel(actor=operator, operation=operation)
+        queue.operation_retry(actor=operator, operation=operation)
         assert (refreshed(operation).status, operation.attempts) == (Status.QUEUED, 0)
         with pytest.raises(Conflict, match="only a failed or cancelled one can be retried"):
-            services.operation_retry(actor=operator, operation=operation)
+            queue.operation_retry(actor=operator, operation=operation)
 
 
 @pytest.mark.django_db
@@ -242,7 +244,7 @@ class TestOutcomes:
         endpoint = Endpoint.objects.get(name="dev-1")
         assert (endpoint.sleeping, endpoint.queue_mode) == (True, True)  # it sleeps between wake-ups from now on
         assert drain() == 0  # asleep: not tried again until it is heard from
-        services.ingest(endpoint_name="dev-1", readings=[Reading(Path(3303, 0, 5700), DataType.FLOAT, 1.0)])
+        ingest.ingest(endpoint_name="dev-1", readings=[Reading(Path(3303, 0, 5700), DataType.FLOAT, 1.0)])
         drain()
         assert refreshed(operation).status == Status.CONFIRMED
 
@@ -374,7 +376,7 @@ class TestOutcomes:
 
     def test_a_cancelled_operation_is_never_sent(self, leshan: LeshanDouble, operator) -> None:
         operation = enqueue(device(), "WRITE", "/3/0/14", value="never")
-        services.operation_cancel(actor=operator, operation=operation)
+        queue.operation_cancel(actor=operator, operation=operation)
         assert drain() == 0
         assert not [r for r in leshan.requests if r.method == "PUT"]
 
@@ -382,12 +384,12 @@ class TestOutcomes:
         self, leshan: LeshanDouble, settings
     ) -> None:
         operation = enqueue(device(), "READ", "/3/0/9")
-        claims = services.operations_claim(endpoint_ids=None, limit=10)
+        claims = queue.operations_claim(endpoint_ids=None, limit=10)
         assert [c.id for c in claims] == [operation.pk]
-        assert services.operations_recover() == 0  # not stale yet
+        assert queue.operations_recover() == 0  # not stale yet
         stale = timezone.now() - dt.timedelta(seconds=settings.OPERATION_SENDING_TIMEOUT + 1)
         EndpointOperation.objects.filter(pk=operation.pk).update(last_attempt_at=stale)
-        assert services.operations_recover() == 1
+        assert queue.operations_recover() == 1
         operation = refreshed(operation)
         assert (operation.status, operation.attempts) == (Status.QUEUED, 1)
         drain()
@@ -395,10 +397,10 @@ class TestOutcomes:
 
     def test_an_execute_left_sending_fails_instead_of_running_twice(self, leshan: LeshanDouble, settings) -> None:
         operation = enqueue(device(), "EXECUTE", "/3/0/4")
-        services.operations_claim(endpoint_ids=None, limit=10)
+        queue.operations_claim(endpoint_ids=None, limit=10)
         stale = timezone.now() - dt.timedelta(seconds=settings.OPERATION_SENDING_TIMEOUT + 1)
         EndpointOperation.objects.filter(pk=operation.pk).update(last_attempt_at=stale)
-        assert services.operations_recover() == 1
+        assert queue.operations_recover() == 1
         operation = refreshed(operation)
         assert (operation.status, operation.attempts) == (Status.FAILED, 1)
         assert operation.last_error == (
@@ -410,10 +412,10 @@ class TestOutcomes:
 
     def test_a_sending_operation_is_not_cancellable_and_not_claimed_twice(self, operator) -> None:
         operation = enqueue(device(), "READ", "/3/0/9")
-        assert len(services.operations_claim(endpoint_ids=None, limit=10)) == 1
-        assert services.operations_claim(endpoint_ids=None, limit=10) == []
+        assert len(queue.operations_claim(endpoint_ids=None, limit=10)) == 1
+        assert queue.operations_claim(endpoint_ids=None, limit=10) == []
         with pytest.raises(Conflict):
-            services.operation_cancel(actor=operator, operation=operation)
+            queue.operation_cancel(actor=operator, operation=operation)
 
 
 @pytestmark_send
@@ -506,7 +508,7 @@ def test_a_dispatcher_in_another_process_is_woken_by_notify(settings: Any) -> No
             endpoint = device(online=False)
             operation = enqueue(endpoint, "WRITE", "/3/0/14", value="notified")
             wait_until(lambda: _listening(), within=15)
-            services.ingest(endpoint_name="dev-1", readings=[Reading(Path(10240, 0, 2), DataType.TIME, 1)])
+            ingest.ingest(endpoint_name="dev-1", readings=[Reading(Path(10240, 0, 2), DataType.TIME, 1)])
             wait_until(lambda: refreshed(operation).status == Status.CONFIRMED, within=15)
         finally:
             worker.terminate()

@@ -1,4 +1,4 @@
-"""Presence from time alone (telemetry.services.endpoints_expire, a dispatcher's sweep): a device whose
+"""Presence from time alone (telemetry.lifecycle.endpoints_expire, a dispatcher's sweep): a device whose
 registration lapsed (not heard from for its lifetime, or the default one, plus the grace) goes offline; a
 queue-mode device past its awake time is sleeping; what it changes is announced to the live pages."""
 
@@ -12,7 +12,8 @@ from django.test import Client
 from django.utils import timezone
 
 from core.models import Endpoint
-from telemetry import fragments, hooks, selectors, services
+from telemetry import announce, hooks, selectors
+from telemetry.lifecycle import services as lifecycle
 from tests.factories import make_endpoint
 from tests.telemetry.bridge_client import post, reference_payload, single, stored
 
@@ -41,7 +42,7 @@ def refreshed(endpoint: Endpoint) -> Endpoint:
 
 def test_a_lapsed_registration_goes_offline_and_unregistered() -> None:
     lapsed = seen(300 + 61, name="lapsed", sleeping=True)
-    assert services.endpoints_expire() == 1
+    assert lifecycle.endpoints_expire() == 1
     lapsed = refreshed(lapsed)
     assert (lapsed.online, lapsed.sleeping, lapsed.registration_state) == (False, False, "UNREGISTERED")
     assert lapsed.status == "offline"
@@ -58,14 +59,14 @@ def test_a_lapsed_registration_goes_offline_and_unregistered() -> None:
 )
 def test_a_device_within_its_lifetime_and_grace_stays(seconds_ago: int, fields: dict[str, Any]) -> None:
     device = seen(seconds_ago, **fields)
-    assert services.endpoints_expire() == 0
+    assert lifecycle.endpoints_expire() == 0
     assert refreshed(device).online
 
 
 def test_an_offline_device_is_left_alone_and_it_counts_once() -> None:
     seen(1000, name="one")
-    assert services.endpoints_expire() == 1
-    assert services.endpoints_expire() == 0
+    assert lifecycle.endpoints_expire() == 1
+    assert lifecycle.endpoints_expire() == 0
 
 
 def test_it_comes_back_with_its_next_post() -> None:
@@ -73,21 +74,21 @@ def test_it_comes_back_with_its_next_post() -> None:
     assert post(Client(), "single", payload).status_code == 201
     device = Endpoint.objects.get(name=payload["ep"])
     Endpoint.objects.filter(pk=device.pk).update(lifetime=300, last_seen_at=timezone.now() - dt.timedelta(seconds=1000))
-    assert services.endpoints_expire() == 1
+    assert lifecycle.endpoints_expire() == 1
     assert not refreshed(device).online
     assert post(Client(), "single", payload).status_code == 201
     assert refreshed(device).online
 
 
 def test_a_dispatcher_sweep_runs_it() -> None:
-    assert services.endpoints_expire in hooks.periodic_tasks()
+    assert lifecycle.endpoints_expire in hooks.periodic_tasks()
 
 
 def test_a_device_without_a_known_lifetime_lapses_after_the_default_one(settings: Any) -> None:
     settings.DEFAULT_LIFETIME_SECONDS = 300
     quiet = seen(300 + 61, name="quiet", lifetime=None)
     recent = seen(300 + 59, name="recent", lifetime=None)
-    assert services.endpoints_expire() == 1
+    assert lifecycle.endpoints_expire() == 1
     assert refreshed(quiet).status == "offline"
     assert refreshed(recent).status == "online"
 
@@ -107,12 +108,12 @@ def test_a_bridge_device_quiet_while_no_server_ran_is_offline_after_the_first_sw
 
 def test_a_queue_mode_device_past_its_awake_time_is_sleeping(admin_user) -> None:
     dozing = seen(94, name="dozing", queue_mode=True)
-    assert services.endpoints_expire() == 1
+    assert lifecycle.endpoints_expire() == 1
     dozing = refreshed(dozing)
     assert (dozing.status, dozing.registration_state) == ("sleeping", REGISTERED)
     assert selectors.fleet_counts(user=admin_user).sleeping == 1
     assert [e.name for e in selectors.endpoint_list(user=admin_user, status="sleeping")] == ["dozing"]
-    assert services.endpoints_expire() == 0  # once
+    assert lifecycle.endpoints_expire() == 0  # once
 
 
 @pytest.mark.parametrize(
@@ -124,13 +125,13 @@ def test_a_queue_mode_device_past_its_awake_time_is_sleeping(admin_user) -> None
 )
 def test_an_awake_or_not_queue_mode_device_stays_online(seconds_ago: int, fields: dict[str, Any]) -> None:
     device = seen(seconds_ago, lifetime=3600, **fields)
-    assert services.endpoints_expire() == 0
+    assert lifecycle.endpoints_expire() == 0
     assert refreshed(device).status == "online"
 
 
 def test_a_sleeping_device_lapses_like_any_other() -> None:
     gone = seen(300 + 61, queue_mode=True, sleeping=True)
-    assert services.endpoints_expire() == 1
+    assert lifecycle.endpoints_expire() == 1
     assert refreshed(gone).status == "offline"
 
 
@@ -140,7 +141,7 @@ def test_a_sleeping_device_heard_from_is_awake_again() -> None:
     Endpoint.objects.filter(name=payload["ep"]).update(
         queue_mode=True, last_seen_at=timezone.now() - dt.timedelta(seconds=100)
     )
-    assert services.endpoints_expire() == 1
+    assert lifecycle.endpoints_expire() == 1
     assert Endpoint.objects.get(name=payload["ep"]).status == "sleeping"
     assert post(Client(), "single", payload).status_code == 201
     assert Endpoint.objects.get(name=payload["ep"]).status == "online"
@@ -151,14 +152,14 @@ def test_the_sweep_announces_each_device_it_changed_and_no_other(
 ) -> None:
     announced: list[tuple[int, bool]] = []
     monkeypatch.setattr(
-        fragments, "announce_endpoint", lambda pk, *, status_changed: announced.append((pk, status_changed))
+        announce, "endpoint_changed", lambda pk, *, status_changed: announced.append((pk, status_changed))
     )
     lapsed = seen(300 + 61)
     dozing = seen(94, queue_mode=True)
     seen(10, queue_mode=True)  # awake
     seen(1000, lifetime=3600)  # online
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.endpoints_expire() == 2
+        assert lifecycle.endpoints_expire() == 2
     assert sorted(announced) == sorted([(lapsed.pk, True), (dozing.pk, True)])
 
 
@@ -198,7 +199,7 @@ def test_an_impossible_lifetime_is_stored_as_telemetry_but_not_used(value: str) 
 )
 def test_leshans_registration_says_whether_it_sleeps(registration: dict[str, Any], queue_mode: bool) -> None:
     registration = {"endpoint": "dev-r", "registrationDate": 1764336000000, "lifetime": 300, **registration}
-    services.endpoint_registration(event="REGISTRATION", registration=registration)
+    lifecycle.endpoint_registration(event="REGISTRATION", registration=registration)
     device = Endpoint.objects.get(name="dev-r")
     assert (device.lifetime, device.queue_mode) == (300, queue_mode)
 
@@ -217,8 +218,8 @@ def test_a_device_leshan_lists_as_registered_is_seen_at_its_last_update_and_stay
         "bindingMode": "U",
         "queuemode": False,
     }
-    assert services.endpoints_resync(registrations=[registration]) == 1
-    assert services.endpoints_expire() == 0
+    assert lifecycle.endpoints_resync(registrations=[registration]) == 1
+    assert lifecycle.endpoints_expire() == 0
     device = refreshed(device)
     assert device.status == "online"
     assert abs((device.last_seen_at - updated).total_seconds()) < 0.01

@@ -297,7 +297,7 @@ class TestHooks:
     def test_data_wakes_the_dispatcher_but_a_deregistration_does_not(
         self, client: Client, django_capture_on_commit_callbacks
     ) -> None:
-        from telemetry import wakeup
+        from telemetry.downlink import wakeup
 
         woken: list[int] = []
         wakeup.register_local(woken.append)

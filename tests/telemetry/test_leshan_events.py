@@ -168,7 +168,7 @@ def test_a_refused_name_in_leshans_list_does_not_stop_the_resynchronisation(
     double.register(client("."))
     double.register(client("dev-\u200bzero-width"))
     double.register(client("arrived-too"))
-    with caplog.at_level(logging.WARNING, logger="telemetry.services"):
+    with caplog.at_level(logging.WARNING, logger="telemetry.lifecycle.services"):
         wait_until(lambda: follower.follower.connections > connections, within=15)
         wait_until(lambda: endpoint("arrived-too") is not None)
     assert list(Endpoint.objects.values_list("name", flat=True)) == ["arrived-too"]

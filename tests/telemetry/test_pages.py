@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
+from telemetry.ingest import ingest
 from telemetry.models import EndpointOperation
-from telemetry.services import ingest
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ from django.utils import timezone
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint, ResourceType
-from telemetry import fragments
+from telemetry import partials
+from telemetry.ingest import ingest
 from telemetry.models import EndpointOperation, Event, LatestValue, Resource
-from telemetry.services import ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -225,10 +225,10 @@ class TestDeviceTable:
 
     def test_a_pushed_new_device_row_goes_only_where_new_rows_are_taken(self) -> None:
         endpoint = devices(1)[0]
-        html = fragments.render_endpoint_row(endpoint.pk, insert=True)
+        html = partials.render_endpoint_row(endpoint.pk, insert=True)
         assert html.startswith('<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]">')
         assert f'<tr id="endpoint-row-{endpoint.pk}">' in html
-        replaced = fragments.render_endpoint_row(endpoint.pk)
+        replaced = partials.render_endpoint_row(endpoint.pk)
         assert f'<tr id="endpoint-row-{endpoint.pk}" hx-swap-oob="true">' in replaced  # in place, by id
 
     def test_a_page_of_50_of_5000_devices_is_a_constant_number_of_queries(

@@ -13,8 +13,8 @@ from core.errors import PermissionDenied
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import UINT64_MAX, DataType
 from core.services import token_create, token_revoke
+from telemetry.ingest import ingest
 from telemetry.models import Endpoint, LatestValue
-from telemetry.services import ingest
 
 pytestmark = pytest.mark.django_db
 

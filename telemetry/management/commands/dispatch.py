@@ -3,8 +3,8 @@ from argparse import ArgumentParser
 
 from django.core.management.base import BaseCommand
 
-from telemetry.dispatch import Dispatcher
-from telemetry.workers import run_until_signalled
+from core.workers import run_until_signalled
+from telemetry.downlink.dispatcher import Dispatcher
 
 
 class Command(BaseCommand):

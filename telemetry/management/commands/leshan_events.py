@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
+from core.workers import run_until_signalled
 from telemetry.leshan_events import LeshanFollower
-from telemetry.workers import run_until_signalled
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """The downlink dispatcher: sends queued operations through Leshan's REST API when their devices are reachable.
 
-The database is the queue (``telemetry.services.operations_claim`` / ``operation_complete``); this loop
+The database is the queue (``telemetry.downlink.queue.operations_claim`` / ``operation_complete``); this loop
 only decides when to look and sends what it claimed, ``DISPATCH_CONCURRENCY`` requests at a time, one per
 device at a time (so a device's operations arrive in the order they were queued). It looks:
 
@@ -27,8 +27,9 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from core.leshan import LeshanClient, Outcome, Response
-from telemetry import hooks, services, wakeup
-from telemetry.workers import DatabaseThreads
+from core.workers import DatabaseThreads
+from telemetry import hooks
+from telemetry.downlink import queue, wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class Dispatcher:
             try:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.sweep_seconds
-                    recovered = await self._db.run(services.operations_recover)
+                    recovered = await self._db.run(queue.operations_recover)
                     if recovered:
                         logger.info("downlink: %d operation(s) recovered", recovered)
                     for task in hooks.periodic_tasks():
@@ -149,16 +150,16 @@ class Dispatcher:
         room = self.concurrency - len(self._tasks)
         if room <= 0:
             return
-        claims = await self._db.run(services.operations_claim, endpoint_ids=endpoint_ids, limit=room)
+        claims = await self._db.run(queue.operations_claim, endpoint_ids=endpoint_ids, limit=room)
         for claim in claims:
             task = asyncio.create_task(self._send(claim))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, claim: services.Claim) -> None:
+    async def _send(self, claim: queue.Claim) -> None:
         try:
             response = await self._call(claim)
-            proceed = await self._db.run(services.operation_complete, claim=claim, response=response)
+            proceed = await self._db.run(queue.operation_complete, claim=claim, response=response)
             self.sent += 1
         except Exception:
             # Left SENDING: the sweep queues it again after OPERATION_SENDING_TIMEOUT.
@@ -169,7 +170,7 @@ class Dispatcher:
         if proceed:
             self._wake(claim.endpoint_id)
 
-    async def _call(self, claim: services.Claim) -> Response:
+    async def _call(self, claim: queue.Claim) -> Response:
         leshan = self._leshan
         assert leshan is not None
         kind, ep, path, payload = claim.kind, claim.endpoint_name, claim.path, claim.payload or {}

@@ -1,7 +1,8 @@
 """Writing one post of telemetry in as few database round trips as possible: the ingest's hot path.
 
-The service (``telemetry.services.ingest``) decides what to write; this module only writes it, in the
-cheapest way each database allows, and the results are the same on both (the tests run on both):
+The service (``telemetry.ingest.service``) decides what to write (``telemetry.ingest.rows.Post``); this
+module only writes it, one function per database, in the cheapest way each allows, and the results are the
+same on both (the tests run on both):
 
 - PostgreSQL: one statement. Data-modifying CTEs upsert the endpoint, insert every resource from arrays
   (``unnest``, ids drawn from the sequence up front), move each path's latest-value pointer forward,
@@ -25,22 +26,10 @@ from typing import Any
 from django.db import connection
 
 from core.models import Endpoint
-from telemetry import wakeup
+from telemetry.downlink import wakeup
+from telemetry.ingest.rows import ROW_COLUMNS, Post
 from telemetry.models import EndpointOperation, Event, EventResource, LatestValue, Resource
 
-# The columns a resource row gives, in order (endpoint_id and received_at are the post's).
-ROW_COLUMNS = (
-    "resource_type_id",
-    "object_instance_id",
-    "resource_instance_id",
-    "value_int",
-    "value_float",
-    "value_bool",
-    "value_str",
-    "value_bytes",
-    "measured_at",
-)
-_VALUE_COLUMNS = ROW_COLUMNS[3:8]
 _PG_ARRAY_TYPES = (
     "bigint",
     "integer",
@@ -51,37 +40,7 @@ _PG_ARRAY_TYPES = (
     "text",
     "bytea",
     "timestamptz",
-)
-
-ResourceRow = tuple[Any, ...]
-
-
-def resource_row(
-    *,
-    resource_type_id: int,
-    object_instance_id: int,
-    resource_instance_id: int | None,
-    columns: dict[str, Any],
-    measured_at: dt.datetime,
-) -> ResourceRow:
-    """A row in ``ROW_COLUMNS`` order; ``columns`` is ``core.lwm2m.types.to_columns`` output."""
-    values = tuple(columns.get(name) for name in _VALUE_COLUMNS)
-    return (resource_type_id, object_instance_id, resource_instance_id, *values, measured_at)
-
-
-@dataclass(frozen=True)
-class Post:
-    endpoint_name: str
-    # Endpoint columns to set, on insert and on conflict alike (last_seen_at, online, ...).
-    endpoint_fields: dict[str, Any]
-    rows: Sequence[ResourceRow]
-    # The LwM2M path of each row ("/3303/0/5700"), for the latest-value pointers.
-    paths: Sequence[str]
-    received_at: dt.datetime
-    # (event_type, description, measured_at) when the post is an event.
-    event: tuple[str, str, dt.datetime] | None
-    # The device is reachable now: on PostgreSQL, NOTIFY the dispatchers if it has queued operations.
-    wake: bool = False
+)  # ROW_COLUMNS' types
 
 
 @dataclass(frozen=True)
@@ -96,59 +55,41 @@ class Saved:
 
 def save(post: Post) -> Saved:
     """Write the post. On PostgreSQL it is one statement (a transaction of its own when not in one);
-    elsewhere several, so the caller wraps it in ``transaction.atomic`` unless ``ONE_STATEMENT``."""
-    if connection.vendor == "postgresql":
-        return _save_postgresql(post)
-    return _save_generic(post)
+    elsewhere several, so the caller wraps it in ``transaction.atomic`` unless ``is_one_statement()``."""
+    if is_one_statement():
+        return save_postgresql(post)
+    return save_generic(post)
 
 
-class _OneStatement:
-    """``store.ONE_STATEMENT``: whether ``save`` is a single statement on the current database."""
-
-    def __bool__(self) -> bool:
-        return connection.vendor == "postgresql"
+def is_one_statement() -> bool:
+    """Whether ``save`` is a single statement on the current database (then it needs no transaction)."""
+    return connection.vendor == "postgresql"
 
 
-ONE_STATEMENT = _OneStatement()
+def save_postgresql(post: Post) -> Saved:
+    """The post in one statement: data-modifying CTEs, each a step of the post (see the module's doc)."""
+    sql, params = _pg_statement(post)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        endpoint_id, event_id, count, created, was_online, was_sleeping, *_ = cursor.fetchone()
+    previous = None if was_online is None else (was_online, was_sleeping)
+    return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous)
 
 
-def _save_postgresql(post: Post) -> Saved:
+def _pg_statement(post: Post) -> tuple[str, list[Any]]:
     q = connection.ops.quote_name
     fields = list(post.endpoint_fields)
     columns = ", ".join(q(f) for f in ["name", *fields])
     updates = ", ".join(f"{q(f)} = EXCLUDED.{q(f)}" for f in fields)
     data_columns = ", ".join(q(c) for c in ROW_COLUMNS)
     arrays = ", ".join(f"%s::{t}[]" for t in (*_PG_ARRAY_TYPES, "text"))
-    resources, latest, events, links = (
-        q(model._meta.db_table) for model in (Resource, LatestValue, Event, EventResource)
-    )
+    resources, latest = q(Resource._meta.db_table), q(LatestValue._meta.db_table)
     # In the order the placeholders appear in the statement.
     params: list[Any] = [post.endpoint_name, post.endpoint_name, *post.endpoint_fields.values()]
     params += [list(column) for column in zip(*post.rows, strict=True)]
     params += [list(post.paths), post.received_at]
-    event_sql = ""
-    if post.event is not None:
-        event_sql = f""",
-        event AS (
-            INSERT INTO {events} ({q("endpoint_id")}, {q("event_type")}, {q("description")}, {q("measured_at")},
-                                  {q("created_at")})
-            SELECT id, %s, %s, %s, %s FROM endpoint RETURNING id
-        ),
-        links AS (
-            INSERT INTO {links} ({q("event_id")}, {q("resource_id")}) SELECT event.id, data.id FROM event, data
-        )"""
-        params += [*post.event, post.received_at]
-    wake_sql = wake_select = ""
-    if post.wake:
-        operations = q(EndpointOperation._meta.db_table)
-        wake_sql = f""",
-        woken AS (
-            SELECT pg_notify(%s, endpoint.id::text) FROM endpoint WHERE EXISTS (
-                SELECT 1 FROM {operations} o WHERE o.{q("endpoint_id")} = endpoint.id AND o.{q("status")} = 'QUEUED'
-            )
-        )"""
-        wake_select = ", (SELECT count(*) FROM woken)"
-        params.append(wakeup.CHANNEL)
+    event_sql, event_params = _pg_event(post)
+    wake_sql, wake_params = _pg_wake(post)
     sql = f"""
         WITH old AS (
             SELECT {q("online")}, {q("sleeping")} FROM {q(Endpoint._meta.db_table)} WHERE {q("name")} = %s
@@ -180,16 +121,45 @@ def _save_postgresql(post: Post) -> Saved:
         ){event_sql}{wake_sql}
         SELECT (SELECT id FROM endpoint), {"(SELECT id FROM event)" if post.event else "NULL"},
                (SELECT count(*) FROM inserted), (SELECT created FROM endpoint),
-               (SELECT {q("online")} FROM old), (SELECT {q("sleeping")} FROM old){wake_select}
+               (SELECT {q("online")} FROM old), (SELECT {q("sleeping")} FROM old)
+               {", (SELECT count(*) FROM woken)" if post.wake else ""}
     """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        endpoint_id, event_id, count, created, was_online, was_sleeping, *_ = cursor.fetchone()
-    previous = None if was_online is None else (was_online, was_sleeping)
-    return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous)
+    return sql, [*params, *event_params, *wake_params]
 
 
-def _save_generic(post: Post) -> Saved:
+def _pg_event(post: Post) -> tuple[str, list[Any]]:
+    """The CTEs that create the post's event and link it to its resources (none for a post of one value)."""
+    if post.event is None:
+        return "", []
+    q = connection.ops.quote_name
+    events, links = q(Event._meta.db_table), q(EventResource._meta.db_table)
+    columns = ", ".join(q(c) for c in ("endpoint_id", *post.event._fields, "created_at"))
+    sql = f""",
+        event AS (
+            INSERT INTO {events} ({columns}) SELECT id, %s, %s, %s, %s FROM endpoint RETURNING id
+        ),
+        links AS (
+            INSERT INTO {links} ({q("event_id")}, {q("resource_id")}) SELECT event.id, data.id FROM event, data
+        )"""
+    return sql, [*post.event, post.received_at]
+
+
+def _pg_wake(post: Post) -> tuple[str, list[Any]]:
+    """The CTE that NOTIFYs the dispatchers when the device is reachable and has queued operations."""
+    if not post.wake:
+        return "", []
+    q = connection.ops.quote_name
+    sql = f""",
+        woken AS (
+            SELECT pg_notify(%s, endpoint.id::text) FROM endpoint WHERE EXISTS (
+                SELECT 1 FROM {q(EndpointOperation._meta.db_table)} o
+                WHERE o.{q("endpoint_id")} = endpoint.id AND o.{q("status")} = %s
+            )
+        )"""
+    return sql, [wakeup.CHANNEL, EndpointOperation.Status.QUEUED.value]
+
+
+def save_generic(post: Post) -> Saved:
     previous = Endpoint.objects.filter(name=post.endpoint_name).values_list("online", "sleeping").first()
     (endpoint,) = Endpoint.objects.bulk_create(
         [Endpoint(name=post.endpoint_name, **post.endpoint_fields)],
@@ -202,22 +172,15 @@ def _save_generic(post: Post) -> Saved:
     times: dict[dt.datetime, Any] = {}
     rows = []
     for row in post.rows:
-        measured = row[-1]
+        measured = row.measured_at
         if measured not in times:
             times[measured] = adapt(measured)
-        rows.append((endpoint.pk, *row[:-1], times[measured], received))
+        rows.append((endpoint.pk, *row._replace(measured_at=times[measured]), received))
     resource_ids = _insert_returning(Resource._meta.db_table, ("endpoint_id", *ROW_COLUMNS, "received_at"), rows)
     _latest_upsert(endpoint.pk, post, resource_ids)
     event_id = None
     if post.event is not None:
-        event_type, description, measured_at = post.event
-        event_id = Event.objects.create(
-            endpoint_id=endpoint.pk,
-            event_type=event_type,
-            description=description,
-            measured_at=measured_at,
-            created_at=post.received_at,
-        ).pk
+        event_id = Event.objects.create(endpoint_id=endpoint.pk, **post.event._asdict(), created_at=post.received_at).pk
         _insert_returning(
             EventResource._meta.db_table, ("event_id", "resource_id"), [(event_id, r) for r in resource_ids]
         )
@@ -227,7 +190,7 @@ def _save_generic(post: Post) -> Saved:
 def _latest_upsert(endpoint_id: int, post: Post, resource_ids: Sequence[int]) -> None:
     newest: dict[str, tuple[dt.datetime, int]] = {}
     for path, row, resource_id in zip(post.paths, post.rows, resource_ids, strict=True):
-        candidate = (row[-1], resource_id)
+        candidate = (row.measured_at, resource_id)
         if path not in newest or candidate > newest[path]:
             newest[path] = candidate
     q = connection.ops.quote_name

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 from core.server import BoundedServer, body_limits
 from realtime import wsprotocol
 from realtime.sockets import MAX_MESSAGE_BYTES
-from telemetry.dispatch import Dispatcher
+from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.leshan_events import LeshanFollower
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
-"""What the telemetry pages show, and the live fragments that keep them current.
+"""What the telemetry pages show: the contexts their templates render.
 
-The pages (``telemetry.views``) and the live updates render the same named partials of the same
-templates (``templates/telemetry/*.html#partial``), from the same context built here, so a page after a
-push looks exactly like the page after a reload. Live fragments carry ``hx-swap-oob`` (``oob=True``): the
-htmx ws extension swaps them in by id.
+The pages (``telemetry.views``) and the live fragments (``telemetry.partials``) render the same named
+partials of the same templates (``templates/telemetry/*.html#partial``) from the contexts built here, so a
+page after a push looks exactly like the page after a reload. Reads go through ``telemetry.selectors``;
+fragments pushed to a group read as ``SYSTEM`` (its members were checked when they joined).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -19,11 +18,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.lwm2m import types as lwm2m
+from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
 from core.models import Endpoint, ResourceType
-from realtime import LiveEvent, groups, publish, render
-from realtime.groups import EventType
+from core.permissions import SYSTEM, Principal
 from telemetry import selectors
-from telemetry.models import EndpointOperation, Event, Resource
+from telemetry.ingest.rows import Post, PostValue
+from telemetry.models import Event, Resource
 
 DASHBOARD_ROWS = 50
 SPARKLINE_SPAN = dt.timedelta(hours=24)
@@ -48,9 +48,7 @@ class EventSummary:
     more: int = 0  # values beyond the EVENT_VALUES_SHOWN listed
 
 
-def _event_values(
-    endpoint_name: str, entries: Sequence[tuple[str, ResourceType, lwm2m.Value, dt.datetime]]
-) -> tuple[list[dict[str, Any]], int]:
+def _event_values(endpoint_name: str, entries: Sequence[PostValue]) -> tuple[list[dict[str, Any]], int]:
     """An event's values as its row lists them: human names, values as people read them, units (the
     registry's, else the Sensor Units reported in the same event); the first EVENT_VALUES_SHOWN only."""
     sensor_units = {
@@ -89,7 +87,7 @@ def summarize_event(event: Event, values: tuple[Sequence[Resource], int] | None 
     """An event's row: from ``values`` (its first values and their count, ``summarize_events``), else from
     its prefetched resources."""
     resources, total = values if values is not None else (list(event.resources.all()), None)
-    entries = [(r.path, r.resource_type, r.value, r.measured_at) for r in resources]
+    entries = [PostValue(r.path, r.resource_type, r.value, r.measured_at) for r in resources]
     shown, more = _event_values(event.endpoint.name, entries)
     if total is not None:
         more = max(0, total - len(shown))
@@ -108,7 +106,7 @@ def summarize_event(event: Event, values: tuple[Sequence[Resource], int] | None 
 def summarize_events(events: Sequence[Event]) -> list[EventSummary]:
     """The rows of a list of events (from ``event_list(values=False)``): one query for their values, which
     reads only the ones the rows show."""
-    values = selectors.event_values_of([e.pk for e in events], first=EVENT_VALUES_SHOWN)
+    values = selectors.event_values(user=SYSTEM, event_ids=[e.pk for e in events], first=EVENT_VALUES_SHOWN)
     return [summarize_event(event, values[event.pk]) for event in events]
 
 
@@ -149,13 +147,15 @@ def _as_datetime(epoch_ms: int) -> dt.datetime | int:
         return epoch_ms
 
 
-def _rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
+def device_rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
     """A dashboard row per device: state, firmware version, battery, and a sparkline of the main sensor."""
     units, units_path = selectors.units_of_path(settings.SPARKLINE_PATH)
     paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH, *([units_path] if units_path else [])]
-    latest = selectors.latest_values_of(endpoints, paths)
+    latest = selectors.latest_values_by_endpoint(user=SYSTEM, endpoints=endpoints, paths=paths)
     since = timezone.now() - SPARKLINE_SPAN
-    recent = selectors.recent_values_of(endpoints, settings.SPARKLINE_PATH, since=since, per_endpoint=SPARKLINE_POINTS)
+    recent = selectors.recent_values(
+        user=SYSTEM, endpoints=endpoints, path=settings.SPARKLINE_PATH, since=since, per_endpoint=SPARKLINE_POINTS
+    )
     return [
         {
             "endpoint": e,
@@ -187,7 +187,7 @@ def sparkline(points: Sequence[tuple[dt.datetime, float]]) -> dict[str, Any] | N
 
 
 def dashboard_context(
-    *, user: Any, q: str = "", status: str | None = None, sort: str = selectors.DEFAULT_SORT, page: int = 1
+    *, user: Principal, q: str = "", status: str | None = None, sort: str = selectors.DEFAULT_SORT, page: int = 1
 ) -> dict[str, Any]:
     """The dashboard: counts, one page of the device table, the newest events; a constant number of
     queries however large the fleet. ``takes_new``: pushed new devices belong at the top of this table
@@ -199,7 +199,7 @@ def dashboard_context(
     takes_new = devices.number == 1 and sort == selectors.DEFAULT_SORT and not q and not status
     return {
         "counts": selectors.fleet_counts(user=user),
-        "rows": _rows(devices.items),
+        "rows": device_rows(devices.items),
         "devices": devices,
         "takes_new": takes_new,
         "events": events,
@@ -218,11 +218,11 @@ IDENTITY = {
 CHARTED = frozenset({"INTEGER", "UNSIGNED_INTEGER", "FLOAT", "BOOLEAN"})
 
 
-def _status_context(endpoint: Endpoint) -> dict[str, Any]:
+def status_context(endpoint: Endpoint) -> dict[str, Any]:
     """The device page's header: state, identity (object 3), recent registrations."""
-    by_path = selectors.latest_values_of([endpoint], list(IDENTITY))[endpoint.pk]
+    by_path = selectors.latest_values_by_endpoint(user=SYSTEM, endpoints=[endpoint], paths=list(IDENTITY))[endpoint.pk]
     identity = [(label, by_path[path]) for path, label in IDENTITY.items() if by_path.get(path) not in (None, "")]
-    history = selectors.registration_history(user=None, endpoint=endpoint, system=True)
+    history = selectors.registration_history(user=SYSTEM, endpoint=endpoint)
     return {
         "endpoint": endpoint,
         "identity": identity,
@@ -231,36 +231,43 @@ def _status_context(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _latest_values_context(endpoint: Endpoint, readings: list[selectors.LatestReading]) -> dict[str, Any]:
+def latest_values_context(endpoint: Endpoint, readings: list[selectors.LatestReading]) -> dict[str, Any]:
     """The latest-values table: the first LATEST_VALUES_SHOWN values, and how many there are in all."""
     shown = [_display(r, endpoint.name) for r in readings[:LATEST_VALUES_SHOWN]]
-    total = len(readings) if len(readings) <= LATEST_VALUES_SHOWN else selectors.latest_values_count(endpoint)
+    if len(readings) <= LATEST_VALUES_SHOWN:
+        total = len(readings)
+    else:
+        total = selectors.latest_values_count(user=SYSTEM, endpoint=endpoint)
     return {"endpoint": endpoint, "readings": shown, "readings_total": total}
 
 
 def endpoint_context(
-    *, user: Any, name: str, path: str = "", before: str | None = None, after: str | None = None
+    *, user: Principal, name: str, path: str = "", before: str | None = None, after: str | None = None
 ) -> dict[str, Any]:
     """The device page; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
     endpoint = selectors.endpoint_get(user=user, name=name)
-    latest = _latest_values_context(
+    latest = latest_values_context(
         endpoint, selectors.latest_readings(user=user, endpoint=endpoint, limit=LATEST_VALUES_SHOWN + 1)
     )
     events = summarize_events(list(selectors.event_list(user=user, endpoint=endpoint, values=False)[:EVENTS_SHOWN]))
     operations = selectors.operations_mark_retryable(
         selectors.operation_list(user=user, endpoint=endpoint)[:OPERATIONS_SHOWN]
     )
-    charted = [r for r in latest["readings"] if r["data_type"] in CHARTED and r["object_id"] != 10240]
     return {
-        **_status_context(endpoint),
+        **status_context(endpoint),
         **latest,
         "events": events,
         "operations": operations,
-        "charted": charted,
+        "charted": _charted(latest["readings"]),
         **readings_context(
             user=user, endpoint=endpoint, readings=latest["readings"], path=path, before=before, after=after
         ),
     }
+
+
+def _charted(readings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest values a chart can draw: numbers and booleans, registration events aside."""
+    return [r for r in readings if r["data_type"] in CHARTED and r["object_id"] != REGISTRATION_OBJECT_ID]
 
 
 READINGS_ROWS = 50
@@ -269,7 +276,7 @@ CHART_DEFAULT = "/3303/0/5700"
 
 def readings_context(
     *,
-    user: Any,
+    user: Principal,
     endpoint: Endpoint,
     readings: Sequence[dict[str, Any]],
     path: str,
@@ -281,7 +288,7 @@ def readings_context(
     else the first the device reported."""
     if not path:
         paths = [r["path"] for r in readings]
-        charted = [r["path"] for r in readings if r["data_type"] in CHARTED and r["object_id"] != 10240]
+        charted = [r["path"] for r in _charted(readings)]
         path = CHART_DEFAULT if CHART_DEFAULT in paths else next(iter(charted or paths), "")
     if not path:
         return {"readings_path": "", "readings_page": None, "readings_rows": [], "readings_units": ""}
@@ -301,126 +308,17 @@ def readings_context(
     }
 
 
-# --- live fragments -------------------------------------------------------------------------------------
-
-
-def render_fleet_counts() -> str:
-    context = {"counts": selectors.fleet_counts_of(), "oob": True}
-    return render("telemetry/dashboard.html#fleet-counts", context)
-
-
-def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
-    endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        return ""
-    (row,) = _rows([endpoint])
-    html = render("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
-    # A new device goes on top of a table that takes new rows only (data-new-rows: the first page of the
-    # default order, unfiltered); a page without it, or without the row, ignores the fragment (fieldhub.js).
-    return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]">{html}</tbody>' if insert else html
-
-
-def render_endpoint_status(endpoint_id: int) -> str:
-    endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        return ""
-    return render("telemetry/endpoint.html#endpoint-status", {**_status_context(endpoint), "oob": True})
-
-
-def render_latest_values(endpoint_id: int) -> str:
-    endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        return ""
-    readings = selectors.latest_readings_of(endpoint, limit=LATEST_VALUES_SHOWN + 1)
-    return render("telemetry/endpoint.html#latest-values", {**_latest_values_context(endpoint, readings), "oob": True})
-
-
-def render_event(summary: EventSummary) -> str:
-    html = render("telemetry/dashboard.html#event-row", {"event": summary})
-    return f'<ul hx-swap-oob="afterbegin:#events">{html}</ul>'
-
-
-def announce_ingest(
-    *,
-    endpoint_id: int,
-    created: bool,
-    status_changed: bool,
-    event: EventSummary | None,
-) -> None:
-    """Push what a stored post changed: the dashboard row (a new row for a new device), the counts when a
-    device changed state, the device page's header and latest values, and the event on both lists."""
-    dashboard, device = groups.DASHBOARD, groups.endpoint(endpoint_id)
-    if created:
-        publish(
-            dashboard,
-            LiveEvent(
-                EventType.STATUS, f"endpoint-new-{endpoint_id}", partial(render_endpoint_row, endpoint_id, insert=True)
-            ),
-        )
-    else:
-        publish(
-            dashboard,
-            LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", partial(render_endpoint_row, endpoint_id)),
-        )
-    if created or status_changed:
-        publish(dashboard, LiveEvent(EventType.FLEET, "fleet-counts", render_fleet_counts))
-    publish(device, LiveEvent(EventType.STATUS, "endpoint-status", partial(render_endpoint_status, endpoint_id)))
-    publish(device, LiveEvent(EventType.READING, "latest-values", partial(render_latest_values, endpoint_id)))
-    if event is not None:
-        html = render_event(event)
-        for group in (dashboard, device, groups.EVENTS):
-            publish(group, LiveEvent(EventType.EVENT, "events", html=html, keep=EVENTS_SHOWN))
-
-
-def event_summary_of_post(
-    *,
-    event_id: int,
-    endpoint_id: int,
-    endpoint_name: str,
-    event_type: str,
-    description: str,
-    measured_at: dt.datetime,
-    values: Sequence[tuple[str, ResourceType, lwm2m.Value, dt.datetime]],
-) -> EventSummary:
-    """The summary of an event just stored, from what the ingest has in hand (no query): (path, resource
-    type, value, measured at) of each reading."""
-    shown, more = _event_values(endpoint_name, values)
+def event_summary_of_post(*, event_id: int, endpoint_id: int, endpoint_name: str, post: Post) -> EventSummary:
+    """The row of an event just stored, from what the ingest has in hand (no query)."""
+    assert post.event is not None
+    shown, more = _event_values(endpoint_name, post.values)
     return EventSummary(
         id=event_id,
         endpoint_id=endpoint_id,
         endpoint_name=endpoint_name,
-        event_type=event_type,
-        description=description,
-        measured_at=measured_at,
+        event_type=post.event.event_type,
+        description=post.event.description,
+        measured_at=post.event.measured_at,
         resources=shown,
         more=more,
     )
-
-
-def announce_endpoint(endpoint_id: int, *, status_changed: bool) -> None:
-    """A device's state changed outside an ingest (Leshan said it sleeps or left): its row, header, counts."""
-    dashboard, device = groups.DASHBOARD, groups.endpoint(endpoint_id)
-    row = partial(render_endpoint_row, endpoint_id)
-    publish(dashboard, LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", row))
-    publish(device, LiveEvent(EventType.STATUS, "endpoint-status", partial(render_endpoint_status, endpoint_id)))
-    if status_changed:
-        publish(dashboard, LiveEvent(EventType.FLEET, "fleet-counts", render_fleet_counts))
-
-
-def render_operation(operation_id: int, *, insert: bool = False, page: str = "endpoint") -> str:
-    """An operation's row, on a device's page or on the operations page; new rows go on top."""
-    operation = EndpointOperation.objects.select_related("endpoint", "created_by").filter(pk=operation_id).first()
-    if operation is None:
-        return ""
-    selectors.operations_mark_retryable([operation])
-    template = f"telemetry/{page}.html#operation-row"
-    html = render(template, {"op": operation, "oob": not insert})
-    return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if insert else html
-
-
-def announce_operation(operation: EndpointOperation, *, created: bool = False) -> None:
-    """An operation was queued or changed state: its row on the device's page and on the operations page."""
-    key = f"operation-{operation.pk}" + ("-new" if created else "")
-    for group, page in ((groups.endpoint(operation.endpoint_id), "endpoint"), (groups.OPERATIONS, "operations")):
-        renderer = partial(render_operation, operation.pk, insert=created, page=page)
-        publish(group, LiveEvent(EventType.OPERATION, key, renderer))

@@ -1,0 +1,324 @@
+"""The downlink queue: operations for devices, in the database (EndpointOperation), from queued to done.
+
+Operators (and ``SYSTEM``: firmware updates, observations on registration) queue them
+(``operation_enqueue``), cancel and retry them; the dispatcher (``telemetry.downlink.dispatcher``) claims the
+next one of each reachable device (``operations_claim``), sends it through Leshan with no transaction open,
+and records Leshan's answer (``operation_complete``); ``operations_recover`` takes back what a stopped
+dispatcher left. Every change is announced to the live pages (``telemetry.announce``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from core import leshan
+from core.errors import Conflict, FieldhubError
+from core.lwm2m.nodes import NodeError, Path, Reading, flatten
+from core.models import Endpoint
+from core.permissions import SYSTEM, Principal, require
+from core.roles import Role
+from telemetry import announce, hooks, ingest
+from telemetry.downlink import requests, wakeup
+from telemetry.lifecycle import state
+from telemetry.models import EndpointOperation
+
+logger = logging.getLogger(__name__)
+
+Kind = EndpointOperation.Kind
+Status = EndpointOperation.Status
+
+
+def operation_enqueue(
+    *,
+    actor: Principal,
+    endpoint: Endpoint,
+    kind: str,
+    path: str,
+    value: Any = None,
+    values: dict[str, Any] | None = None,
+    arguments: str = "",
+) -> EndpointOperation:
+    """Queue a write, execute, read, observe or observation cancel for a device.
+
+    An operator's request (or ``SYSTEM``'s: firmware updates, observations on registration) is checked here,
+    before anything is queued (``requests.operation_payload``): a bad request is a 422 now, not a failure at
+    the device later. Writes: ``value`` for a resource or resource instance, ``values`` (id →
+    value) for several resources of an instance or the instances of a multi-instance resource.
+    """
+    require(actor, Role.OPERATOR)
+    if kind not in Kind.values:
+        raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in Kind.values)}", path="kind")
+    try:
+        parsed = Path.parse(path)
+    except NodeError as exc:
+        raise FieldhubError(exc.problem, path="path") from None
+    payload = requests.operation_payload(kind, parsed, value, values, arguments)
+    with transaction.atomic():
+        operation = EndpointOperation.objects.create(
+            endpoint=endpoint,
+            kind=kind,
+            path=str(parsed),
+            payload=payload,
+            created_by=None if actor is SYSTEM else actor,
+        )
+        if endpoint.online and not endpoint.sleeping:
+            wakeup.wake(endpoint.pk)
+        announce.operation_changed(operation, created=True)
+    return operation
+
+
+def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:
+    """Cancel a queued operation. One being sent cannot be called back (409); a finished one stays as it is."""
+    require(actor, Role.OPERATOR)
+    with transaction.atomic():
+        updated = EndpointOperation.objects.filter(pk=operation.pk, status=Status.QUEUED).update(
+            status=Status.CANCELLED, completed_at=timezone.now(), updated_at=timezone.now()
+        )
+        operation.refresh_from_db()
+        if not updated:
+            raise Conflict(
+                f"operation {operation.pk} is {operation.status.lower()}: only a queued one can be cancelled"
+            )
+        announce.operation_changed(operation)
+    return operation
+
+
+def operation_retry(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:
+    """Queue a failed or cancelled operation again, with its attempts reset. One another app still answers
+    for is refused (409): the Package URI write of a firmware update that was cancelled, for one."""
+    require(actor, Role.OPERATOR)
+    with transaction.atomic():
+        refusal = hooks.retry_refusals([operation.pk]).get(operation.pk)
+        if refusal:
+            raise Conflict(f"operation {operation.pk} cannot be retried: {refusal}")
+        updated = EndpointOperation.objects.filter(
+            pk=operation.pk, status__in=[Status.FAILED, Status.CANCELLED]
+        ).update(
+            status=Status.QUEUED,
+            attempts=0,
+            next_attempt_at=None,
+            last_error="",
+            completed_at=None,
+            request_id="",
+            updated_at=timezone.now(),
+        )
+        operation.refresh_from_db()
+        if not updated:
+            raise Conflict(
+                f"operation {operation.pk} is {operation.status.lower()}: only a failed or cancelled one can be retried"
+            )
+        endpoint = operation.endpoint
+        if endpoint.online and not endpoint.sleeping:
+            wakeup.wake(endpoint.pk)
+        announce.operation_changed(operation)
+    return operation
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An operation a dispatcher now owns (SENDING) and must send, then complete."""
+
+    id: int
+    endpoint_id: int
+    endpoint_name: str
+    kind: str
+    path: str
+    payload: dict[str, Any] | None
+
+
+def operations_claim(*, endpoint_ids: Sequence[int] | None, limit: int) -> list[Claim]:
+    """Claim the next operation of up to ``limit`` devices: its oldest queued one, if it is due and the
+    device has none being sent. Only ever one operation per device is SENDING, so they arrive in the
+    order they were queued.
+
+    Exactly one dispatcher wins a device: the endpoint rows are locked ``FOR UPDATE SKIP LOCKED`` (others
+    skip them), and the no-SENDING check and the claim run as fresh statements under that lock, so they
+    see what a dispatcher that held it before committed. (On SQLite the lock is ignored: run one
+    dispatcher.) Woken devices are those in ``endpoint_ids``; a sweep (None) looks at every online device
+    that is not known to be asleep.
+    """
+    now = timezone.now()
+    queued_due = EndpointOperation.objects.filter(endpoint=OuterRef("pk"), status=Status.QUEUED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    sending = EndpointOperation.objects.filter(endpoint=OuterRef("pk"), status=Status.SENDING)
+    candidates = Endpoint.objects.filter(Exists(queued_due)).exclude(Exists(sending))
+    if endpoint_ids is not None:
+        candidates = candidates.filter(pk__in=list(endpoint_ids))
+    else:
+        candidates = candidates.filter(online=True, sleeping=False)
+    with transaction.atomic():
+        locked = dict(
+            candidates.order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", "name")[:limit]
+        )
+        if not locked:
+            return []
+        busy = set(
+            EndpointOperation.objects.filter(endpoint_id__in=locked, status=Status.SENDING).values_list(
+                "endpoint_id", flat=True
+            )
+        )
+        first = (
+            EndpointOperation.objects.filter(endpoint_id__in=locked, status=Status.QUEUED)
+            .annotate(place=Window(RowNumber(), partition_by=F("endpoint_id"), order_by=F("id").asc()))
+            .filter(place=1)
+        )
+        due = [
+            op
+            for op in first
+            if op.endpoint_id not in busy and (op.next_attempt_at is None or op.next_attempt_at <= now)
+        ]
+        EndpointOperation.objects.filter(pk__in=[op.pk for op in due], status=Status.QUEUED).update(
+            status=Status.SENDING, last_attempt_at=now, updated_at=now
+        )
+        for op in due:
+            op.status, op.last_attempt_at = Status.SENDING, now
+            announce.operation_changed(op)
+    return [Claim(op.pk, op.endpoint_id, locked[op.endpoint_id], op.kind, op.path, op.payload) for op in due]
+
+
+def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:
+    """Record what Leshan answered for a claimed operation; True when the device's next operation may go.
+
+    CONFIRMED: done (a read's or observe's content is stored as telemetry). DEVICE_ERROR, REJECTED:
+    failed, retrying will not help. SLEEPING, NOT_REGISTERED: queued again, no attempt spent, the device
+    marked asleep or unregistered until it is heard from. LESHAN_DOWN (no connection to Leshan): queued
+    again, no attempt spent, tried again after OPERATION_BACKOFF_SECONDS, so that commands outlive a Leshan
+    restart however long it takes. TIMEOUT, SERVER_ERROR, UNREACHABLE: an attempt
+    spent, queued again after an exponential backoff, failed after OPERATION_MAX_ATTEMPTS. DELAYED: Leshan
+    holds it for the sleeping device; it stays SENDING until REQUEST_RESPONSE.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        operation = EndpointOperation.objects.select_for_update().select_related("endpoint").filter(pk=claim.id).first()
+        if operation is None or operation.status != Status.SENDING:
+            return False
+        outcome = response.outcome
+        operation.result = response.as_json()
+        proceed = False
+        if outcome == leshan.Outcome.CONFIRMED:
+            operation.attempts += 1
+            operation.status, operation.completed_at, operation.last_error = Status.CONFIRMED, now, ""
+            if response.content is not None and operation.kind in (Kind.READ, Kind.OBSERVE):
+                _store_content(operation, response.content)
+            proceed = True
+        elif outcome in (leshan.Outcome.DEVICE_ERROR, leshan.Outcome.REJECTED):
+            operation.attempts += 1
+            operation.status, operation.completed_at, operation.last_error = Status.FAILED, now, response.detail
+            proceed = True
+        elif outcome.waits_for_device:
+            operation.status, operation.last_error = Status.QUEUED, response.detail
+            state.endpoint_state_set(operation.endpoint, _unreachable(outcome))
+        elif outcome == leshan.Outcome.LESHAN_DOWN:
+            operation.status, operation.last_error = Status.QUEUED, response.detail
+            operation.next_attempt_at = now + dt.timedelta(seconds=settings.OPERATION_BACKOFF_SECONDS)
+        elif outcome == leshan.Outcome.DELAYED:
+            operation.request_id = response.request_id or ""
+            operation.last_error = "delayed by Leshan until the device wakes"
+        else:  # retryable
+            operation.attempts += 1
+            operation.last_error = response.detail
+            if operation.attempts >= settings.OPERATION_MAX_ATTEMPTS:
+                operation.status, operation.completed_at = Status.FAILED, now
+                proceed = True
+            else:
+                operation.status = Status.QUEUED
+                backoff = settings.OPERATION_BACKOFF_SECONDS * 2 ** (operation.attempts - 1)
+                operation.next_attempt_at = now + dt.timedelta(seconds=backoff)
+        operation.save()
+        announce.operation_changed(operation)
+    return proceed
+
+
+def _unreachable(outcome: leshan.Outcome) -> dict[str, Any]:
+    """Leshan says the device sleeps, or is not registered: believe it until the device is heard from."""
+    if outcome == leshan.Outcome.SLEEPING:
+        return {"sleeping": True, "queue_mode": True}  # Leshan says so of queue-mode clients only
+    return dict(state.UNREGISTERED)
+
+
+def _store_content(operation: EndpointOperation, content: Any) -> None:
+    """A read's or observe's answer is telemetry like any other value (stored after this transaction)."""
+    try:
+        readings = flatten(content, Path.parse(operation.path))
+    except NodeError as exc:
+        logger.warning("operation %s: Leshan's content was not readable: %s", operation.pk, exc)
+        return
+    name = operation.endpoint.name
+    transaction.on_commit(lambda: _ingest_logged(name, readings, operation.pk))
+
+
+def _ingest_logged(name: str, readings: list[Reading], operation_id: int) -> None:
+    try:
+        ingest.ingest(endpoint_name=name, readings=readings)
+    except FieldhubError as exc:
+        logger.warning("operation %s: the value read could not be stored: %s", operation_id, exc)
+
+
+def operations_recover() -> int:
+    """Queue again what a dispatcher that stopped left SENDING (its attempt counts), except executes, which
+    fail instead (Leshan may have delivered one already; running a reboot or an update twice is not harmless,
+    so the operator decides), and fail what Leshan has held for a sleeping device longer than
+    OPERATION_DELAYED_TIMEOUT. Returns how many were touched."""
+    now = timezone.now()
+    lost = EndpointOperation.objects.filter(
+        status=Status.SENDING,
+        request_id="",
+        last_attempt_at__lt=now - dt.timedelta(seconds=settings.OPERATION_SENDING_TIMEOUT),
+    )
+    stale_delayed = EndpointOperation.objects.filter(
+        status=Status.SENDING,
+        last_attempt_at__lt=now - dt.timedelta(seconds=settings.OPERATION_DELAYED_TIMEOUT),
+    ).exclude(request_id="")
+    touched = 0
+    with transaction.atomic():
+        for operation in lost.select_for_update(skip_locked=True):
+            operation.attempts += 1
+            operation.last_error = "the dispatcher stopped while sending; queued again"
+            if operation.kind == EndpointOperation.Kind.EXECUTE:
+                operation.status, operation.completed_at = Status.FAILED, now
+                operation.last_error = (
+                    "the dispatcher stopped while sending; whether the device executed it is unknown: "
+                    "check the device, then retry"
+                )
+            elif operation.attempts >= settings.OPERATION_MAX_ATTEMPTS:
+                operation.status, operation.completed_at = Status.FAILED, now
+            else:
+                operation.status = Status.QUEUED
+            operation.save()
+            announce.operation_changed(operation)
+            touched += 1
+        for operation in stale_delayed.select_for_update(skip_locked=True):
+            operation.status, operation.completed_at = Status.FAILED, now
+            operation.last_error = "Leshan delayed it, and the device did not wake in time"
+            operation.save()
+            announce.operation_changed(operation)
+            touched += 1
+    return touched
+
+
+def operation_delayed_response(*, endpoint_name: str, request_id: str, response: dict[str, Any]) -> bool:
+    """Leshan's REQUEST_RESPONSE for a delayed request: complete the operation that waits for it."""
+    operation = EndpointOperation.objects.filter(
+        endpoint__name=endpoint_name, request_id=request_id, status=Status.SENDING
+    ).first()
+    if operation is None:
+        return False
+    answer = leshan.classify(200, json.dumps(response))
+    claim = Claim(operation.pk, operation.endpoint_id, endpoint_name, operation.kind, operation.path, operation.payload)
+    operation_complete(claim=claim, response=answer)
+    wakeup.wake(operation.endpoint_id)
+    return True

@@ -1,0 +1,57 @@
+"""The live fragments of the telemetry pages: each renders one named partial of a page's template, from the
+context ``telemetry.presenters`` builds for the page itself, with ``oob`` set (the htmx ws extension swaps
+fragments in by id). They render for a group, whose members were checked when they joined: they read as
+``SYSTEM``. A fragment for something that is gone renders as "" (nothing is pushed)."""
+
+from __future__ import annotations
+
+from core.permissions import SYSTEM
+from realtime import render
+from telemetry import presenters, selectors
+
+
+def render_fleet_counts() -> str:
+    context = {"counts": selectors.fleet_counts(user=SYSTEM), "oob": True}
+    return render("telemetry/dashboard.html#fleet-counts", context)
+
+
+def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
+    endpoint = selectors.endpoint_find(user=SYSTEM, pk=endpoint_id)
+    if endpoint is None:
+        return ""
+    (row,) = presenters.device_rows([endpoint])
+    html = render("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
+    # A new device goes on top of a table that takes new rows only (data-new-rows: the first page of the
+    # default order, unfiltered); a page without it, or without the row, ignores the fragment (fieldhub.js).
+    return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]">{html}</tbody>' if insert else html
+
+
+def render_endpoint_status(endpoint_id: int) -> str:
+    endpoint = selectors.endpoint_find(user=SYSTEM, pk=endpoint_id)
+    if endpoint is None:
+        return ""
+    return render("telemetry/endpoint.html#endpoint-status", {**presenters.status_context(endpoint), "oob": True})
+
+
+def render_latest_values(endpoint_id: int) -> str:
+    endpoint = selectors.endpoint_find(user=SYSTEM, pk=endpoint_id)
+    if endpoint is None:
+        return ""
+    readings = selectors.latest_readings(user=SYSTEM, endpoint=endpoint, limit=presenters.LATEST_VALUES_SHOWN + 1)
+    context = {**presenters.latest_values_context(endpoint, readings), "oob": True}
+    return render("telemetry/endpoint.html#latest-values", context)
+
+
+def render_event(summary: presenters.EventSummary) -> str:
+    html = render("telemetry/dashboard.html#event-row", {"event": summary})
+    return f'<ul hx-swap-oob="afterbegin:#events">{html}</ul>'
+
+
+def render_operation(operation_id: int, *, insert: bool = False, page: str = "endpoint") -> str:
+    """An operation's row, on a device's page or on the operations page; new rows go on top."""
+    operation = selectors.operation_find(user=SYSTEM, pk=operation_id)
+    if operation is None:
+        return ""
+    selectors.operations_mark_retryable([operation])
+    html = render(f"telemetry/{page}.html#operation-row", {"op": operation, "oob": not insert})
+    return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if insert else html

@@ -1,0 +1,178 @@
+"""Devices: who may see which (``visible_endpoints``, the one rule), lists, pages, counts, one device."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+
+from core.errors import FieldhubError, NotFound
+from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
+from core.models import Endpoint
+from core.permissions import Principal, require
+from core.roles import Role
+from telemetry import hooks
+from telemetry.models import LatestValue, Resource
+
+# Device 3/0/3 Firmware Version and 3/0/9 Battery Level: shown with every endpoint in lists.
+FIRMWARE_VERSION_PATH = "/3/0/3"
+
+
+BATTERY_PATH = "/3/0/9"
+
+
+def visible_endpoints(user: Principal) -> QuerySet[Endpoint]:
+    """The endpoints ``user`` may see (403 without the viewer role)."""
+    require(user, Role.VIEWER)
+    return Endpoint.objects.all()
+
+
+STATUS_FILTERS = {
+    "online": Q(online=True, sleeping=False),
+    "sleeping": Q(online=True, sleeping=True),
+    "offline": Q(online=False),
+}
+
+
+# The sort keys of device lists (a leading "-" for descending), each ordered in the database; ties by name.
+SORT_KEYS = ("name", "state", "last_seen", "firmware", "battery")
+
+
+SORTS = tuple(f"{sign}{key}" for key in SORT_KEYS for sign in ("", "-"))
+
+
+DEFAULT_SORT = "-last_seen"
+
+
+def _latest_value_column(path: str, column: str) -> Subquery:
+    """The device's latest value of ``path`` as one column of its reading (a correlated subquery on the
+    latest-value pointers: one index lookup per device, however long its history). Matching the reading's
+    time as well lets PostgreSQL look in one partition of the readings only."""
+    latest = LatestValue.objects.filter(endpoint=OuterRef("pk"), path=path, resource__measured_at=F("measured_at"))
+    return Subquery(latest.values(f"resource__{column}")[:1])
+
+
+def _sort_expression(key: str) -> Any:
+    if key == "name":
+        return F("name")
+    if key == "last_seen":
+        return F("last_seen_at")
+    if key == "state":  # online, sleeping, offline
+        return Case(When(online=False, then=Value(2)), When(sleeping=True, then=Value(1)), default=Value(0))
+    if key == "firmware":  # 3/0/3 is a STRING: sorted as text ("1.10.0" before "1.9.0")
+        return _latest_value_column(FIRMWARE_VERSION_PATH, "value_str")
+    return _latest_value_column(BATTERY_PATH, "value_int")  # 3/0/9 is an INTEGER
+
+
+def endpoint_list(
+    *, user: Principal, status: str | None = None, name: str | None = None, sort: str = DEFAULT_SORT
+) -> QuerySet[Endpoint]:
+    """Devices, filtered by state and part of the name, sorted by ``sort`` (``SORTS``), ties by name.
+    Devices that never reported the sorted value come first for last seen ascending (never seen is
+    oldest) and otherwise last."""
+    endpoints = visible_endpoints(user)
+    if status is not None:
+        if status not in STATUS_FILTERS:
+            raise FieldhubError(f"status must be one of {', '.join(STATUS_FILTERS)}", path="status")
+        endpoints = endpoints.filter(STATUS_FILTERS[status])
+    if name:
+        endpoints = endpoints.filter(name__icontains=name)
+    if sort not in SORTS:
+        raise FieldhubError(f"sort must be one of {', '.join(SORTS)}", path="sort")
+    key = sort.lstrip("-")
+    expression = _sort_expression(key)
+    if sort.startswith("-"):
+        ordering = expression.desc(nulls_last=True)
+    else:
+        ordering = expression.asc(nulls_first=True) if key == "last_seen" else expression.asc(nulls_last=True)
+    return endpoints.order_by(ordering, "name")
+
+
+@dataclass(frozen=True)
+class EndpointPage:
+    """One page of a device list: ``items`` are devices ``start`` to ``end`` (from 1) of ``total``."""
+
+    items: list[Endpoint]
+    number: int
+    pages: int
+    total: int
+    start: int
+    end: int
+
+
+def endpoint_page(
+    *,
+    user: Principal,
+    status: str | None = None,
+    name: str | None = None,
+    sort: str = DEFAULT_SORT,
+    page: int = 1,
+    per_page: int = 50,
+) -> EndpointPage:
+    """Page ``page`` (from 1) of ``endpoint_list``: two queries (the count, the page). A page past the end
+    is the last page: a list that shrank since its link was made still shows something."""
+    if page < 1:
+        raise FieldhubError("page must be a whole number, 1 or more", path="page")
+    endpoints = endpoint_list(user=user, status=status, name=name, sort=sort)
+    total = endpoints.count()
+    pages = max(1, -(-total // per_page))
+    number = min(page, pages)
+    offset = (number - 1) * per_page
+    items = list(endpoints[offset : offset + per_page])
+    return EndpointPage(
+        items=items, number=number, pages=pages, total=total, start=offset + 1 if items else 0, end=offset + len(items)
+    )
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    online: int
+    sleeping: int
+    offline: int
+    total: int
+    extra: dict[str, int]
+
+
+def fleet_counts(*, user: Principal) -> FleetCounts:
+    """Devices by state in one query, plus what other apps count (firmware: updating; telemetry.hooks)."""
+    counts = visible_endpoints(user).aggregate(
+        n_online=Count("pk", filter=STATUS_FILTERS["online"]),
+        n_sleeping=Count("pk", filter=STATUS_FILTERS["sleeping"]),
+        n_offline=Count("pk", filter=STATUS_FILTERS["offline"]),
+        n_total=Count("pk"),
+    )
+    return FleetCounts(
+        online=counts["n_online"],
+        sleeping=counts["n_sleeping"],
+        offline=counts["n_offline"],
+        total=counts["n_total"],
+        extra={name: count() for name, count in hooks.fleet_counters().items()},
+    )
+
+
+def endpoint_get(*, user: Principal, name: str) -> Endpoint:
+    try:
+        return visible_endpoints(user).get(name=name)
+    except Endpoint.DoesNotExist:
+        raise NotFound(f"no endpoint named {name!r}", path="endpoint") from None
+
+
+def endpoint_find(*, user: Principal, pk: int) -> Endpoint | None:
+    """The device with id ``pk``, or None if it is gone (a live fragment for a device deleted meanwhile)."""
+    return visible_endpoints(user).filter(pk=pk).first()
+
+
+REGISTRATION_EVENTS = {0: "registered", 1: "unregistered", 2: "updated its registration"}
+
+
+def registration_history(*, user: Principal, endpoint: Endpoint, limit: int = 10) -> list[tuple[dt.datetime, str]]:
+    """The device's latest registration events (object 10240), newest first, in words."""
+    require(user, Role.VIEWER)
+    rows = (
+        Resource.objects.filter(endpoint=endpoint, resource_type__object_id=REGISTRATION_OBJECT_ID)
+        .select_related("resource_type")
+        .order_by("-received_at", "-id")[:limit]
+    )
+    return [(row.received_at, REGISTRATION_EVENTS.get(row.resource_type.resource_id, "?")) for row in rows]
