@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
 
 # Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result, and a registration
-# (10240/0: a device updating its firmware reboots and registers again).
-FIRMWARE_RESOURCES = frozenset({(3, 3), (5, 3), (5, 5), (10240, 0)})
+# (a device updating its firmware reboots and registers again).
+FIRMWARE_RESOURCES = frozenset({(3, 3), (5, 3), (5, 5), (REGISTRATION_OBJECT_ID, Registration.REGISTERED)})
 
 FirmwareListener = Callable[[int, Sequence[Reading]], None]
 
