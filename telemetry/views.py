@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core import pages
 from core.errors import FieldhubError, PermissionDenied
 from core.http import back
+from core.models import Endpoint
 from telemetry import presenters, selectors
 from telemetry.downlink import queue
 from telemetry.models import EndpointOperation
@@ -109,6 +112,38 @@ def _time_filters(request: HttpRequest) -> tuple[dict[str, str], Any, Any]:
     return raw, since, until
 
 
+@dataclass(frozen=True)
+class _ListQuery:
+    """What every newest-first list page takes: a device, a time range (as given, for the links), a cursor."""
+
+    endpoint_name: str
+    device: Endpoint | None
+    times: dict[str, str]
+    since: dt.datetime | None
+    until: dt.datetime | None
+    before: str | None
+    after: str | None
+
+    def window(self) -> dict[str, Any]:
+        """The selector's keyword arguments for this page."""
+        return {
+            "endpoint": self.device,
+            "since": self.since,
+            "until": self.until,
+            "before": self.before,
+            "after": self.after,
+            "limit": LIST_ROWS,
+        }
+
+
+def _list_query(request: HttpRequest) -> _ListQuery:
+    endpoint_name = pages.text(request, "endpoint")
+    times, since, until = _time_filters(request)
+    device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
+    before, after = pages.text(request, "before") or None, pages.text(request, "after") or None
+    return _ListQuery(endpoint_name, device, times, since, until, before, after)
+
+
 def _cursor_pager(path: str, filters: dict[str, str], page: Any, *, paged: bool) -> dict[str, str | None]:
     """Links of a newest-first list: back to the newest page, to newer ones, to older ones."""
     return {
@@ -127,20 +162,9 @@ def operations(request: HttpRequest) -> HttpResponse:
     """Commands newest first, 50 a page, by cursor (``before``/``after``); filtered by state, device and
     the time they were queued."""
     status = pages.text(request, "status").lower()
-    endpoint_name = pages.text(request, "endpoint")
-    times, since, until = _time_filters(request)
-    before, after = pages.text(request, "before") or None, pages.text(request, "after") or None
-    device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
-    page = selectors.operation_page(
-        user=request.user,
-        endpoint=device,
-        status=status or None,
-        since=since,
-        until=until,
-        before=before,
-        after=after,
-        limit=LIST_ROWS,
-    )
+    query = _list_query(request)
+    endpoint_name, times, before, after = query.endpoint_name, query.times, query.before, query.after
+    page = selectors.operation_page(user=request.user, status=status or None, **query.window())
     filters = {"status": status, "endpoint": endpoint_name, **times}
     operations = selectors.operations_mark_retryable(page.items)
     context = {
@@ -217,21 +241,10 @@ def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
 def events(request: HttpRequest) -> HttpResponse:
     """Events newest first, 50 a page, by cursor (``before``/``after``); filtered by device, object ids
     (``type``, see ``selectors.event_type_filter``) and time. Live only unfiltered, on the newest page."""
-    endpoint_name = pages.text(request, "endpoint")
     event_type = pages.text(request, "type")
-    times, since, until = _time_filters(request)
-    before, after = pages.text(request, "before") or None, pages.text(request, "after") or None
-    device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
-    page = selectors.event_page(
-        user=request.user,
-        endpoint=device,
-        event_type=event_type or None,
-        since=since,
-        until=until,
-        before=before,
-        after=after,
-        limit=LIST_ROWS,
-    )
+    query = _list_query(request)
+    endpoint_name, times, before, after = query.endpoint_name, query.times, query.before, query.after
+    page = selectors.event_page(user=request.user, event_type=event_type or None, **query.window())
     filters = {"endpoint": endpoint_name, "type": event_type, **times}
     filtered = any(filters.values())
     context = {
