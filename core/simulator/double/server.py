@@ -56,7 +56,7 @@ class LeshanDouble:
         heartbeat: float = 10.0,
         clients: Iterable[SimulatedClient] = (),
     ) -> None:
-        self.version = version
+        self._version = version
         self.stream = EventStream(heartbeat=heartbeat)
         self.registry = Registry(events=self.stream, clients=clients, latency=latency, timeout_delay=timeout_delay)
         replies = Replies(master=self.master)
@@ -68,8 +68,13 @@ class LeshanDouble:
         self._stop_requested: asyncio.Event | None = None
 
     @property
+    def version(self) -> LeshanVersion:
+        """Fixed at construction: the routes' answers are built for it."""
+        return self._version
+
+    @property
     def master(self) -> bool:
-        return self.version == LeshanVersion.MASTER
+        return self._version == LeshanVersion.MASTER
 
     @property
     def clients(self) -> dict[str, SimulatedClient]:
