@@ -54,7 +54,8 @@ def main() -> None:
         from core.lwm2m.nodes import Reading
         from core.lwm2m.types import DataType
         from core.models import Endpoint
-        from core.simulator.leshan import LeshanDouble, SimulatedClient
+        from core.simulator.client import SimulatedClient
+        from core.simulator.double.server import LeshanDouble
         from telemetry.ingest import ingest
         from telemetry.models import EndpointOperation
 

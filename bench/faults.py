@@ -4,7 +4,7 @@ Each scenario starts real processes on a fresh PostgreSQL database (and Redis), 
 runs, brings it back and prints what happened. It stops and starts this machine's PostgreSQL (the redis
 scenario runs a Redis of its own), so run it on a development machine, never beside a test run or a real
 deployment. FAULTS_DATABASE names the database it creates afresh (fieldhub_faults). Leshan is the double
-(core/simulator/leshan.py, which follows ../shared/reference/leshan-rest-contract.md).
+(core/simulator/double/, which follows ../shared/reference/leshan-rest-contract.md).
 
     .venv/bin/python bench/faults.py                       # every scenario
     .venv/bin/python bench/faults.py --scenario postgres   # postgres | redis | leshan | dispatcher
@@ -311,7 +311,8 @@ def _scenario_redis(args: argparse.Namespace, port: int, aiohttp: Any, Client: A
 def scenario_leshan(args: argparse.Namespace) -> None:
     env = prepare({"DISPATCH_SWEEP_SECONDS": "1"})
     from core.lwm2m.types import DataType
-    from core.simulator.leshan import LeshanDouble, SimulatedClient
+    from core.simulator.client import SimulatedClient
+    from core.simulator.double.server import LeshanDouble
     from telemetry import ingest
     from telemetry.downlink import queue
     from telemetry.models import EndpointOperation
@@ -382,7 +383,9 @@ def scenario_dispatcher(args: argparse.Namespace) -> None:
     from core.lwm2m.nodes import Reading
     from core.lwm2m.types import DataType
     from core.models import Endpoint
-    from core.simulator.leshan import LeshanDouble, Outcome, SimulatedClient
+    from core.simulator.client import SimulatedClient
+    from core.simulator.double.scripts import ScriptedOutcome
+    from core.simulator.double.server import LeshanDouble
     from telemetry import ingest
     from telemetry.downlink import queue
 
@@ -393,7 +396,7 @@ def scenario_dispatcher(args: argparse.Namespace) -> None:
     with double.run_in_thread() as leshan_url:
         env["LESHAN_URL"] = leshan_url
         for name in names:
-            double.script(name, Outcome.delay(8))  # the device is slow to answer the first request
+            double.script(name, ScriptedOutcome.delay(8))  # the device is slow to answer the first request
             ingest.ingest(endpoint_name=name, readings=[Reading(LwPath(3303, 0, 5700), DataType.FLOAT, 20.0)])
         write = queue.operation_enqueue(
             actor=SYSTEM,

@@ -57,7 +57,8 @@ def main() -> None:
 
 
 async def measure(args: argparse.Namespace, url: str, leshan_port: int) -> None:
-    from core.simulator.fleet import Fleet, FleetConfig
+    from core.simulator.fleet.config import FleetConfig
+    from core.simulator.fleet.runner import Fleet
 
     config = FleetConfig(
         devices=args.devices, interval=args.interval, url=url, leshan_port=leshan_port, offline=0.0, seed=1

@@ -2,7 +2,7 @@
 
 Starts, on a fresh PostgreSQL database: the Procfile's `api` (granian, --api-workers WSGI processes: the
 bridge), --webs `web` processes (`manage.py serve`: pages and websockets, each with dashboard sockets
-listening) and --workers dispatchers; Leshan is the simulator's double (core/simulator/leshan.py, which
+listening) and --workers dispatchers; Leshan is the simulator's double (core/simulator/double/, which
 follows ../shared/reference/leshan-rest-contract.md). Runs --devices simulated devices reporting every
 --interval seconds for --minutes, while commands are queued for random devices every 10 s. Prints errors,
 ingest latency (p50/p99, from the devices' side), each process' memory after warm-up and at the end, live
@@ -103,7 +103,8 @@ async def soak(args: argparse.Namespace, api_port: int, web_ports: list[int], le
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from core.simulator.fleet import Fleet, FleetConfig
+    from core.simulator.fleet.config import FleetConfig
+    from core.simulator.fleet.runner import Fleet
 
     user = await asyncio.to_thread(get_user_model().objects.create_superuser, "soak", password="soak-password-012345")
     client = Client()

@@ -20,7 +20,8 @@ from django.db import connections
 
 from core.lwm2m.types import DataType
 from core.roles import Role
-from core.simulator.leshan import LeshanDouble, SimulatedClient
+from core.simulator.client import SimulatedClient
+from core.simulator.double.server import LeshanDouble
 from tests.factories import make_user
 from tests.servers import embedded
 

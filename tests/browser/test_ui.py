@@ -12,7 +12,7 @@ import pytest
 
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
-from core.simulator.leshan import LeshanDouble
+from core.simulator.double.server import LeshanDouble
 from telemetry.ingest import ingest
 from tests.browser.conftest import log_in, screenshot
 from tests.servers import embedded, free_port

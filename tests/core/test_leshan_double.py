@@ -16,14 +16,11 @@ import aiohttp
 import pytest
 
 from core.lwm2m.types import DataType, ObjectLink
-from core.simulator.leshan import (
-    LeshanDouble,
-    LeshanVersion,
-    Outcome,
-    SimulatedClient,
-    java_double,
-    status_text,
-)
+from core.simulator.client import SimulatedClient
+from core.simulator.double.nodes import java_double
+from core.simulator.double.protocol import LeshanVersion, status_text
+from core.simulator.double.scripts import ScriptedOutcome
+from core.simulator.double.server import LeshanDouble
 
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 SSE = {"Accept": "text/event-stream"}
@@ -459,7 +456,7 @@ async def test_it_logs_every_request(leshan: LeshanDouble, http: aiohttp.ClientS
 
 
 async def test_a_scripted_timeout_is_a_504_text(leshan: LeshanDouble, http: aiohttp.ClientSession) -> None:
-    leshan.script("dev1", Outcome.timeout())
+    leshan.script("dev1", ScriptedOutcome.timeout())
     status, text, headers = await call(http, "GET", api(leshan, "/dev1/3/0/9"))
     assert (status, text, "Content-Type" in headers) == (504, "Request timeout", False)
     assert (await call(http, "GET", api(leshan, "/dev1/3/0/9")))[0] == 200  # outcomes are used once
@@ -468,7 +465,9 @@ async def test_a_scripted_timeout_is_a_504_text(leshan: LeshanDouble, http: aioh
 async def test_a_scripted_coap_error_is_200_with_success_false(
     leshan: LeshanDouble, http: aiohttp.ClientSession
 ) -> None:
-    leshan.script("dev1", Outcome.coap_error("NOT_FOUND"), Outcome.coap_error("UNAUTHORIZED", "no access"))
+    leshan.script(
+        "dev1", ScriptedOutcome.coap_error("NOT_FOUND"), ScriptedOutcome.coap_error("UNAUTHORIZED", "no access")
+    )
     assert await call_json(http, "GET", api(leshan, "/dev1/3/0/9")) == {
         "status": "NOT_FOUND(404)",
         "valid": True,
@@ -481,7 +480,12 @@ async def test_a_scripted_coap_error_is_200_with_success_false(
 
 
 async def test_scripted_http_sleeping_and_unregistered_texts(leshan: LeshanDouble, http: aiohttp.ClientSession) -> None:
-    leshan.script("dev1", Outcome.http(500, "Unexpected exception: boom"), Outcome.sleeping(), Outcome.not_registered())
+    leshan.script(
+        "dev1",
+        ScriptedOutcome.http(500, "Unexpected exception: boom"),
+        ScriptedOutcome.sleeping(),
+        ScriptedOutcome.not_registered(),
+    )
     url = api(leshan, "/dev1/3/0/9")
     assert (await call(http, "GET", url))[:2] == (500, "Unexpected exception: boom")
     sleeping = "Invalid request: The destination client is sleeping, request cannot be sent."
@@ -490,7 +494,7 @@ async def test_scripted_http_sleeping_and_unregistered_texts(leshan: LeshanDoubl
 
 
 async def test_a_scripted_drop_closes_the_connection(leshan: LeshanDouble, http: aiohttp.ClientSession) -> None:
-    leshan.script("dev1", Outcome.drop())
+    leshan.script("dev1", ScriptedOutcome.drop())
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await call(http, "POST", api(leshan, "/dev1/3/0/4"))
     assert leshan.clients["dev1"].executions == []
@@ -499,16 +503,16 @@ async def test_a_scripted_drop_closes_the_connection(leshan: LeshanDouble, http:
 async def test_aiohttp_retries_an_idempotent_request_once_after_a_drop(
     leshan: LeshanDouble, http: aiohttp.ClientSession
 ) -> None:
-    leshan.script("dev1", Outcome.drop())
+    leshan.script("dev1", ScriptedOutcome.drop())
     assert (await call_json(http, "GET", api(leshan, "/dev1/3/0/9")))["success"] is True
     assert [record.method for record in leshan.requests] == ["GET", "GET"]
-    leshan.script("dev1", Outcome.drop(), Outcome.drop())
+    leshan.script("dev1", ScriptedOutcome.drop(), ScriptedOutcome.drop())
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await call(http, "GET", api(leshan, "/dev1/3/0/9"))
 
 
 async def test_a_scripted_delay_then_answers_normally(leshan: LeshanDouble, http: aiohttp.ClientSession) -> None:
-    leshan.script("dev1", Outcome.delay(0.1))
+    leshan.script("dev1", ScriptedOutcome.delay(0.1))
     leshan.latency = 0.05
     started = time.monotonic()
     body = await call_json(http, "GET", api(leshan, "/dev1/3/0/9"))
@@ -517,7 +521,7 @@ async def test_a_scripted_delay_then_answers_normally(leshan: LeshanDouble, http
 
 
 async def test_a_device_slower_than_the_timeout_is_a_504(leshan: LeshanDouble, http: aiohttp.ClientSession) -> None:
-    leshan.script("dev1", Outcome.delay(0.1))
+    leshan.script("dev1", ScriptedOutcome.delay(0.1))
     status, text, _ = await call(http, "GET", api(leshan, "/dev1/3/0/9?timeout=0"))
     assert (status, text) == (504, "Request timeout")
 
@@ -529,7 +533,7 @@ async def test_m15_refuses_requests_to_a_sleeping_client_until_it_is_heard_from(
     leshan: LeshanDouble, http: aiohttp.ClientSession
 ) -> None:
     leshan.register(device("q1", queue_mode=True))
-    leshan.script("q1", Outcome.timeout())
+    leshan.script("q1", ScriptedOutcome.timeout())
     async with subscribe(http, leshan) as events:
         assert (await call(http, "GET", api(leshan, "/q1/3/0/9")))[0] == 504
         assert await events.next() == ("SLEEPING", {"ep": "q1"})  # no answer: Leshan considers it asleep
@@ -692,7 +696,7 @@ def test_it_runs_in_a_thread_for_synchronous_callers() -> None:
     leshan = LeshanDouble()
     with leshan.run_in_thread() as base_url:
         leshan.register(device("dev3"))  # from the test thread, onto the server's loop
-        leshan.script("dev3", Outcome.timeout())
+        leshan.script("dev3", ScriptedOutcome.timeout())
         with urllib.request.urlopen(f"{base_url}/api/clients/dev3") as response:
             assert json.load(response)["endpoint"] == "dev3"
         with pytest.raises(urllib.error.HTTPError) as error:

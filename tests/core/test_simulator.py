@@ -19,7 +19,11 @@ from django.core.management import CommandError, call_command
 
 from core.models import Endpoint
 from core.roles import Role
-from core.simulator.fleet import Climate, Fleet, FleetConfig, SimulatedDevice, Uplink, chance
+from core.simulator.fleet.climate import Climate
+from core.simulator.fleet.config import FleetConfig, chance
+from core.simulator.fleet.device import SimulatedDevice
+from core.simulator.fleet.runner import Fleet
+from core.simulator.fleet.uplinks import Uplink
 from firmware import services as firmware
 from firmware.models import Campaign, FirmwareUpdate
 from telemetry.downlink import queue

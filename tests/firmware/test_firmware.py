@@ -18,7 +18,8 @@ from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
 from core.roles import Role
-from core.simulator.leshan import LeshanDouble, SimulatedClient
+from core.simulator.client import SimulatedClient
+from core.simulator.double.server import LeshanDouble
 from firmware import services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
 from telemetry import ingest

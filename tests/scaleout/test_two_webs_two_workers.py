@@ -2,7 +2,7 @@
 
 Posts and operations are spread over both web processes at once; afterwards every reading is stored
 exactly once, every operation reached the device exactly once and in order, and a browser connected to
-one web process saw a post made through the other. Leshan is the double (core/simulator/leshan.py, which
+one web process saw a post made through the other. Leshan is the double (core/simulator/double/, which
 follows ../shared/reference/leshan-rest-contract.md): the one part that cannot run here.
 """
 
@@ -28,7 +28,8 @@ from core.lwm2m.types import DataType
 from core.models import Endpoint
 from core.roles import Role
 from core.services import token_create
-from core.simulator.leshan import LeshanDouble, SimulatedClient
+from core.simulator.client import SimulatedClient
+from core.simulator.double.server import LeshanDouble
 from telemetry.models import EndpointOperation, Resource
 from tests.factories import make_user
 from tests.servers import ROOT, embedded, server_env

@@ -18,7 +18,10 @@ from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
 from core.permissions import SYSTEM
-from core.simulator.leshan import LeshanDouble, LeshanVersion, Outcome, SimulatedClient
+from core.simulator.client import SimulatedClient
+from core.simulator.double.protocol import LeshanVersion
+from core.simulator.double.scripts import ScriptedOutcome
+from core.simulator.double.server import LeshanDouble
 from telemetry import ingest
 from telemetry.downlink import queue
 from telemetry.downlink.dispatcher import Dispatcher
@@ -227,7 +230,7 @@ class TestOutcomes:
         assert request.query["timeout"] == "2"
 
     def test_a_device_error_fails_at_once(self, leshan: LeshanDouble) -> None:
-        leshan.script("dev-1", Outcome.coap_error("METHOD_NOT_ALLOWED", "read only"))
+        leshan.script("dev-1", ScriptedOutcome.coap_error("METHOD_NOT_ALLOWED", "read only"))
         operation = enqueue(device(), "WRITE", "/3/0/14", value="x")
         drain()
         operation = refreshed(operation)
@@ -235,7 +238,7 @@ class TestOutcomes:
         assert operation.last_error == "METHOD_NOT_ALLOWED(405): read only"
 
     def test_a_sleeping_device_keeps_it_queued_without_an_attempt(self, leshan: LeshanDouble) -> None:
-        leshan.script("dev-1", Outcome.sleeping())
+        leshan.script("dev-1", ScriptedOutcome.sleeping())
         operation = enqueue(device(), "READ", "/3/0/9")
         drain()
         operation = refreshed(operation)
@@ -259,12 +262,12 @@ class TestOutcomes:
     @pytest.mark.parametrize(
         ("outcome", "error"),
         [
-            (Outcome.timeout(), "Request timeout"),
-            (Outcome.http(500, "Unexpected exception: boom"), "Unexpected exception: boom"),
+            (ScriptedOutcome.timeout(), "Request timeout"),
+            (ScriptedOutcome.http(500, "Unexpected exception: boom"), "Unexpected exception: boom"),
         ],
     )
     def test_a_timeout_or_server_error_is_retried_with_backoff_then_fails(
-        self, leshan: LeshanDouble, settings: Any, outcome: Outcome, error: str
+        self, leshan: LeshanDouble, settings: Any, outcome: ScriptedOutcome, error: str
     ) -> None:
         settings.OPERATION_MAX_ATTEMPTS = 2
         leshan.script("dev-1", outcome, outcome)
@@ -281,7 +284,7 @@ class TestOutcomes:
         assert (operation.status, operation.attempts) == (Status.FAILED, 2)
 
     def test_the_backoff_doubles(self, leshan: LeshanDouble, settings: Any) -> None:
-        leshan.script("dev-1", Outcome.timeout(), Outcome.timeout())
+        leshan.script("dev-1", ScriptedOutcome.timeout(), ScriptedOutcome.timeout())
         operation = enqueue(device(), "READ", "/3/0/9")
         drain()
         # From the moment the attempt ended (the row's save), not from when it was sent: a loaded machine's
@@ -358,14 +361,14 @@ class TestOutcomes:
         assert leshan.clients["dev-1"].resources["/3/0/14"] == (DataType.STRING, "+04")
 
     def test_a_failed_operation_does_not_block_the_next(self, leshan: LeshanDouble) -> None:
-        leshan.script("dev-1", Outcome.coap_error("NOT_FOUND"))
+        leshan.script("dev-1", ScriptedOutcome.coap_error("NOT_FOUND"))
         endpoint = device()
         first, second = enqueue(endpoint, "READ", "/3/0/9"), enqueue(endpoint, "READ", "/3/0/0")
         drain()
         assert (refreshed(first).status, refreshed(second).status) == (Status.FAILED, Status.CONFIRMED)
 
     def test_a_retrying_operation_holds_back_the_ones_after_it(self, leshan: LeshanDouble) -> None:
-        leshan.script("dev-1", Outcome.timeout())
+        leshan.script("dev-1", ScriptedOutcome.timeout())
         endpoint = device()
         first, second = (
             enqueue(endpoint, "WRITE", "/3/0/14", value="a"),

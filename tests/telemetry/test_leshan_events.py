@@ -10,7 +10,8 @@ import pytest
 
 from core.lwm2m.types import DataType
 from core.models import Endpoint
-from core.simulator.leshan import LeshanDouble, SimulatedClient
+from core.simulator.client import SimulatedClient
+from core.simulator.double.server import LeshanDouble
 from telemetry.leshan_events import LeshanFollower
 from telemetry.models import EndpointOperation, Event, Resource
 from tests.telemetry.workers import FollowerThread, wait_until

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.simulator.fleet import DOWNLOAD_FAILURES, RESULT_UPDATE_FAILED, Fleet, FleetConfig
+from core.simulator.fleet.config import DOWNLOAD_FAILURES, RESULT_UPDATE_FAILED, FleetConfig
+from core.simulator.fleet.runner import Fleet
 
 
 def fraction(text: str) -> float:
