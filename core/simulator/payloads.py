@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
+
 Node = dict[str, Any]
 
 
@@ -27,7 +29,7 @@ def composite(ep: str, nodes: dict[str, Node]) -> dict[str, Any]:
 
 def registration(ep: str, event: int, registration_ms: int) -> dict[str, Any]:
     """Object 10240: 0 registered, 1 unregistered, 2 registration updated (value: registration time)."""
-    return single(ep, 10240, resource(event, "TIME", registration_ms))
+    return single(ep, REGISTRATION_OBJECT_ID, resource(event, "TIME", registration_ms))
 
 
 def temperature(ep: str, celsius: float) -> dict[str, Any]:
