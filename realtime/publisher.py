@@ -118,39 +118,41 @@ class Publisher:
 
     def submit(self, group: str, event: LiveEvent) -> None:
         """Hand an event over; never blocks, never raises."""
-        self.stats.submitted += 1
-        if self._unheard():
-            self.stats.skipped += 1
-            return
-        try:
-            loop = self._target_loop()
-            with self._idle:
-                if self._in_flight >= MAX_IN_FLIGHT:
-                    self.stats.dropped += 1
-                    return
-                self._in_flight += 1
-            loop.call_soon_threadsafe(self._accept, group, event)
-        except Exception:  # a closed loop between tests, interpreter shutdown: the write still succeeds
-            self.stats.dropped += 1
-            self._done()
-            logger.exception("realtime: could not hand over a %s event", event.type)
+        self._hand_over(lambda loop: loop.call_soon_threadsafe(self._accept, group, event), event.type, bounded=True)
 
     def signal(self, group: str, message: dict[str, Any]) -> None:
         """Send a control message (not a fragment: no coalescing, no rendering, whoever listens) to a group,
         e.g. make a user's sockets check their access again; never blocks, never raises."""
+
+        def schedule(loop: asyncio.AbstractEventLoop) -> None:
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._send_message(group, message)))
+
+        self._hand_over(schedule, message.get("type"), bounded=False)
+
+    def _hand_over(
+        self, schedule: Callable[[asyncio.AbstractEventLoop], object], kind: object, *, bounded: bool
+    ) -> None:
+        """Count one more in flight (refused past ``MAX_IN_FLIGHT`` when ``bounded``) and ``schedule`` it on
+        the sending loop; whatever fails is counted as dropped and logged, never raised."""
         self.stats.submitted += 1
         if self._unheard():
             self.stats.skipped += 1
             return
+        counted = False
         try:
             loop = self._target_loop()
             with self._idle:
+                if bounded and self._in_flight >= MAX_IN_FLIGHT:
+                    self.stats.dropped += 1
+                    return
                 self._in_flight += 1
-            loop.call_soon_threadsafe(lambda: loop.create_task(self._send_message(group, message)))
-        except Exception:
+                counted = True
+            schedule(loop)
+        except Exception:  # a closed loop between tests, interpreter shutdown: the write still succeeds
             self.stats.dropped += 1
-            self._done()
-            logger.exception("realtime: could not hand over a %s message", message.get("type"))
+            if counted:
+                self._done()
+            logger.exception("realtime: could not hand over a %s message", kind)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything handed over has been sent or given up (tests, shutdown); True if idle."""
