@@ -171,7 +171,7 @@ def cancel_update(request: HttpRequest, update_id: RowId) -> dict[str, Any]:
 @router.post("/campaigns", response={201: CampaignOut, **WRITE}, summary="Start a campaign (operator)")
 def create_campaign(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, Any]]:
     image = selectors.firmware_get(user=request.auth, version=payload.version)
-    endpoints = services.campaign_endpoints(
+    endpoints = selectors.campaign_endpoints(
         user=request.auth, names=payload.endpoints, from_version=payload.from_version
     )
     campaign = services.campaign_create(
