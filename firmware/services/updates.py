@@ -36,7 +36,6 @@ from firmware import announce
 from firmware.models import Campaign, Firmware, FirmwareUpdate
 from firmware.services import campaigns
 from firmware.services.images import package_uri
-from telemetry import announce as telemetry_announce
 from telemetry.downlink import queue as telemetry_queue
 from telemetry.models import EndpointOperation
 
@@ -80,8 +79,9 @@ def _queue(endpoint: Endpoint, kind: str, path: str, **kwargs: Any) -> EndpointO
 
 
 def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> FirmwareUpdate:
-    """Cancel an active update (operator): what is still queued for it is cancelled, and a device that got
-    the URI is told to reset its state machine (an empty Package URI, as object 5 specifies)."""
+    """Cancel an active update (operator): what is still queued for it is cancelled by the downlink queue
+    (``operation_cancel``: completed now, and announced), and a device that got the URI is told to reset its
+    state machine (an empty Package URI, as object 5 specifies)."""
     require(actor, Role.OPERATOR)
     with transaction.atomic():
         update = FirmwareUpdate.objects.select_for_update().select_related("endpoint").get(pk=update.pk)
@@ -91,12 +91,9 @@ def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> Firmw
         for operation in (update.uri_operation, update.execute_operation):
             if operation is None:
                 continue
-            if operation.status == EndpointOperation.Status.QUEUED:
-                EndpointOperation.objects.filter(pk=operation.pk, status=EndpointOperation.Status.QUEUED).update(
-                    status=EndpointOperation.Status.CANCELLED, completed_at=timezone.now(), updated_at=timezone.now()
-                )
-                telemetry_announce.operation_changed(operation)  # its row no longer offers Cancel
-            else:
+            try:
+                telemetry_queue.operation_cancel(actor=actor, operation=operation)
+            except Conflict:  # being sent, or answered: the device may have it
                 sent = True
         if sent:
             update.cancel_operation = _queue(update.endpoint, Kind.WRITE, "/5/0/1", value="")

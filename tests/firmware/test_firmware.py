@@ -22,6 +22,8 @@ from core.simulator.client import SimulatedClient
 from core.simulator.double.server import LeshanDouble
 from firmware import selectors, services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
+from realtime import groups
+from telemetry import announce as telemetry_announce
 from telemetry import ingest
 from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation
@@ -331,6 +333,27 @@ class TestStateMachine:
         assert operations(endpoint)[-1] == ("WRITE", "/5/0/1", "")
         with pytest.raises(Conflict):
             services.firmware_update_cancel(actor=operator, update=update)
+
+    def test_cancel_completes_the_queued_operations_through_the_queue_and_announces_them(
+        self, operator, monkeypatch, django_capture_on_commit_callbacks
+    ) -> None:
+        endpoint, update = self.start(operator)
+        EndpointOperation.objects.filter(pk=update.uri_operation_id).update(status="CONFIRMED")
+        report("dev-fw", ("/5/0/3", 2))  # downloaded: the Update execute is queued
+        update.refresh_from_db()
+        execute = update.execute_operation
+        assert execute is not None
+        assert execute.status == "QUEUED"
+        pushed: list[tuple[str, str]] = []
+        monkeypatch.setattr(telemetry_announce, "publish", lambda group, event: pushed.append((group, event.key)))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.firmware_update_cancel(actor=operator, update=update)
+        execute.refresh_from_db()
+        assert execute.status == "CANCELLED"
+        assert execute.completed_at is not None
+        assert (groups.endpoint(endpoint.pk), f"operation-{execute.pk}") in pushed
+        assert (groups.OPERATIONS, f"operation-{execute.pk}") in pushed
+        assert operations(endpoint)[-1] == ("WRITE", "/5/0/1", "")  # the device got the URI: told to reset
 
 
 # (reports in order, the status after, how many executes were queued)
