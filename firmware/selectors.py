@@ -198,9 +198,10 @@ def campaign_progress(*, user: Principal, campaign_id: int) -> dict[str, int]:
 
 
 def campaign_devices(*, user: Principal, campaign: Campaign) -> QuerySet[CampaignDevice]:
-    """A campaign's devices wave by wave, then those skipped when it was made (in no wave)."""
+    """A campaign's devices wave by wave, then those skipped when it was made (in no wave), each with its
+    update (and that one's device and image: the API lists them)."""
     members = campaign.devices.filter(endpoint__in=visible_endpoints(user))
-    return members.select_related("endpoint", "update", "update__firmware").order_by(
+    return members.select_related("endpoint", "update", "update__endpoint", "update__firmware").order_by(
         F("wave").asc(nulls_last=True), "endpoint__name"
     )
 
