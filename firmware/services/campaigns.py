@@ -45,7 +45,7 @@ def campaign_create(
 ) -> Campaign:
     """Plan and start a campaign (operator): ``endpoints`` in waves, ``waves`` as cumulative percentages
     (``[1, 10, 100]``) or device counts per wave (``unit="devices"``: ``[2, 20, 0]``, 0 for the rest); the
-    rules are ``_wave_sizes``'.
+    rules are ``waves.wave_sizes``'.
 
     A device that needs no update, or is taken, is skipped with the reason and planned in no wave: one
     already running the target version, one with an update under way, one waiting in another campaign
