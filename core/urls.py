@@ -1,12 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from core import views
 from core.api import api, bridge_api
-from firmware import views as firmware_views
 from telemetry import views as telemetry_views
 
 urlpatterns = [
@@ -17,15 +16,7 @@ urlpatterns = [
     path("operations/", telemetry_views.operations, name="operations"),
     path("operations/<int:pk>/cancel/", telemetry_views.operation_cancel, name="operation_cancel"),
     path("operations/<int:pk>/retry/", telemetry_views.operation_retry, name="operation_retry"),
-    path("firmware/", firmware_views.firmware, name="firmware"),
-    path("firmware/<int:pk>/delete/", firmware_views.firmware_delete, name="firmware_delete"),
-    path("firmware/package/<str:token>/<str:filename>", firmware_views.package, name="firmware_package"),
-    path("firmware/updates/<int:pk>/cancel/", firmware_views.update_cancel, name="firmware_update_cancel"),
-    path("firmware/campaigns/new/", firmware_views.campaign_new, name="campaign_new"),
-    path("firmware/campaigns/<int:pk>/", firmware_views.campaign, name="campaign"),
-    path("firmware/campaigns/<int:pk>/<str:action>/", firmware_views.campaign_action, name="campaign_action"),
-    path("endpoints/<str:name>/firmware/", firmware_views.device_section, name="firmware_device_section"),
-    path("endpoints/<str:name>/firmware/update/", firmware_views.update_start, name="firmware_update_start"),
+    path("", include("firmware.urls")),
     path("users/", views.users, name="users"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),

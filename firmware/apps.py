@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 from django.apps import AppConfig
 
 
@@ -10,7 +14,27 @@ class FirmwareConfig(AppConfig):
         from telemetry import hooks
 
         hooks.set_firmware_listener(services.firmware_reported)
-        hooks.add_fleet_counter("updating", services.updating_count)
+        hooks.add_fleet_counter("updating", updating_count)
         hooks.add_periodic(services.firmware_updates_expire)
         hooks.add_periodic(services.campaigns_advance)
-        hooks.add_retry_guard(services.operation_retry_refusals)
+        hooks.add_retry_guard(retry_refusals)
+
+
+# What telemetry asks through its hooks, read on Fieldhub's own account: telemetry checked who asks (the
+# dashboard's viewer, the operator who retries) before it calls them.
+
+
+def updating_count() -> int:
+    """The dashboard's "updating": devices with an update under way."""
+    from core.permissions import SYSTEM
+    from firmware import selectors
+
+    return selectors.updating_count(user=SYSTEM)
+
+
+def retry_refusals(operation_ids: Sequence[int]) -> dict[int, str]:
+    """Why each of these operations, queued by a firmware update that is over, may not be retried."""
+    from core.permissions import SYSTEM
+    from firmware import selectors
+
+    return selectors.operation_retry_refusals(user=SYSTEM, operation_ids=operation_ids)

@@ -1,50 +1,144 @@
-"""Reads of the firmware app; every one takes the requesting user."""
+"""Reads of the firmware app. Every function takes the requesting user first (``core.permissions.Principal``;
+``SYSTEM`` for Fieldhub's own reads: the services' checks, the hooks telemetry calls, fragments pushed to a
+group whose members were checked when they joined). Which devices a user may see is telemetry's one rule,
+``telemetry.selectors.visible_endpoints``."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from django.db.models import Count, F, Q, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
-from core.permissions import require
+from core.permissions import Principal, require
 from core.roles import Role
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
+from telemetry.models import LatestValue
+from telemetry.selectors import FIRMWARE_VERSION_PATH, visible_endpoints
 
 Status = FirmwareUpdate.Status
 
+# A campaign that may still start updates: the devices waiting in it are not free for another campaign.
+CAMPAIGN_UNDER_WAY = (Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.HALTED)
+# What a campaign's device row shows: its device, its update and image, its campaign and that one's image.
+MEMBER_RELATED = ("endpoint", "update", "update__firmware", "campaign", "campaign__firmware")
 
-def firmware_list(*, user: Any) -> QuerySet[Firmware]:
+
+# --- images -------------------------------------------------------------------------------------------
+
+
+def firmware_list(*, user: Principal) -> QuerySet[Firmware]:
+    """Images newest first, each with how many updates used it (``used``)."""
     require(user, Role.VIEWER)
     return Firmware.objects.annotate(used=Count("updates")).order_by("-created_at")
 
 
-def firmware_get(*, user: Any, version: str) -> Firmware:
+def firmware_get(*, user: Principal, version: str) -> Firmware:
     try:
         return firmware_list(user=user).get(version=version)
     except Firmware.DoesNotExist:
         raise NotFound(f"no firmware {version!r}", path="version") from None
 
 
-def update_list(*, user: Any, endpoint: Endpoint | None = None, status: str | None = None) -> QuerySet[FirmwareUpdate]:
+def firmware_find(*, user: Principal, pk: int) -> Firmware | None:
+    """The image with id ``pk``, or None if there is none."""
+    return firmware_list(user=user).filter(pk=pk).first()
+
+
+def firmware_package(*, user: Principal, token: str, filename: str) -> Firmware | None:
+    """The image a Package URI names (devices cannot log in: the token in the URL is the key, and the
+    package view reads as ``SYSTEM``), or None when the token or the file name does not match."""
     require(user, Role.VIEWER)
-    updates = FirmwareUpdate.objects.select_related("endpoint", "firmware", "campaign").order_by("-id")
+    image = Firmware.objects.filter(download_token=token).first()
+    return image if image is not None and image.filename == filename else None
+
+
+# --- updates of single devices ------------------------------------------------------------------------
+
+
+def _updates(user: Principal) -> QuerySet[FirmwareUpdate]:
+    """The updates of the devices ``user`` may see."""
+    return FirmwareUpdate.objects.filter(endpoint__in=visible_endpoints(user))
+
+
+def update_list(
+    *, user: Principal, endpoint: Endpoint | None = None, status: str | None = None
+) -> QuerySet[FirmwareUpdate]:
+    """Updates newest first, with their device, image and campaign."""
+    updates = _updates(user).select_related("endpoint", "firmware", "campaign").order_by("-id")
     if endpoint is not None:
         updates = updates.filter(endpoint=endpoint)
     if status:
-        if status.upper() not in FirmwareUpdate.Status.values:
-            names = ", ".join(s.lower() for s in FirmwareUpdate.Status.values)
+        if status.upper() not in Status.values:
+            names = ", ".join(s.lower() for s in Status.values)
             raise FieldhubError(f"status must be one of {names}", path="status")
         updates = updates.filter(status=status.upper())
     return updates
 
 
-def update_get(*, user: Any, pk: int) -> FirmwareUpdate:
+def update_get(*, user: Principal, pk: int) -> FirmwareUpdate:
     try:
         return update_list(user=user).get(pk=pk)
     except FirmwareUpdate.DoesNotExist:
         raise NotFound(f"no firmware update {pk}", path="update") from None
+
+
+def update_find(*, user: Principal, pk: int) -> FirmwareUpdate | None:
+    """The update with id ``pk``, or None if it is gone (a live fragment for a row deleted meanwhile)."""
+    return update_list(user=user).filter(pk=pk).first()
+
+
+def updating_count(*, user: Principal) -> int:
+    """Devices with an update under way (the dashboard's "updating")."""
+    return _updates(user).filter(status__in=FirmwareUpdate.ACTIVE_STATUSES).count()
+
+
+def updates_under_way(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int, FirmwareUpdate]:
+    """The active update of each of these devices that has one, with its image and campaign."""
+    updates = update_list(user=user).filter(
+        endpoint_id__in=list(endpoint_ids), status__in=FirmwareUpdate.ACTIVE_STATUSES
+    )
+    return {update.endpoint_id: update for update in updates}
+
+
+def running_versions(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int, str]:
+    """Each device's firmware version as it last reported it (3/0/3)."""
+    rows = LatestValue.objects.filter(
+        path=FIRMWARE_VERSION_PATH,
+        endpoint_id__in=list(endpoint_ids),
+        endpoint__in=visible_endpoints(user),
+    )
+    return dict(rows.values_list("endpoint_id", "resource__value_str"))
+
+
+def operation_retry_refusals(*, user: Principal, operation_ids: Sequence[int]) -> dict[int, str]:
+    """Why an operation a firmware update queued may not be retried (telemetry asks, through its hooks, for
+    the retry service and to hide the Retry buttons): the Package URI write or Update execute of an update
+    that is over (cancelled, aborted with its campaign, failed, succeeded) would start a download or an
+    update that nothing follows. The empty Package URI write that cancels an update stays retryable: it is
+    how a device is told to stop."""
+    ids = set(operation_ids)
+    if not ids:
+        return {}
+    over = (
+        update_list(user=user)
+        .exclude(status__in=FirmwareUpdate.ACTIVE_STATUSES)
+        .filter(Q(uri_operation_id__in=ids) | Q(execute_operation_id__in=ids))
+    )
+    refusals = {}
+    for update in over:
+        why = (
+            f"it belongs to the firmware update of {update.endpoint.name} to {update.firmware.version}, which is "
+            f"{update.get_status_display()} (start a new update instead)"
+        )
+        for pk in (update.uri_operation_id, update.execute_operation_id):
+            if pk in ids:
+                refusals[pk] = why
+    return refusals
+
+
+# --- campaigns ----------------------------------------------------------------------------------------
 
 
 def with_progress(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
@@ -61,8 +155,9 @@ def with_progress(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
 def progress(campaign: Campaign) -> dict[str, int]:
     """A campaign's devices by outcome: total, succeeded, failed (cancelled ones too), skipped (no update
     started: why is on each device), active, waiting (not started yet, or never: after a halt or an abort),
-    and the percent done (succeeded, failed or skipped). Read from ``with_progress``'s counts; a campaign
-    without them is counted with one query."""
+    and the percent done (succeeded, failed or skipped). Read from ``with_progress``'s counts (a campaign of
+    ``campaign_list``, ``campaign_get`` or ``campaign_find``); a campaign without them is counted with one
+    query."""
     if not hasattr(campaign, "n_total"):
         campaign = with_progress(Campaign.objects.filter(pk=campaign.pk)).get()
     counts = {
@@ -78,22 +173,91 @@ def progress(campaign: Campaign) -> dict[str, int]:
     return counts
 
 
-def campaign_list(*, user: Any) -> QuerySet[Campaign]:
-    """Campaigns newest first, each with its progress counted in the same query (``progress``)."""
+def campaign_list(*, user: Principal) -> QuerySet[Campaign]:
+    """Campaigns newest first, each with its image and its progress counted in the same query (``progress``)."""
     require(user, Role.VIEWER)
     return with_progress(Campaign.objects.select_related("firmware")).order_by("-created_at")
 
 
-def campaign_get(*, user: Any, pk: int) -> Campaign:
+def campaign_get(*, user: Principal, pk: int) -> Campaign:
     try:
         return campaign_list(user=user).get(pk=pk)
     except Campaign.DoesNotExist:
         raise NotFound(f"no campaign {pk}", path="campaign") from None
 
 
-def campaign_devices(*, user: Any, campaign: Campaign) -> QuerySet[CampaignDevice]:
-    """A campaign's devices wave by wave, then those skipped when it was made (in no wave)."""
+def campaign_find(*, user: Principal, pk: int) -> Campaign | None:
+    """The campaign with id ``pk`` and its progress, or None if it is gone (a live fragment)."""
+    return campaign_list(user=user).filter(pk=pk).first()
+
+
+def campaign_progress(*, user: Principal, campaign_id: int) -> dict[str, int]:
+    """A campaign's ``progress`` counted now, in one query (inside a write, whatever was read before)."""
     require(user, Role.VIEWER)
-    return campaign.devices.select_related("endpoint", "update", "update__firmware").order_by(
+    return progress(with_progress(Campaign.objects.filter(pk=campaign_id)).get())
+
+
+def campaign_devices(*, user: Principal, campaign: Campaign) -> QuerySet[CampaignDevice]:
+    """A campaign's devices wave by wave, then those skipped when it was made (in no wave), each with its
+    update (and that one's device and image: the API lists them)."""
+    members = campaign.devices.filter(endpoint__in=visible_endpoints(user))
+    return members.select_related("endpoint", "update", "update__endpoint", "update__firmware").order_by(
         F("wave").asc(nulls_last=True), "endpoint__name"
     )
+
+
+def campaign_members(*, user: Principal, campaign_id: int, update_id: int | None = None) -> QuerySet[CampaignDevice]:
+    """Devices of a campaign, each with its campaign, as their pushed rows show them: the device whose update
+    this is, or (no ``update_id``) every device not started yet (waiting for its wave, or not started because
+    the campaign halted or was aborted)."""
+    members = CampaignDevice.objects.filter(campaign_id=campaign_id, endpoint__in=visible_endpoints(user))
+    members = members.select_related(*MEMBER_RELATED)
+    if update_id is not None:
+        return members.filter(update_id=update_id)
+    return members.filter(update__isnull=True, skipped="")
+
+
+def wave_members(*, user: Principal, campaign: Campaign, wave: int) -> QuerySet[CampaignDevice]:
+    """The devices of one wave of a campaign, with their device and update."""
+    members = CampaignDevice.objects.filter(campaign=campaign, wave=wave, endpoint__in=visible_endpoints(user))
+    return members.select_related("endpoint", "update")
+
+
+def members_waiting(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int, Campaign]:
+    """The campaign under way (``CAMPAIGN_UNDER_WAY``) that each of these devices waits in for its wave."""
+    members = CampaignDevice.objects.filter(
+        endpoint__in=visible_endpoints(user),
+        endpoint_id__in=list(endpoint_ids),
+        wave__isnull=False,
+        update__isnull=True,
+        skipped="",
+        campaign__status__in=CAMPAIGN_UNDER_WAY,
+    )
+    return {member.endpoint_id: member.campaign for member in members.select_related("campaign")}
+
+
+def campaign_endpoints(
+    *, user: Principal, names: Sequence[str] | None = None, from_version: str | None = None
+) -> list[Endpoint]:
+    """Select a campaign's devices (operator): by name, by current firmware version (their latest 3/0/3), or
+    all."""
+    require(user, Role.OPERATOR)
+    endpoints = visible_endpoints(user)
+    if names is not None:
+        if not names:
+            raise FieldhubError("give at least one endpoint name", path="endpoints")
+        found = list(endpoints.filter(name__in=list(names)))
+        missing = sorted(set(names) - {e.name for e in found})
+        if missing:
+            raise NotFound(f"no endpoint named {', '.join(repr(n) for n in missing[:5])}", path="endpoints")
+        return found
+    if from_version is not None:
+        from_version = from_version.strip()
+        if not from_version:
+            raise FieldhubError("give the firmware version the devices run", path="from_version")
+        running = LatestValue.objects.filter(path=FIRMWARE_VERSION_PATH, resource__value_str=from_version)
+        found = list(endpoints.filter(pk__in=running.values("endpoint_id")))
+        if not found:
+            raise FieldhubError(f"no device reports firmware version {from_version} (3/0/3)", path="from_version")
+        return found
+    return list(endpoints)

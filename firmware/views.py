@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -15,14 +14,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import FieldhubError, PermissionDenied
 from core.http import back
-from core.permissions import require
+from core.permissions import SYSTEM, require
 from core.roles import Role
-from firmware import selectors, services
+from firmware import presenters, selectors, services
 from firmware.models import Campaign, Firmware
 from telemetry import selectors as telemetry_selectors
 
-UPDATES_SHOWN = 100
-CAMPAIGNS_SHOWN = 50
 BYTE_RANGE_RE = re.compile(r"([0-9]*)-([0-9]*)")  # RFC 9110 §14.1.1: int-range or suffix-range
 
 
@@ -30,32 +27,29 @@ BYTE_RANGE_RE = re.compile(r"([0-9]*)-([0-9]*)")  # RFC 9110 §14.1.1: int-range
 @require_http_methods(["GET", "POST"])
 def firmware(request: HttpRequest) -> HttpResponse:
     """Images (upload for admins), updates, campaigns."""
-    context: dict[str, Any] = {"nav": "firmware", "max_bytes": settings.FIRMWARE_MAX_BYTES}
-    status = 200
+    upload_error, status = None, 200
     if request.method == "POST":
         try:
             image = services.firmware_upload(
                 actor=request.user, version=request.POST.get("version", ""), upload=request.FILES.get("file")
             )
         except FieldhubError as exc:
-            context["upload_error"], status = str(exc), exc.status
+            upload_error, status = str(exc), exc.status
         else:
             messages.success(
                 request, f"Firmware {image.version} uploaded ({image.size} bytes, SHA-256 {image.sha256})."
             )
             return redirect("firmware")
-    context.update(
-        images=selectors.firmware_list(user=request.user),
-        updates=selectors.update_list(user=request.user)[:UPDATES_SHOWN],
-        campaigns=selectors.campaign_list(user=request.user)[:CAMPAIGNS_SHOWN],  # with their progress: one query
-    )
+    context = presenters.firmware_page(user=request.user)
+    if upload_error is not None:
+        context["upload_error"] = upload_error
     return TemplateResponse(request, "firmware/firmware.html", context, status=status)
 
 
 @login_required
 @require_POST
 def firmware_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    image = selectors.firmware_list(user=request.user).filter(pk=pk).first()
+    image = selectors.firmware_find(user=request.user, pk=pk)
     if image is None:
         raise Http404
     services.firmware_delete(actor=request.user, firmware=image)
@@ -68,11 +62,7 @@ def firmware_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def device_section(request: HttpRequest, name: str) -> HttpResponse:
     """A device page's firmware section (loaded into the telemetry page, which knows nothing of firmware)."""
     endpoint = telemetry_selectors.endpoint_get(user=request.user, name=name)
-    context = {
-        "endpoint": endpoint,
-        "images": selectors.firmware_list(user=request.user),
-        "updates": selectors.update_list(user=request.user, endpoint=endpoint)[:20],
-    }
+    context = presenters.device_section(user=request.user, endpoint=endpoint)
     return TemplateResponse(request, "firmware/device.html#section", context)
 
 
@@ -106,37 +96,25 @@ def update_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def campaign_new(request: HttpRequest) -> HttpResponse:
     """The New campaign form, for operators: others get the 403 page, not a form they cannot use."""
     require(request.user, Role.OPERATOR)
-    context: dict[str, Any] = {"nav": "firmware", "images": selectors.firmware_list(user=request.user), "form": {}}
     if request.method == "POST":
         form = request.POST
-        context["form"] = form
         try:
             campaign = _campaign_from_form(request, form)
         except FieldhubError as exc:
-            context["error"] = str(exc)
+            context = {**presenters.campaign_form(user=request.user, form=form), "error": str(exc)}
             return TemplateResponse(request, "firmware/campaign_new.html", context, status=exc.status)
-        messages.success(request, _started(campaign))
+        messages.success(request, presenters.campaign_started(campaign))
         return redirect("campaign", pk=campaign.pk)
-    return TemplateResponse(request, "firmware/campaign_new.html", context)
+    return TemplateResponse(request, "firmware/campaign_new.html", presenters.campaign_form(user=request.user))
 
 
-def _started(campaign: Campaign) -> str:
-    counts = selectors.progress(campaign)
-    waves = len(campaign.waves)
-    text = f"Campaign “{campaign.name}” started: {sum(campaign.waves)} device{'' if sum(campaign.waves) == 1 else 's'}"
-    text += f" in {waves} wave{'' if waves == 1 else 's'}"
-    if counts["skipped"]:
-        text += f"; {counts['skipped']} device{'' if counts['skipped'] == 1 else 's'} skipped (why is below)"
-    return text + "."
-
-
-def _campaign_from_form(request: HttpRequest, form: Any) -> Any:
+def _campaign_from_form(request: HttpRequest, form: Any) -> Campaign:
     image = selectors.firmware_get(user=request.user, version=form.get("version", ""))
     select = form.get("select", "all")
     names = (
         [line.strip() for line in form.get("endpoints", "").splitlines() if line.strip()] if select == "list" else None
     )
-    endpoints = services.campaign_endpoints(
+    endpoints = selectors.campaign_endpoints(
         user=request.user, names=names, from_version=form.get("from_version", "") if select == "version" else None
     )
     waves = services.campaign_waves_parse(text=form.get("waves", ""))
@@ -158,13 +136,7 @@ def _campaign_from_form(request: HttpRequest, form: Any) -> Any:
 @login_required
 @require_GET
 def campaign(request: HttpRequest, pk: int) -> HttpResponse:
-    item = selectors.campaign_get(user=request.user, pk=pk)
-    context = {
-        "nav": "firmware",
-        "campaign": item,
-        "members": selectors.campaign_devices(user=request.user, campaign=item),
-    }
-    return TemplateResponse(request, "firmware/campaign.html", context)
+    return TemplateResponse(request, "firmware/campaign.html", presenters.campaign_page(user=request.user, pk=pk))
 
 
 CAMPAIGN_ACTIONS = {
@@ -198,8 +170,8 @@ def package(request: HttpRequest, token: str, filename: str) -> HttpResponse:
     header this server does not act on (another unit, several ranges, a malformed one, or an ``If-Range``
     that does not match the ETag) is ignored, as the RFC says: 200 and the whole image. HEAD answers the
     headers of the whole image (its length, ETag and version), without the body."""
-    image = Firmware.objects.filter(download_token=token).first()
-    if image is None or image.filename != filename:
+    image = selectors.firmware_package(user=SYSTEM, token=token, filename=filename)
+    if image is None:
         raise Http404("no such firmware package")
     headers = {
         "Accept-Ranges": "bytes",

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from firmware import selectors
-from firmware.fragments import STEP
+from firmware import presenters, selectors
 from firmware.models import Campaign, CampaignDevice, FirmwareUpdate
 
 register = template.Library()
@@ -20,7 +19,7 @@ NOT_STARTED = {
 @register.filter
 def progress_of(status: str) -> int:
     """Percent of an update's way done, from its status."""
-    return 100 * STEP.get(status, 0) // 4
+    return presenters.update_percent(status)
 
 
 @register.simple_tag
@@ -30,7 +29,11 @@ def member_outcome(member: CampaignDevice, campaign: Campaign) -> dict[str, str]
     "skipped: already running 1.1.0", "not started: campaign halted"."""
     update: FirmwareUpdate | None = member.update
     if update is not None:
-        if update.status in (FirmwareUpdate.Status.SUCCEEDED, FirmwareUpdate.Status.FAILED, "CANCELLED"):
+        if update.status in (
+            FirmwareUpdate.Status.SUCCEEDED,
+            FirmwareUpdate.Status.FAILED,
+            FirmwareUpdate.Status.CANCELLED,
+        ):
             return {"kind": update.status.lower(), "word": update.get_status_display(), "detail": update.error}
         device = f"device: {update.get_state_display()}" if update.state is not None else ""
         return {"kind": "active", "word": update.get_status_display(), "detail": device}

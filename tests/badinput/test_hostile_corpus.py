@@ -14,7 +14,7 @@ from django.test import Client
 from core.middleware import NUL_IN_URL
 from core.models import Endpoint, ResourceType
 from core.services import token_create
-from firmware import fragments as firmware_fragments
+from firmware import partials as firmware_partials
 from firmware.models import Firmware
 from telemetry import partials, presenters
 from telemetry.models import EndpointOperation, Event
@@ -419,8 +419,8 @@ def test_operations_and_firmware_fragments_escape_a_hostile_name(operator: Any) 
     html = [
         partials.render_operation(operation.pk),
         partials.render_operation(operation.pk, page="operations"),
-        firmware_fragments.render_update_row(update.pk, page="device"),
-        firmware_fragments.render_update_row(update.pk, page="firmware"),
+        firmware_partials.render_update_row(update.pk, page="device"),
+        firmware_partials.render_update_row(update.pk, page="firmware"),
         client.get("/operations/").content.decode(),
         client.get("/firmware/").content.decode(),
     ]

@@ -14,7 +14,7 @@ import pytest
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
-from firmware import fragments, services
+from firmware import partials, services
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 from realtime.publisher import Publisher
 from telemetry.ingest import ingest
@@ -374,9 +374,9 @@ def test_rows_and_other_fragments_pushed_in_one_message_are_all_swapped(browser,
     (message,) = Publisher()._frames(  # one message, as the publisher frames a batch
         "firmware",
         [
-            fragments.render_campaign(campaign.pk),  # the head, then the list row (not on this page)
-            fragments.render_members(campaign.pk, update_id=update.pk),  # the downloading device
-            fragments.render_members(campaign.pk),  # the waiting device: "waiting: campaign paused"
+            partials.render_campaign(campaign.pk),  # the head, then the list row (not on this page)
+            partials.render_members(campaign.pk, update_id=update.pk),  # the downloading device
+            partials.render_members(campaign.pk),  # the waiting device: "waiting: campaign paused"
         ],
     )
     assert message.startswith("<template>")

@@ -15,7 +15,7 @@ from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
-from firmware import fragments, selectors, services
+from firmware import announce, partials, selectors, services
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 from telemetry import ingest
 from telemetry.downlink import queue
@@ -225,10 +225,10 @@ class TestRefusals:
 
     def test_devices_by_version_need_a_version(self, operator) -> None:
         with pytest.raises(FieldhubError, match="from_version: give the firmware version the devices run"):
-            services.campaign_endpoints(user=operator, from_version=" ")
+            selectors.campaign_endpoints(user=operator, from_version=" ")
         fleet(1)
         with pytest.raises(FieldhubError, match=r"no device reports firmware version 9.9 \(3/0/3\)"):
-            services.campaign_endpoints(user=operator, from_version="9.9")
+            selectors.campaign_endpoints(user=operator, from_version="9.9")
 
 
 # --- wave specifications ------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class TestWaves:
         ],
     )
     def test_waves_from_percentages_and_device_counts(self, count, waves, unit, sizes) -> None:
-        assert services._wave_sizes(count, waves, unit) == sizes
+        assert services.wave_sizes(count, waves, unit) == sizes
 
     @pytest.mark.parametrize(
         ("count", "waves", "unit", "message"),
@@ -279,7 +279,7 @@ class TestWaves:
     )
     def test_specifications_that_would_collapse_are_refused_by_name(self, count, waves, unit, message) -> None:
         with pytest.raises(FieldhubError) as refused:
-            services._wave_sizes(count, waves, unit)
+            services.wave_sizes(count, waves, unit)
         assert refused.value.detail.startswith(message), refused.value.detail
         assert refused.value.status == 422
 
@@ -516,20 +516,20 @@ class TestPages:
         self, operator, django_capture_on_commit_callbacks
     ) -> None:
         campaign = halted(operator, capture=django_capture_on_commit_callbacks)
-        rows = fragments.render_members(campaign.pk)
+        rows = partials.render_members(campaign.pk)
         assert rows.count('hx-swap-oob="true"') == 3
         assert rows.count("not started</strong>: campaign halted") == 3
         failed = wave(campaign, 0)[0]
-        row = fragments.render_members(campaign.pk, update_id=failed.update_id)
+        row = partials.render_members(campaign.pk, update_id=failed.update_id)
         assert f'<tr id="member-{failed.pk}" class="member m-failed" hx-swap-oob="true">' in row
-        head = fragments.render_campaign(campaign.pk)
+        head = partials.render_campaign(campaign.pk)
         assert f'<header id="campaign-head-{campaign.pk}"' in head
 
     def test_a_halt_pushes_the_rows_that_did_not_start_and_a_wave_start_does_not(
         self, operator, monkeypatch, django_capture_on_commit_callbacks
     ) -> None:
         pushed: list[str] = []
-        monkeypatch.setattr(fragments, "publish", lambda group, event: pushed.append(event.key))
+        monkeypatch.setattr(announce, "publish", lambda group, event: pushed.append(event.key))
         campaign = create(operator, fleet(3), waves=[1, 1, 0], unit="devices", max_failure_rate=0.0)
         with django_capture_on_commit_callbacks(execute=True):
             finish(wave(campaign, 0)[0].update, ok=True)  # wave 2 starts
@@ -538,7 +538,7 @@ class TestPages:
         with django_capture_on_commit_callbacks(execute=True):
             finish(wave(campaign, 1)[0].update, ok=False)  # halts
         assert pushed.count(f"campaign-{campaign.pk}-waiting") == 1
-        assert "not started</strong>: campaign halted" in fragments.render_members(campaign.pk)
+        assert "not started</strong>: campaign halted" in partials.render_members(campaign.pk)
 
     def test_the_token_page_asks_before_revoking(self, viewer) -> None:
         client = logged_in(viewer)

@@ -20,8 +20,10 @@ from core.models import Endpoint
 from core.roles import Role
 from core.simulator.client import SimulatedClient
 from core.simulator.double.server import LeshanDouble
-from firmware import services
+from firmware import selectors, services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
+from realtime import groups
+from telemetry import announce as telemetry_announce
 from telemetry import ingest
 from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation
@@ -332,6 +334,27 @@ class TestStateMachine:
         with pytest.raises(Conflict):
             services.firmware_update_cancel(actor=operator, update=update)
 
+    def test_cancel_completes_the_queued_operations_through_the_queue_and_announces_them(
+        self, operator, monkeypatch, django_capture_on_commit_callbacks
+    ) -> None:
+        endpoint, update = self.start(operator)
+        EndpointOperation.objects.filter(pk=update.uri_operation_id).update(status="CONFIRMED")
+        report("dev-fw", ("/5/0/3", 2))  # downloaded: the Update execute is queued
+        update.refresh_from_db()
+        execute = update.execute_operation
+        assert execute is not None
+        assert execute.status == "QUEUED"
+        pushed: list[tuple[str, str]] = []
+        monkeypatch.setattr(telemetry_announce, "publish", lambda group, event: pushed.append((group, event.key)))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.firmware_update_cancel(actor=operator, update=update)
+        execute.refresh_from_db()
+        assert execute.status == "CANCELLED"
+        assert execute.completed_at is not None
+        assert (groups.endpoint(endpoint.pk), f"operation-{execute.pk}") in pushed
+        assert (groups.OPERATIONS, f"operation-{execute.pk}") in pushed
+        assert operations(endpoint)[-1] == ("WRITE", "/5/0/1", "")  # the device got the URI: told to reset
+
 
 # (reports in order, the status after, how many executes were queued)
 OUT_OF_ORDER = [
@@ -416,13 +439,13 @@ def wave_updates(campaign: Campaign, wave: int) -> list[FirmwareUpdate]:
 @pytest.mark.django_db
 class TestCampaigns:
     def test_waves_from_percentages_and_from_counts(self) -> None:
-        assert services._wave_sizes(200, [1, 10, 100], "percent") == [2, 18, 180]
-        assert services._wave_sizes(12, [1, 10, 100], "percent") == [1, 1, 10]  # rounded up: 1.2 devices are 2
-        assert services._wave_sizes(10, [2, 3, 0], "devices") == [2, 3, 5]
-        assert services._wave_sizes(10, [4, 6], "devices") == [4, 6]
+        assert services.wave_sizes(200, [1, 10, 100], "percent") == [2, 18, 180]
+        assert services.wave_sizes(12, [1, 10, 100], "percent") == [1, 1, 10]  # rounded up: 1.2 devices are 2
+        assert services.wave_sizes(10, [2, 3, 0], "devices") == [2, 3, 5]
+        assert services.wave_sizes(10, [4, 6], "devices") == [4, 6]
         for waves, unit in (([10, 5, 100], "percent"), ([1, 50], "percent"), ([], "percent"), ([1], "thirds")):
             with pytest.raises(FieldhubError):
-                services._wave_sizes(10, waves, unit)
+                services.wave_sizes(10, waves, unit)
 
     def test_a_campaign_advances_wave_by_wave_and_completes(self, operator, django_capture_on_commit_callbacks) -> None:
         image = upload()
@@ -495,11 +518,11 @@ class TestCampaigns:
         endpoints = fleet(3)
         report("c-01", ("/3/0/3", "1.0.0"))
         report("c-02", ("/3/0/3", "1.1.0"))
-        chosen = services.campaign_endpoints(user=operator, from_version="1.0.0")
+        chosen = selectors.campaign_endpoints(user=operator, from_version="1.0.0")
         assert [e.name for e in chosen] == ["c-01"]
-        assert len(services.campaign_endpoints(user=operator)) == len(endpoints)
+        assert len(selectors.campaign_endpoints(user=operator)) == len(endpoints)
         with pytest.raises(FieldhubError, match="no endpoint named 'nope'"):
-            services.campaign_endpoints(user=operator, names=["nope"])
+            selectors.campaign_endpoints(user=operator, names=["nope"])
 
     def test_the_api_creates_and_shows_progress(self, operator) -> None:
         fleet(5)

@@ -14,7 +14,7 @@ from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
 from core.roles import Role
-from firmware import fragments as firmware_fragments
+from firmware import partials as firmware_partials
 from firmware import services as firmware_services
 from firmware.models import Campaign, FirmwareUpdate
 from realtime.tokens import PLACEHOLDER
@@ -87,7 +87,7 @@ def test_a_device_pages_pushes_are_its_own_markup(fleet: dict[str, Any]) -> None
     assert_same(partials.render_latest_values(endpoint.pk), device, "latest-values")
     assert_same(partials.render_operation(operation.pk), device, f"operation-{operation.pk}")
     section = page(fleet, f"/endpoints/{endpoint.name}/firmware/")
-    assert_same(firmware_fragments.render_update_row(update.pk, page="device"), section, f"update-{update.pk}")
+    assert_same(firmware_partials.render_update_row(update.pk, page="device"), section, f"update-{update.pk}")
 
 
 def test_the_commands_pages_pushes_are_its_own_markup(fleet: dict[str, Any]) -> None:
@@ -99,11 +99,11 @@ def test_the_commands_pages_pushes_are_its_own_markup(fleet: dict[str, Any]) -> 
 def test_the_firmware_pages_pushes_are_their_own_markup_forms_included(fleet: dict[str, Any]) -> None:
     campaign, update = fleet["campaign"], fleet["update"]
     firmware_page = page(fleet, "/firmware/")
-    images = firmware_fragments.render_firmware_list()
+    images = firmware_partials.render_firmware_list()
     assert "Delete firmware 1.2.0" in images  # the admin's delete form is in the push, as on the page
     assert_same(images, firmware_page, "images")
-    assert_same(firmware_fragments.render_update_row(update.pk, page="firmware"), firmware_page, f"update-{update.pk}")
-    head = firmware_fragments.render_campaign(campaign.pk)
+    assert_same(firmware_partials.render_update_row(update.pk, page="firmware"), firmware_page, f"update-{update.pk}")
+    head = firmware_partials.render_campaign(campaign.pk)
     assert head.count(PLACEHOLDER) == 2  # Pause and Abort: each socket puts its user's token there
     assert_same(head, page(fleet, f"/firmware/campaigns/{campaign.pk}/"), f"campaign-head-{campaign.pk}")
     assert_same(head, firmware_page, f"campaign-row-{campaign.pk}")

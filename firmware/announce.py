@@ -1,0 +1,49 @@
+"""What to push when firmware changes: each function names the fragments (``firmware.partials``) that the
+groups watching a change need (the firmware pages' group ``firmware``, each device's own group), and
+``realtime.publish`` sends them after commit. Rendering is lazy: a fragment nobody watches is never
+rendered.
+
+Every write of the firmware services that changes what a page shows announces it here, once: an update
+moved (``update_changed``), a campaign changed (``campaign_changed``), the images (``images_changed``)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from firmware import partials
+from firmware.models import Campaign, FirmwareUpdate
+from realtime import LiveEvent, groups, publish
+from realtime.groups import EventType
+
+
+def update_changed(update: FirmwareUpdate) -> None:
+    """An update changed: its row on the firmware pages, its device page, and its campaign's progress."""
+    row = partial(partials.render_update_row, update.pk, page="firmware")
+    publish(groups.FIRMWARE, LiveEvent(EventType.FIRMWARE, f"update-{update.pk}", row))
+    device_row = partial(partials.render_update_row, update.pk, page="device")
+    publish(groups.endpoint(update.endpoint_id), LiveEvent(EventType.FIRMWARE, f"update-{update.pk}", device_row))
+    if update.campaign_id:
+        member = partial(partials.render_members, update.campaign_id, update_id=update.pk)
+        publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-update-{update.pk}", member))
+        campaign_progress_changed(update.campaign_id)
+
+
+def campaign_changed(campaign: Campaign, *, waiting: bool = False) -> None:
+    """A campaign changed (made, a wave started, completed): its head and list row. ``waiting``: its status
+    changed (halted, paused, resumed, aborted), so the rows of its devices not started yet, whose words say
+    it ("not started: campaign halted"), go too (once per change: a large campaign's are many)."""
+    campaign_progress_changed(campaign.pk)
+    if waiting:
+        rows = partial(partials.render_members, campaign.pk)
+        publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign.pk}-waiting", rows))
+
+
+def campaign_progress_changed(campaign_id: int) -> None:
+    """A campaign's counts changed: its head on its page and its row in the firmware page's list."""
+    renderer = partial(partials.render_campaign, campaign_id)
+    publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign_id}", renderer))
+
+
+def images_changed() -> None:
+    """An image was uploaded or deleted: the firmware page's list of images."""
+    publish(groups.FIRMWARE, LiveEvent(EventType.FIRMWARE, "images", partials.render_firmware_list))

@@ -1,0 +1,42 @@
+"""The live fragments of the firmware pages: each renders one named partial of a page's template, with the
+objects the page itself shows, read the same way, and ``oob`` set (the htmx ws extension swaps fragments in
+by id). They render for a group whose members were checked when they joined: they read as ``SYSTEM``. A
+fragment for something that is gone renders as "" (nothing is pushed)."""
+
+from __future__ import annotations
+
+from core.permissions import SYSTEM
+from firmware import selectors
+from realtime import render
+
+
+def render_update_row(update_id: int, *, page: str) -> str:
+    """An update's row, on the firmware page (``page="firmware"``) or in a device's firmware section."""
+    update = selectors.update_find(user=SYSTEM, pk=update_id)
+    if update is None:
+        return ""
+    return render(f"firmware/{page}.html#update-row", {"update": update, "oob": True})
+
+
+def render_campaign(campaign_id: int) -> str:
+    """A campaign's head on its page, and its row in the firmware page's list (one query)."""
+    campaign = selectors.campaign_find(user=SYSTEM, pk=campaign_id)
+    if campaign is None:
+        return ""
+    context = {"campaign": campaign, "oob": True}
+    return render("firmware/campaign.html#campaign-head", context) + render(
+        "firmware/firmware.html#campaign-row", context
+    )
+
+
+def render_members(campaign_id: int, *, update_id: int | None = None) -> str:
+    """Rows of a campaign's page: the device whose update this is, or every device not started yet (waiting
+    for its wave, or not started because the campaign halted or was aborted)."""
+    members = selectors.campaign_members(user=SYSTEM, campaign_id=campaign_id, update_id=update_id)
+    return "".join(
+        render("firmware/campaign.html#member-row", {"member": m, "campaign": m.campaign, "oob": True}) for m in members
+    )
+
+
+def render_firmware_list() -> str:
+    return render("firmware/firmware.html#images", {"images": selectors.firmware_list(user=SYSTEM), "oob": True})
