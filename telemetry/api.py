@@ -18,6 +18,7 @@ from core.http import aware, read_json_body, stream
 from core.lwm2m import types as lwm2m
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint
+from core.paging import MAX_PAGE
 from core.schemas import ErrorOut, Offset, RowId, json_body
 from telemetry import selectors
 from telemetry.downlink import queue
@@ -120,7 +121,7 @@ def list_endpoints(
         selectors.DEFAULT_SORT,
         description="name, state, last_seen, firmware or battery; a leading - for descending (ties by name)",
     ),
-    limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
+    limit: int = Query(50, ge=1, le=MAX_PAGE),
     offset: Offset = Query(0),
 ) -> dict[str, Any]:
     endpoints = selectors.endpoint_list(user=request.auth, status=status, name=name, sort=sort)
@@ -195,7 +196,7 @@ def get_readings(
     since: dt.datetime | None = Query(None),
     until: dt.datetime | None = Query(None),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
-    limit: int = Query(500, ge=1, le=selectors.MAX_PAGE),
+    limit: int = Query(500, ge=1, le=MAX_PAGE),
 ) -> dict[str, Any]:
     device = selectors.endpoint_get(user=request.auth, name=endpoint)
     ref = selectors.resource_ref(endpoint=device, path=path, name=name, instance=instance)
@@ -270,7 +271,7 @@ def list_events(
     ),
     since: dt.datetime | None = Query(None),
     until: dt.datetime | None = Query(None),
-    limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
+    limit: int = Query(50, ge=1, le=MAX_PAGE),
     offset: Offset = Query(0),
 ) -> dict[str, Any]:
     device = selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None
@@ -314,7 +315,7 @@ def flownexus_data(
     request: HttpRequest,
     resource_name: str,
     ep: str | None = Query(None, description="only this endpoint"),
-    limit: int = Query(100, ge=1, le=selectors.MAX_PAGE),
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
     offset: Offset = Query(0),
 ) -> list[dict[str, Any]]:
     rows = selectors.resource_type_readings(user=request.auth, slug=resource_name, endpoint_name=ep)
@@ -380,7 +381,7 @@ def list_operations(
     request: HttpRequest,
     status: str | None = Query(None, description="queued, sending, confirmed, failed or cancelled"),
     endpoint: str | None = Query(None, description="endpoint name"),
-    limit: int = Query(50, ge=1, le=selectors.MAX_PAGE),
+    limit: int = Query(50, ge=1, le=MAX_PAGE),
     offset: Offset = Query(0),
 ) -> dict[str, Any]:
     device = selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None

@@ -3,6 +3,7 @@ for Fieldhub's own reads, such as fragments pushed to a group whose members were
 who may see what is decided here, once, in ``endpoints.visible_endpoints``.
 
 One module per subject; the names below are the package's interface (``from telemetry import selectors``).
+Paging (limits, time ranges, offset windows, cursor pages) is any list's, in ``core.paging``.
 """
 
 from telemetry.selectors.endpoints import (
@@ -48,17 +49,6 @@ from telemetry.selectors.operations import (
     operation_page,
     operations_mark_retryable,
 )
-from telemetry.selectors.paging import (
-    EPOCH,
-    MAX_PAGE,
-    PAGE_CURSOR_PROBLEM,
-    NewestFirst,
-    check_limit,
-    decode_key,
-    encode_key,
-    newest_first,
-    time_range,
-)
 from telemetry.selectors.readings import (
     EXPORT_CHUNK,
     NUMERIC,
@@ -83,16 +73,13 @@ from telemetry.selectors.series import (
 __all__ = [
     "BATTERY_PATH",
     "DEFAULT_SORT",
-    "EPOCH",
     "EXPORT_CHUNK",
     "FIRMWARE_VERSION_PATH",
     "IPSO_MEASURED",
     "IPSO_OBJECTS",
     "IPSO_UNITS_RESOURCE",
     "MAX_BUCKETS",
-    "MAX_PAGE",
     "NUMERIC",
-    "PAGE_CURSOR_PROBLEM",
     "REGISTRATION_EVENTS",
     "SORTS",
     "SORT_KEYS",
@@ -101,14 +88,10 @@ __all__ = [
     "EndpointPage",
     "FleetCounts",
     "LatestReading",
-    "NewestFirst",
     "Point",
     "ReadingsPage",
     "ResourceRef",
     "Series",
-    "check_limit",
-    "decode_key",
-    "encode_key",
     "endpoint_find",
     "endpoint_get",
     "endpoint_list",
@@ -122,7 +105,6 @@ __all__ = [
     "latest_readings",
     "latest_values_by_endpoint",
     "latest_values_count",
-    "newest_first",
     "operation_find",
     "operation_get",
     "operation_list",
@@ -136,7 +118,6 @@ __all__ = [
     "resource_type_readings",
     "sensor_units_apply",
     "series",
-    "time_range",
     "units_of",
     "units_of_path",
     "visible_endpoints",

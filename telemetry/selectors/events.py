@@ -11,11 +11,11 @@ from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from core.errors import FieldhubError
 from core.lwm2m import types as lwm2m
 from core.models import Endpoint
+from core.paging import NewestFirst, newest_first, time_range
 from core.permissions import Principal, require
 from core.roles import Role
 from telemetry.models import Event, EventResource, Resource
 from telemetry.selectors.endpoints import visible_endpoints
-from telemetry.selectors.paging import NewestFirst, newest_first, time_range
 
 
 def event_list(

@@ -9,12 +9,12 @@ from django.db.models import QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
+from core.paging import NewestFirst, newest_first, time_range
 from core.permissions import Principal, require
 from core.roles import Role
 from telemetry import hooks
 from telemetry.models import EndpointOperation
 from telemetry.selectors.endpoints import visible_endpoints
-from telemetry.selectors.paging import NewestFirst, newest_first, time_range
 
 
 def operation_list(

@@ -13,13 +13,13 @@ from django.db.models.functions import RowNumber
 from core.errors import FieldhubError, NotFound
 from core.lwm2m.nodes import NodeError, Path
 from core.models import Endpoint, ResourceType
+from core.paging import NewestFirst, check_limit, decode_key, encode_key, newest_first, time_range
 from core.permissions import Principal, require
 from core.registry import resource_types
 from core.roles import Role
 from telemetry.models import LatestValue, Resource
 from telemetry.selectors.endpoints import endpoint_get, visible_endpoints
 from telemetry.selectors.latest import IPSO_UNITS_RESOURCE, sensor_units_apply
-from telemetry.selectors.paging import NewestFirst, check_limit, decode_key, encode_key, newest_first, time_range
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from core.errors import FieldhubError
 from core.lwm2m import types as lwm2m
+from core.paging import EPOCH
 from core.permissions import Principal, require
 from core.roles import Role
 from telemetry.models import Resource
-from telemetry.selectors.paging import EPOCH
 from telemetry.selectors.readings import NUMERIC, ResourceRef
 
 MAX_BUCKETS = 5000

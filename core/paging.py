@@ -1,18 +1,50 @@
-"""Paging rows of any list: limits, time ranges, and cursor pages that stay stable while rows arrive."""
+"""Paging rows of any list: limits, time ranges, offset windows with their total (the APIs' ``items``,
+``count``, ``limit``, ``offset`` answers), and cursor pages that stay stable while rows arrive."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from core.errors import FieldhubError
 
 MAX_PAGE = 1000
+
+T = TypeVar("T")
+U = TypeVar("U")
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class OffsetPage(Generic[T]):
+    """``limit`` rows from ``offset`` on, and how many rows the whole list has: what the APIs' paged lists
+    answer (``items``, ``count``, ``limit``, ``offset``)."""
+
+    items: Sequence[T]
+    count: int
+    limit: int
+    offset: int
+
+    def with_items(self, items: Sequence[U]) -> OffsetPage[U]:
+        """The same window with each row turned into what the answer shows of it."""
+        return OffsetPage(items=items, count=self.count, limit=self.limit, offset=self.offset)
+
+
+def offset_window(rows: QuerySet[M], *, limit: int, offset: int) -> list[M]:
+    """``limit`` rows from ``offset`` on, in the order of ``rows`` (one query)."""
+    return list(rows[offset : offset + limit])
+
+
+def offset_page(rows: QuerySet[M], *, limit: int, offset: int) -> OffsetPage[M]:
+    """The window of ``rows`` and their count: two queries."""
+    items = offset_window(rows, limit=limit, offset=offset)
+    return OffsetPage(items=items, count=rows.count(), limit=limit, offset=offset)
 
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
