@@ -6,16 +6,9 @@ from django.views.generic import RedirectView
 
 from core import views
 from core.api import api, bridge_api
-from telemetry import views as telemetry_views
 
 urlpatterns = [
-    path("", telemetry_views.dashboard, name="dashboard"),
-    path("endpoints/<str:name>/", telemetry_views.endpoint, name="endpoint"),
-    path("endpoints/<str:name>/commands/", telemetry_views.endpoint_command, name="endpoint_command"),
-    path("events/", telemetry_views.events, name="events"),
-    path("operations/", telemetry_views.operations, name="operations"),
-    path("operations/<int:pk>/cancel/", telemetry_views.operation_cancel, name="operation_cancel"),
-    path("operations/<int:pk>/retry/", telemetry_views.operation_retry, name="operation_retry"),
+    path("", include("telemetry.urls")),
     path("", include("firmware.urls")),
     path("users/", views.users, name="users"),
     path("tokens/", views.tokens, name="tokens"),
