@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
+from core.paging import MAX_PAGE, offset_window
 from core.schemas import ErrorOut, Offset, RowId
 from firmware import selectors, services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
@@ -48,12 +49,12 @@ def list_updates(
     request: HttpRequest,
     status: str | None = Query(None),
     endpoint: str | None = Query(None),
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
     offset: Offset = Query(0),
-) -> QuerySet[FirmwareUpdate]:
+) -> list[FirmwareUpdate]:
     device = telemetry_selectors.endpoint_get(user=request.auth, name=endpoint) if endpoint else None
     updates = selectors.update_list(user=request.auth, endpoint=device, status=status)
-    return updates[offset : offset + limit]
+    return offset_window(updates, limit=limit, offset=offset)
 
 
 @router.post("/firmware-updates/{update_id}/cancel", response={200: UpdateOut, **WRITE}, summary="Cancel an update")
