@@ -1,12 +1,21 @@
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from core.models import ApiToken, Endpoint, ResourceType
 from core.permissions import has_role
 from core.roles import Role
 from core.services import resource_type_save, token_create, token_revoke
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups  # django-stubs' name for what get_fields returns
+
+ModelT = TypeVar("ModelT", bound=Model)
+ParentT = TypeVar("ParentT", bound=Model)
 
 
 class AdminRole:
@@ -30,15 +39,15 @@ class AdminRole:
         return has_role(request.user, Role.ADMIN)
 
 
-class RoleAdmin(AdminRole, admin.ModelAdmin):
+class RoleAdmin(AdminRole, admin.ModelAdmin[ModelT]):
     pass
 
 
-class RoleInline(AdminRole, admin.TabularInline):
+class RoleInline(AdminRole, admin.TabularInline[ModelT, ParentT]):
     pass
 
 
-class ReadOnlyAdmin(RoleAdmin):
+class ReadOnlyAdmin(RoleAdmin[ModelT]):
     """Rows written only by Fieldhub's services: visible here, never added or edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -49,7 +58,7 @@ class ReadOnlyAdmin(RoleAdmin):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(ReadOnlyAdmin):
+class EndpointAdmin(ReadOnlyAdmin[Endpoint]):
     list_display = ("name", "status", "registration_state", "last_seen_at", "registered_at", "lifetime", "binding")
     list_filter = ("online", "sleeping", "registration_state", "binding")
     search_fields = ("name",)
@@ -57,7 +66,7 @@ class EndpointAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ResourceType)
-class ResourceTypeAdmin(RoleAdmin):
+class ResourceTypeAdmin(RoleAdmin[ResourceType]):
     list_display = ("object_id", "resource_id", "slug", "object_name", "name", "data_type", "operations", "units")
     list_filter = ("data_type", "operations", "defined", "multiple")
     search_fields = ("slug", "name", "object_name", "=object_id")
@@ -71,7 +80,7 @@ class ResourceTypeAdmin(RoleAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(RoleAdmin):
+class ApiTokenAdmin(RoleAdmin[ApiToken]):
     """Admins create tokens for any user (the secret is shown once, in the confirmation message) and revoke
     them; the hash is never shown."""
 
@@ -81,7 +90,7 @@ class ApiTokenAdmin(RoleAdmin):
     raw_id_fields = ("user",)
     actions = ["revoke"]
 
-    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> _FieldGroups:
         return (
             ["user", "name"] if obj is None else ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
         )
@@ -101,7 +110,7 @@ class ApiTokenAdmin(RoleAdmin):
         )
 
     @admin.action(description="Revoke the selected tokens")
-    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             token_revoke(actor=request.user, token=token)
         self.message_user(request, f"{queryset.count()} token(s) revoked.")

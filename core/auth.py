@@ -6,7 +6,7 @@ Authentication says who is calling; what they may do is decided by roles in the 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -14,6 +14,9 @@ from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from core.http import client_address, in_networks
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 BRIDGE_PRINCIPAL = "bridge"
 
@@ -24,7 +27,7 @@ class BridgeAuth(HttpBearer):
     A wrong token is refused even from a trusted network: it means a misconfigured client.
     """
 
-    def __call__(self, request: HttpRequest) -> Any:
+    def __call__(self, request: HttpRequest) -> str:
         header = request.headers.get("Authorization")
         if header:
             scheme, _, token = header.partition(" ")
@@ -37,7 +40,7 @@ class BridgeAuth(HttpBearer):
             401, "a bridge token (Authorization: Bearer ...) is required from outside the trusted networks"
         )
 
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
+    def authenticate(self, request: HttpRequest, token: str) -> str:
         expected = settings.BRIDGE_TOKEN
         if expected and secrets.compare_digest(token.encode(), expected.encode()):
             return BRIDGE_PRINCIPAL
@@ -47,7 +50,7 @@ class BridgeAuth(HttpBearer):
 class TokenAuth(HttpBearer):
     """A user's personal API token: ``Authorization: Bearer fh_...``."""
 
-    def __call__(self, request: HttpRequest) -> Any:
+    def __call__(self, request: HttpRequest) -> User | None:
         header = request.headers.get("Authorization")
         if not header:
             return None
@@ -56,7 +59,7 @@ class TokenAuth(HttpBearer):
             raise AuthenticationError(401, "Authorization must be 'Bearer <API token>'")
         return self.authenticate(request, token.strip())
 
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
+    def authenticate(self, request: HttpRequest, token: str) -> User:
         from core.services import token_authenticate
 
         user = token_authenticate(token)
@@ -70,13 +73,13 @@ class SessionAuth(APIKeyCookie):
 
     param_name = settings.SESSION_COOKIE_NAME
 
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        user = getattr(request, "user", None)
+    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
+        user: User | AnonymousUser | None = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
             return user
         return None
 
 
-def user_auth() -> list[Any]:
+def user_auth() -> list[TokenAuth | SessionAuth]:
     """The authentication of the user-facing APIs: an API token, else the session."""
     return [TokenAuth(), SessionAuth()]

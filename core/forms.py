@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -14,25 +14,29 @@ from core.services import login_authenticate
 
 LOCKED_OUT = "locked_out"
 
+# What the mixin is mixed into, as mypy sees it (at run time a mixin has no base).
+if TYPE_CHECKING:
+    _LoginFormBase = AuthenticationForm
+else:
+    _LoginFormBase = object
 
-class ThrottledLoginMixin:
+
+class ThrottledLoginMixin(_LoginFormBase):
     """``clean`` as Django's AuthenticationForm has it, with the throttled authentication."""
-
-    request: Any
-    cleaned_data: dict[str, Any]
-    user_cache: Any
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         if username is not None and password:
+            if self.request is None:
+                raise TypeError("a throttled login form is made with the request (the client's address counts)")
             try:
                 self.user_cache = login_authenticate(request=self.request, username=username, password=password)
             except LockedOut as exc:
                 raise forms.ValidationError(exc.detail, code=LOCKED_OUT) from None
             if self.user_cache is None:
-                raise self.get_invalid_login_error()  # type: ignore[attr-defined]
-            self.confirm_login_allowed(self.user_cache)  # type: ignore[attr-defined]
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import ipaddress
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 from asgiref.sync import sync_to_async
@@ -26,6 +26,10 @@ from ninja.parser import Parser
 
 from core.errors import FieldhubError
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_htmx.middleware import HtmxDetails
+
 SchemaT = TypeVar("SchemaT", bound=pydantic.BaseModel)
 
 JSON_CONTENT_TYPES = frozenset({"application/json"})
@@ -33,6 +37,15 @@ JSON_CONTENT_TYPES = frozenset({"application/json"})
 
 # URL prefixes whose clients read JSON (the REST API and the bridge): errors there are JSON, pages get HTML.
 API_PREFIXES = ("/api/", "/leshan_api/")
+
+
+class PageRequest(HttpRequest):
+    """What a page view behind ``login_required`` is given: a logged-in user, and django-htmx's details of
+    the request (``HtmxMiddleware`` sets them on every request). For type checking only: Django makes the
+    request."""
+
+    user: User
+    htmx: HtmxDetails
 
 
 def is_api(request: HttpRequest) -> bool:
@@ -197,14 +210,18 @@ def stream(request: HttpRequest, chunks: Iterator[str], *, content_type: str, fi
     through a thread."""
     if isinstance(request, ASGIRequest):
         source = iter(chunks)
-        done = object()
 
         async def pieces() -> AsyncIterator[str]:
-            while (piece := await sync_to_async(next)(source, done)) is not done:
-                yield piece  # type: ignore[misc]
+            while (piece := await sync_to_async(_next_piece)(source)) is not None:
+                yield piece
 
         response = StreamingHttpResponse(pieces(), content_type=content_type)
     else:
         response = StreamingHttpResponse(chunks, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _next_piece(source: Iterator[str]) -> str | None:
+    """The next piece of a download, or None once there is none."""
+    return next(source, None)

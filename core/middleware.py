@@ -20,12 +20,11 @@ class FieldhubErrorMiddleware(MiddlewareMixin):
     Only ``process_exception``: nothing runs, and no thread hop is added under ASGI, on the normal path."""
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, FieldhubError):
-            exception = unavailable_from(exception)  # type: ignore[assignment]
-            if exception is None:
-                return None
+        error = exception if isinstance(exception, FieldhubError) else unavailable_from(exception)
+        if error is None:
+            return None
         response = TemplateResponse(
-            request, "error.html", {"status": exception.status, "message": str(exception)}, status=exception.status
+            request, "error.html", {"status": error.status, "message": str(error)}, status=error.status
         )
         return response.render()
 

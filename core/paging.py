@@ -107,7 +107,7 @@ def newest_first(
     ascending = (time_field, "id") if timed else ("id",)
 
     def key_of(row: Any) -> str:
-        return encode_key(getattr(row, time_field) if timed else None, row.pk)  # type: ignore[arg-type]
+        return encode_key(getattr(row, time_field) if time_field is not None else None, row.pk)
 
     if after:
         key = decode_key(after, timed=timed, path="after", problem=PAGE_CURSOR_PROBLEM)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from core.errors import PermissionDenied
 from core.roles import Role
 
 _ROLE_NAMES = {role.value: role for role in Role}
+_ROLE_CACHE = "_fieldhub_role"  # the attribute of a user object that keeps its role once looked up
 
 
 class SystemPrincipal:
@@ -28,44 +29,43 @@ class SystemPrincipal:
 SYSTEM = SystemPrincipal()
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
-# Who reads or writes: a request's user (perhaps anonymous), or SYSTEM.
-Principal: TypeAlias = "AbstractBaseUser | AnonymousUser | SystemPrincipal"
+# Who reads or writes: a request's user (the user model, or anonymous), or SYSTEM.
+Principal: TypeAlias = "User | AnonymousUser | SystemPrincipal"
 
 
-def role_of(user: Any) -> Role | None:
+def role_of(user: Principal | None) -> Role | None:
     """The user's highest role; superusers are admins; SYSTEM holds every role; inactive or anonymous users
     have none."""
-    if user is SYSTEM:
+    if isinstance(user, SystemPrincipal):
         return Role.ADMIN
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    cached = getattr(user, "_fieldhub_role", False)
-    if cached is not False:
+    cached = getattr(user, _ROLE_CACHE, False)  # False: not looked up yet; None: no role
+    if cached is None or isinstance(cached, Role):
         return cached
     # .all(): a query, or none where the groups were prefetched (the users page, realtime.access)
     names = {group.name for group in user.groups.all() if group.name in _ROLE_NAMES}
     role = max((_ROLE_NAMES[name] for name in names), key=lambda r: r.rank, default=None)
-    user._fieldhub_role = role
+    setattr(user, _ROLE_CACHE, role)
     return role
 
 
-def has_role(user: Any, role: Role) -> bool:
+def has_role(user: Principal | None, role: Role) -> bool:
     held = role_of(user)
     return held is not None and held.rank >= role.rank
 
 
-def require(user: Any, role: Role) -> None:
+def require(user: Principal | None, role: Role) -> None:
     """Raise PermissionDenied (403) unless ``user`` holds ``role`` or a higher one."""
     if not has_role(user, role):
         raise PermissionDenied(f"this needs the {role.value} role")
 
 
-def may_manage_account(actor: Any, user: Any) -> bool:
+def may_manage_account(actor: Principal, user: User) -> bool:
     """May ``actor`` change ``user``'s account (role, active, password)? Admins may, but a superuser's only
     a superuser: superusers are above the admin role."""
     if actor is SYSTEM:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 
+from core.lwm2m.nodes import Path
 from core.models import ResourceType
 
 REFRESH_SECONDS = 60.0
@@ -24,6 +25,14 @@ class ResourceTypeCache:
         self._by_ids: dict[Key, ResourceType] = {}
         self._loaded_at: float | None = None
         self._lock = threading.Lock()
+
+    def get_path(self, path: Path) -> ResourceType | None:
+        """The type of the resource ``path`` names (a resource or one of its instances); None for a path
+        above a resource or a resource the database does not know."""
+        if path.resource_id is None:
+            return None
+        key = (path.object_id, path.resource_id)
+        return self.get_many([key]).get(key)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, ResourceType]:
         """The cached types of ``keys``; those not cached are looked up in one query (another process may

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from core.errors import NotFound
 from core.models import ApiToken
-from core.permissions import has_role, require
+from core.permissions import Principal, has_role, require
 from core.roles import Role
 
 
-def api_tokens(*, user: Any) -> QuerySet[ApiToken]:
+def api_tokens(*, user: User) -> QuerySet[ApiToken]:
     """The user's own tokens, newest first."""
     require(user, Role.VIEWER)
     return ApiToken.objects.filter(user=user).order_by("-created_at")
 
 
-def api_token_get(*, user: Any, pk: int) -> ApiToken:
+def api_token_get(*, user: User, pk: int) -> ApiToken:
     """One token the user may manage: their own, or anyone's for an admin."""
     tokens = ApiToken.objects.all() if has_role(user, Role.ADMIN) else api_tokens(user=user)
     try:
@@ -28,13 +27,13 @@ def api_token_get(*, user: Any, pk: int) -> ApiToken:
         raise NotFound("no such token", path="token") from None
 
 
-def users(*, user: Any) -> QuerySet[Any]:
+def users(*, user: Principal) -> QuerySet[User]:
     """Every user with their groups (admins only)."""
     require(user, Role.ADMIN)
     return get_user_model().objects.prefetch_related("groups").order_by("username")
 
 
-def user_get(*, user: Any, pk: int) -> Any:
+def user_get(*, user: Principal, pk: int) -> User:
     try:
         return users(user=user).get(pk=pk)
     except get_user_model().DoesNotExist:

@@ -141,7 +141,7 @@ class BoundedRequest(WebRequest):
         transport.unregisterProducer()  # the channel must not resume reading when the answer is written
         transport.pauseProducing()  # read nothing more
         transport.loseWriteConnection()  # the answer, then the end of the stream: the client reads it
-        reactor.callLater(LINGER_SECONDS, _drop, transport)
+        reactor.callLater(LINGER_SECONDS, _drop, transport)  # type: ignore[arg-type]  # IReactorTime's methods lack self
 
 
 def _drop(transport: Any) -> None:

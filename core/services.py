@@ -7,12 +7,12 @@ import hashlib
 import math
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -22,7 +22,7 @@ from core.errors import Conflict, FieldhubError, LockedOut, PermissionDenied
 from core.http import client_address
 from core.lwm2m.ddf import definitions
 from core.models import ApiToken, LoginThrottle, ResourceType
-from core.permissions import may_manage_account, require
+from core.permissions import Principal, may_manage_account, require
 from core.registry import resource_types
 from core.roles import Role
 from core.signals import user_access_changed
@@ -102,7 +102,7 @@ def roles_ensure() -> None:
         Group.objects.get_or_create(name=role.value)
 
 
-def user_create_first_admin(*, username: str) -> tuple[AbstractUser, str] | None:
+def user_create_first_admin(*, username: str) -> tuple[User, str] | None:
     """Create the first administrator with a random password, returned once; None if a superuser exists."""
     user_model = get_user_model()
     with transaction.atomic():
@@ -130,7 +130,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_create(*, actor: Any, user: Any, name: str) -> tuple[ApiToken, str]:
+def token_create(*, actor: Principal, user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for ``user`` (the actor's own, or any user's for an admin); returns it and its secret,
     which is never stored and cannot be shown again."""
     if actor.pk != user.pk:
@@ -147,7 +147,7 @@ def token_create(*, actor: Any, user: Any, name: str) -> tuple[ApiToken, str]:
     return token, secret
 
 
-def token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
+def token_revoke(*, actor: Principal, token: ApiToken) -> ApiToken:
     """Revoke a token: its owner may, and an admin may revoke anyone's. Revoking twice changes nothing."""
     if token.user_id != actor.pk:
         require(actor, Role.ADMIN)
@@ -157,7 +157,7 @@ def token_revoke(*, actor: Any, token: ApiToken) -> ApiToken:
     return token
 
 
-def token_authenticate(secret: str) -> Any | None:
+def token_authenticate(secret: str) -> User | None:
     """The active user a token belongs to, or None; its last-used time is kept to the minute."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
@@ -182,7 +182,7 @@ TOKEN_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 USERNAME_RE = r"^[\w.@+-]{1,150}$"
 
 
-def user_create(*, actor: Any, username: str, role: str) -> tuple[AbstractUser, str]:
+def user_create(*, actor: Principal, username: str, role: str) -> tuple[User, str]:
     """A new user with a role and a random password, returned once."""
     require(actor, Role.ADMIN)
     username = (username or "").strip()
@@ -199,7 +199,7 @@ def user_create(*, actor: Any, username: str, role: str) -> tuple[AbstractUser, 
     return user, password
 
 
-def user_set_role(*, actor: Any, user: AbstractUser, role: str) -> AbstractUser:
+def user_set_role(*, actor: Principal, user: User, role: str) -> User:
     require(actor, Role.ADMIN)
     chosen = _role(role)
     if user.pk == actor.pk:
@@ -217,7 +217,7 @@ def user_set_role(*, actor: Any, user: AbstractUser, role: str) -> AbstractUser:
     return user
 
 
-def user_set_active(*, actor: Any, user: AbstractUser, active: bool) -> AbstractUser:
+def user_set_active(*, actor: Principal, user: User, active: bool) -> User:
     """Deactivate (the user can no longer log in, their tokens stop working, their open sockets close) or
     reactivate a user."""
     require(actor, Role.ADMIN)
@@ -233,7 +233,7 @@ def user_set_active(*, actor: Any, user: AbstractUser, active: bool) -> Abstract
     return user
 
 
-def user_reset_password(*, actor: Any, user: AbstractUser) -> str:
+def user_reset_password(*, actor: Principal, user: User) -> str:
     """A new random password for ``user``, returned once; the user's sessions (and open sockets) end."""
     require(actor, Role.ADMIN)
     _require_may_manage(actor, user, "reset the password of")
@@ -245,12 +245,12 @@ def user_reset_password(*, actor: Any, user: AbstractUser) -> str:
     return password
 
 
-def _require_may_manage(actor: Any, user: AbstractUser, what: str) -> None:
+def _require_may_manage(actor: Principal, user: User, what: str) -> None:
     if not may_manage_account(actor, user):
         raise PermissionDenied(f"only a superuser may {what} a superuser ({user.get_username()})")
 
 
-def _keep_an_administrator(user: AbstractUser, what: str) -> None:
+def _keep_an_administrator(user: User, what: str) -> None:
     """Refuse (409) to leave no active administrator (the admin role or a superuser). The active
     administrators are locked first, in one order, so that two admins removing each other at once cannot
     both succeed: the second sees the first's change and is refused."""
@@ -269,7 +269,7 @@ def _keep_an_administrator(user: AbstractUser, what: str) -> None:
         )
 
 
-def _access_changed(user: AbstractUser) -> None:
+def _access_changed(user: User) -> None:
     """After the commit, the user's open sockets check their access again (realtime)."""
     user_id = user.pk
     transaction.on_commit(lambda: user_access_changed.send(sender=type(user), user_id=user_id))
@@ -282,7 +282,7 @@ def _role(name: str) -> Role:
         raise FieldhubError("role is viewer, operator or admin", path="role") from None
 
 
-def _assign(user: AbstractUser, role: Role) -> None:
+def _assign(user: User, role: Role) -> None:
     user.groups.remove(*Group.objects.filter(name__in=[r.value for r in Role]))
     user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     user.is_staff = role == Role.ADMIN  # admins may use the Django admin
@@ -292,7 +292,7 @@ def _assign(user: AbstractUser, role: Role) -> None:
 # --- login throttling --------------------------------------------------------------------------------------
 
 
-def login_authenticate(*, request: HttpRequest, username: str, password: str) -> AbstractUser | None:
+def login_authenticate(*, request: HttpRequest, username: str, password: str) -> User | None:
     """The user these credentials belong to, or None; every password login (the login page, the admin's)
     goes through here.
 
@@ -333,8 +333,8 @@ def _login_user_key(username: str) -> str:
     return f"user:{username.strip().casefold()[:180]}"
 
 
-def _refuse_if_locked(rows: Any, now: dt.datetime) -> None:
-    until = max((row.locked_until for row in rows), default=None)
+def _refuse_if_locked(rows: Iterable[LoginThrottle], now: dt.datetime) -> None:
+    until = max((row.locked_until for row in rows if row.locked_until is not None), default=None)
     if until is None:
         return
     minutes = max(1, math.ceil((until - now).total_seconds() / 60))

@@ -11,10 +11,15 @@ import ipaddress
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin[Endpoint], …) subscriptable at run time, as django-stubs types them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -152,6 +157,7 @@ WHITENOISE_USE_FINDERS = True
 # --- channels ---------------------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if REDIS_URL:
     if urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured("REDIS_URL must be a redis://, rediss:// or unix:// URL")

@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.db import DatabaseError, connection
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -21,7 +22,7 @@ from django.views.defaults import page_not_found
 
 from core.errors import FieldhubError
 from core.forms import LoginForm, locked_out_status
-from core.http import is_api
+from core.http import PageRequest, is_api
 from core.permissions import may_manage_account, role_of
 from core.roles import Role
 from core.selectors import api_token_get, api_tokens, user_get
@@ -58,7 +59,8 @@ async def _channel_layer_status() -> str:
     if layer is None:
         return "not configured"
     try:
-        channel = await asyncio.wait_for(layer.new_channel("health."), CHECK_TIMEOUT_SECONDS)
+        new_channel = layer.new_channel("health.")  # type: ignore[call-arg]  # our layers take it, the base class not
+        channel = await asyncio.wait_for(new_channel, CHECK_TIMEOUT_SECONDS)
         await asyncio.wait_for(layer.send(channel, {"type": "health.ping"}), CHECK_TIMEOUT_SECONDS)
         message = await asyncio.wait_for(layer.receive(channel), CHECK_TIMEOUT_SECONDS)
     except Exception as exc:  # redis-py raises its own ConnectionError family, not OSError
@@ -82,7 +84,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: PageRequest) -> HttpResponse:
     """The user's API tokens; a POST creates one, whose secret this one response shows."""
     context: dict[str, object] = {"nav": "tokens"}
     status = 200
@@ -100,7 +102,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke_view(request: PageRequest, pk: int) -> HttpResponse:
     token = api_token_get(user=request.user, pk=pk)
     token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name!r} revoked: it no longer works.")
@@ -109,7 +111,7 @@ def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def users(request: HttpRequest) -> HttpResponse:
+def users(request: PageRequest) -> HttpResponse:
     """Admins create users, set roles, deactivate, reset passwords; a new password is shown once."""
     context: dict[str, object] = {"nav": "users", "roles": [role.value for role in Role]}
     status = 200
@@ -133,7 +135,7 @@ def users(request: HttpRequest) -> HttpResponse:
 USER_ACTIONS = ("create", "role", "activate", "deactivate", "password")
 
 
-def _user_action(request: HttpRequest, context: dict[str, object]) -> int:
+def _user_action(request: PageRequest, context: dict[str, object]) -> int:
     action = request.POST.get("action", "")
     if action not in USER_ACTIONS:
         raise FieldhubError(f"unknown action: one of {', '.join(USER_ACTIONS)}", path="action")
@@ -162,7 +164,7 @@ class LoginView(auth_views.LoginView):
 
     authentication_form = LoginForm
 
-    def form_invalid(self, form: Form) -> HttpResponse:
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         return locked_out_status(super().form_invalid(form))
 
 

@@ -22,7 +22,7 @@ def publish(group: str, event: LiveEvent) -> None:
     transaction.on_commit(lambda: publisher.submit(group, event))
 
 
-def access_changed(*, user_id: Any, session_key: str | None = None) -> None:
+def access_changed(*, user_id: int, session_key: str | None = None) -> None:
     """After the commit: every open socket of the user checks its session again (realtime.sockets), and the
     sockets of ``session_key`` (a session that just ended: logout) close at once."""
     from realtime import groups

@@ -15,10 +15,10 @@ three queries (with the database session backend), however many sockets there ar
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -30,13 +30,16 @@ from core.permissions import has_role
 from core.roles import Role
 from realtime.groups import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 
 @dataclass(frozen=True)
 class SocketAccess:
     """What a socket was let in with: its session, its user, and the role the socket needs."""
 
     session_key: str
-    user_id: Any
+    user_id: int
     role: Role
 
     @property
@@ -49,7 +52,14 @@ def session_digest(session_key: str) -> str:
     return hashlib.sha256(session_key.encode()).hexdigest()
 
 
-def socket_access(*, scope: dict[str, Any], role: Role) -> SocketAccess | None:
+def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser | None:
+    """The user AuthMiddlewareStack put in the scope (the user model's instance or AnonymousUser, behind a
+    lazy proxy), or None without that middleware."""
+    user: User | AnonymousUser | None = scope.get("user")
+    return user
+
+
+def socket_access(*, scope: Mapping[str, Any], role: Role) -> SocketAccess | None:
     """The access of a socket whose handshake was authenticated (AuthMiddlewareStack), else None."""
     user, session = scope.get("user"), scope.get("session")
     if user is None or not user.is_authenticated or session is None or not session.session_key:
@@ -75,7 +85,7 @@ def sockets_refused(*, sockets: Collection[SocketAccess]) -> dict[SocketAccess, 
     return refused
 
 
-def _verdict(socket: SocketAccess, session: dict[str, Any] | None, user: Any) -> int:
+def _verdict(socket: SocketAccess, session: dict[str, Any] | None, user: User | None) -> int:
     if not session or user is None or not user.is_active:
         return CLOSE_NOT_AUTHENTICATED
     try:
@@ -91,7 +101,7 @@ def _verdict(socket: SocketAccess, session: dict[str, Any] | None, user: Any) ->
     return 0
 
 
-def _hash_matches(session_hash: str | None, user: Any) -> bool:
+def _hash_matches(session_hash: str | None, user: User) -> bool:
     """As django.contrib.auth.get_user: the current hash, or one made with a SECRET_KEY_FALLBACKS key."""
     if not session_hash:
         return False

@@ -1,6 +1,12 @@
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import HttpRequest
 
 
 class RealtimeConfig(AppConfig):
@@ -18,13 +24,13 @@ class RealtimeConfig(AppConfig):
         user_logged_out.connect(_logged_out, dispatch_uid="realtime.logged_out")
 
 
-def _access_changed(sender: Any, user_id: Any, **kwargs: Any) -> None:
+def _access_changed(sender: type[User], user_id: int, **kwargs: Any) -> None:
     from realtime import access_changed
 
     access_changed(user_id=user_id)
 
 
-def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _logged_out(sender: type[User] | type[None], request: HttpRequest, user: User | None, **kwargs: Any) -> None:
     from realtime import access_changed
 
     session = getattr(request, "session", None)

@@ -8,7 +8,7 @@ open -- its access checked again, heartbeats, a client that floods -- is realtim
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from core.permissions import has_role
 from core.roles import Role
 from realtime import groups
-from realtime.access import socket_access
+from realtime.access import scope_user, socket_access
 from realtime.groups import (
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
@@ -29,6 +29,9 @@ from realtime.presence import presence
 from realtime.publisher import MESSAGE_TYPE, publisher
 from realtime.sockets import MAX_MESSAGE_BYTES, MessageBudget, OpenSocket, sockets
 from realtime.tokens import fill, socket_secret
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 class FragmentConsumer(AsyncWebsocketConsumer):
@@ -47,7 +50,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         if access is None:
             await self.refuse(CLOSE_NOT_AUTHENTICATED)
             return
-        names, code = await database_sync_to_async(self.allowed)(self.scope["user"])
+        names, code = await database_sync_to_async(self.allowed)(scope_user(self.scope))
         if code:
             await self.refuse(code)
             return
@@ -115,39 +118,39 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     async def send_text(self, text: str) -> None:
         await self.send(text_data=text)
 
-    def allowed(self, user: Any) -> tuple[list[str], int]:
+    def allowed(self, user: User | AnonymousUser | None) -> tuple[list[str], int]:
         """(groups to join, 0) or ([], close code); runs in a thread, may query the database."""
-        if not has_role(user, self.role):
+        if user is None or not has_role(user, self.role):
             return [], CLOSE_FORBIDDEN
         return self.groups_for(user)
 
-    def groups_for(self, user: Any) -> tuple[list[str], int]:
+    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         """(groups to join, 0) or ([], close code) for a user who holds the role."""
         raise NotImplementedError
 
 
 class DashboardConsumer(FragmentConsumer):
-    def groups_for(self, user: Any) -> tuple[list[str], int]:
+    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         return [groups.DASHBOARD], 0
 
 
 class FirmwareConsumer(FragmentConsumer):
-    def groups_for(self, user: Any) -> tuple[list[str], int]:
+    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         return [groups.FIRMWARE], 0
 
 
 class OperationsConsumer(FragmentConsumer):
-    def groups_for(self, user: Any) -> tuple[list[str], int]:
+    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         return [groups.OPERATIONS], 0
 
 
 class EventsConsumer(FragmentConsumer):
-    def groups_for(self, user: Any) -> tuple[list[str], int]:
+    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         return [groups.EVENTS], 0
 
 
 class EndpointConsumer(FragmentConsumer):
-    def groups_for(self, user: Any) -> tuple[list[str], int]:
+    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         from core.models import Endpoint
 
         endpoint_id = (

@@ -11,20 +11,24 @@ send one.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
-from django.http.request import is_same_domain
+from django.utils.http import is_same_domain
+
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
 
 
 class _Handshake(HttpRequest):
     """The websocket handshake as Django's request, for its rules on hosts and schemes."""
 
-    def __init__(self, scope: dict[str, Any]) -> None:
+    def __init__(self, scope: Mapping[str, Any]) -> None:
         super().__init__()
         self._secure = scope.get("scheme") == "wss"
         server = scope.get("server") or ("unknown", "80")
@@ -38,7 +42,7 @@ class _Handshake(HttpRequest):
         return "https" if self._secure else "http"
 
 
-def origin_allowed(scope: dict[str, Any]) -> bool:
+def origin_allowed(scope: Mapping[str, Any]) -> bool:
     """Is this websocket handshake's Origin the server's own, or a trusted one?"""
     request = _Handshake(scope)
     origin = request.META.get("HTTP_ORIGIN")
@@ -72,7 +76,7 @@ class SameOriginValidator:
     def __init__(self, application: Any) -> None:
         self.application = application
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: _ChannelScope, receive: Any, send: Any) -> Any:
         if scope["type"] == "websocket" and not origin_allowed(scope):
             return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)

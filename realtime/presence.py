@@ -44,7 +44,8 @@ FRESH = 5.0  # seconds everything counts as watched after an epoch was set (othe
 
 
 def _prefix() -> str:
-    return settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "fieldhub")
+    prefix: str = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "fieldhub")
+    return prefix
 
 
 def _key(group: str) -> str:
@@ -67,7 +68,8 @@ def _redis_url() -> str:
 
 def in_memory_layer() -> bool:
     """The in-memory channel layer: it delivers only inside this process (the embedded server, tests)."""
-    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
+    backend: str = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    return backend.endswith("InMemoryChannelLayer")
 
 
 class Presence:
@@ -75,7 +77,7 @@ class Presence:
         self._local: Counter[str] = Counter()
         self._mine: dict[str, list[str]] = {}  # channel -> groups, of this process's sockets
         self._clients: dict[tuple[asyncio.AbstractEventLoop, str], redis.asyncio.Redis] = {}
-        self._epoch: bytes | None = None  # the epoch this process's marks were made in
+        self._epoch: bytes | str | None = None  # the epoch this process's marks were made in
         self._reachable = True  # Redis answered the last check
 
     def _redis(self) -> redis.asyncio.Redis:

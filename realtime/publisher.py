@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 
 from realtime.presence import in_memory_layer, presence
@@ -57,10 +58,6 @@ class LiveEvent:
     render: Callable[[], str] | None = None
     html: str | None = None
     keep: int = 20
-
-    @property
-    def appends(self) -> bool:
-        return self.html is not None
 
 
 @dataclass
@@ -196,9 +193,9 @@ class Publisher:
 
     def _accept(self, group: str, event: LiveEvent) -> None:
         batch = self._batches.setdefault(group, _Batch())
-        if event.appends:
+        if event.html is not None:  # an append event
             kept = batch.append.setdefault(event.key, [])
-            kept.append(event.html)  # type: ignore[arg-type]
+            kept.append(event.html)
             overflow = len(kept) - event.keep
             if overflow > 0:
                 del kept[:overflow]
@@ -235,7 +232,7 @@ class Publisher:
                 renders = [event.render for event in replace if event.render is not None]
                 parts.extend(await sync_to_async(_render_all, thread_sensitive=False)(renders))
             parts.extend(appended)
-            layer = get_channel_layer()
+            layer = _channel_layer()
             for html in self._frames(group, parts):
                 await asyncio.wait_for(layer.group_send(group, {"type": MESSAGE_TYPE, "html": html}), SEND_TIMEOUT)
                 self.stats.sent += 1
@@ -278,7 +275,7 @@ class Publisher:
 
     async def _send_message(self, group: str, message: dict[str, Any]) -> None:
         try:
-            await asyncio.wait_for(get_channel_layer().group_send(group, message), SEND_TIMEOUT)
+            await asyncio.wait_for(_channel_layer().group_send(group, message), SEND_TIMEOUT)
             self.stats.sent += 1
         except Exception as exc:
             self.stats.failed += 1
@@ -308,3 +305,11 @@ publisher = Publisher()
 
 def describe() -> dict[str, Any]:
     return publisher.stats.as_dict()
+
+
+def _channel_layer() -> BaseChannelLayer:
+    """The default channel layer (settings.CHANNEL_LAYERS always has one)."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer")
+    return layer

@@ -28,7 +28,7 @@ def render(template_name: str, context: Mapping[str, Any]) -> str:
 
 def socket_secret(scope: Mapping[str, Any]) -> str:
     """The CSRF secret of the browser behind a socket (its CSRF cookie), or "" if it sent none that is valid."""
-    secret = (scope.get("cookies") or {}).get(settings.CSRF_COOKIE_NAME, "")
+    secret: str = (scope.get("cookies") or {}).get(settings.CSRF_COOKIE_NAME, "")
     if len(secret) != CSRF_SECRET_LENGTH or any(char not in CSRF_ALLOWED_CHARS for char in secret):
         return ""
     return secret

@@ -1,12 +1,16 @@
+from typing import TypeVar
+
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from core.admin import ReadOnlyAdmin, RoleInline
 from telemetry.models import EndpointOperation, Event, EventResource, Resource
 
+TelemetryT = TypeVar("TelemetryT", bound=Model)
 
-class TelemetryAdmin(ReadOnlyAdmin):
+
+class TelemetryAdmin(ReadOnlyAdmin[TelemetryT]):
     """Telemetry is append-only: no add, change or delete here; counting millions of rows is skipped."""
 
     show_full_result_count = False
@@ -16,7 +20,7 @@ class TelemetryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Resource)
-class ResourceAdmin(TelemetryAdmin):
+class ResourceAdmin(TelemetryAdmin[Resource]):
     list_display = ("id", "endpoint", "path", "resource_type", "value", "measured_at", "received_at")
     list_select_related = ("endpoint", "resource_type")
     list_filter = ("resource_type__data_type",)
@@ -27,7 +31,7 @@ class ResourceAdmin(TelemetryAdmin):
         return super().get_queryset(request).order_by("-id")
 
 
-class EventResourceInline(RoleInline):
+class EventResourceInline(RoleInline[EventResource, Event]):
     model = EventResource
     raw_id_fields = ("resource",)
     extra = 0
@@ -43,7 +47,7 @@ class EventResourceInline(RoleInline):
 
 
 @admin.register(Event)
-class EventAdmin(TelemetryAdmin):
+class EventAdmin(TelemetryAdmin[Event]):
     list_display = ("id", "endpoint", "event_type", "description", "measured_at", "created_at")
     list_select_related = ("endpoint",)
     list_filter = ("event_type",)
@@ -57,7 +61,7 @@ class EventAdmin(TelemetryAdmin):
 
 
 @admin.register(EventResource)
-class EventResourceAdmin(TelemetryAdmin):
+class EventResourceAdmin(TelemetryAdmin[EventResource]):
     list_display = ("id", "event", "resource")
     list_select_related = ("event", "resource")
     search_fields = ("event__endpoint__name",)
@@ -65,7 +69,7 @@ class EventResourceAdmin(TelemetryAdmin):
 
 
 @admin.register(EndpointOperation)
-class EndpointOperationAdmin(ReadOnlyAdmin):
+class EndpointOperationAdmin(ReadOnlyAdmin[EndpointOperation]):
     list_display = ("id", "endpoint", "kind", "path", "status", "attempts", "last_attempt_at", "created_at")
     list_select_related = ("endpoint",)
     list_filter = ("status", "kind")

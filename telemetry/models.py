@@ -97,7 +97,9 @@ class Event(models.Model):
     description = models.CharField(max_length=255, blank=True, help_text="object name(s), e.g. Temperature")
     measured_at = models.DateTimeField()
     created_at = models.DateTimeField()
-    resources = models.ManyToManyField(Resource, through="EventResource", related_name="events")
+    resources: models.ManyToManyField[Resource, EventResource] = models.ManyToManyField(
+        Resource, through="EventResource", related_name="events"
+    )
 
     class Meta:
         indexes = [
@@ -160,6 +162,9 @@ class EndpointOperation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    # Not a column: set by selectors.operations_mark_retryable for the pages that show a Retry button.
+    retryable: bool
 
     class Meta:
         indexes = [

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core import pages
 from core.errors import FieldhubError, PermissionDenied
-from core.http import back
+from core.http import PageRequest, back
 from core.models import Endpoint
 from telemetry import presenters, selectors
 from telemetry.downlink import queue
@@ -34,7 +34,7 @@ DEVICE_COLUMNS = (
 
 @login_required
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: PageRequest) -> HttpResponse:
     """The fleet; ``q``, ``status``, ``sort`` and ``page`` choose the device table's rows (htmx asks for the
     table alone and pushes the URL, so the same URL works without JavaScript and after a reload)."""
     q, status = pages.text(request, "q"), pages.text(request, "status") or None
@@ -80,7 +80,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def endpoint(request: HttpRequest, name: str) -> HttpResponse:
+def endpoint(request: PageRequest, name: str) -> HttpResponse:
     """A device; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
     context = {
         "nav": "dashboard",
@@ -102,7 +102,7 @@ def endpoint(request: HttpRequest, name: str) -> HttpResponse:
     return TemplateResponse(request, "telemetry/endpoint.html", context)
 
 
-def _time_filters(request: HttpRequest) -> tuple[dict[str, str], Any, Any]:
+def _time_filters(request: PageRequest) -> tuple[dict[str, str], Any, Any]:
     """The time range of a list page: its parameters as given (for the links) and the two times."""
     zone = pages.time_zone(request)
     since, until = pages.moment(request, "since", zone), pages.moment(request, "until", zone)
@@ -136,7 +136,7 @@ class _ListQuery:
         }
 
 
-def _list_query(request: HttpRequest) -> _ListQuery:
+def _list_query(request: PageRequest) -> _ListQuery:
     endpoint_name = pages.text(request, "endpoint")
     times, since, until = _time_filters(request)
     device = selectors.endpoint_get(user=request.user, name=endpoint_name) if endpoint_name else None
@@ -158,7 +158,7 @@ LIST_ROWS = 50
 
 @login_required
 @require_GET
-def operations(request: HttpRequest) -> HttpResponse:
+def operations(request: PageRequest) -> HttpResponse:
     """Commands newest first, 50 a page, by cursor (``before``/``after``); filtered by state, device and
     the time they were queued."""
     status = pages.text(request, "status").lower()
@@ -183,7 +183,7 @@ def operations(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "telemetry/operations.html", context)
 
 
-def _back(request: HttpRequest) -> HttpResponse:
+def _back(request: PageRequest) -> HttpResponse:
     """htmx asked: the change arrives over the websocket; a plain form post goes back to where it came from."""
     if request.htmx:
         return HttpResponse(status=204)
@@ -192,21 +192,21 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def operation_cancel(request: PageRequest, pk: int) -> HttpResponse:
     queue.operation_cancel(actor=request.user, operation=selectors.operation_get(user=request.user, pk=pk))
     return _back(request)
 
 
 @login_required
 @require_POST
-def operation_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def operation_retry(request: PageRequest, pk: int) -> HttpResponse:
     queue.operation_retry(actor=request.user, operation=selectors.operation_get(user=request.user, pk=pk))
     return _back(request)
 
 
 @login_required
 @require_POST
-def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
+def endpoint_command(request: PageRequest, name: str) -> HttpResponse:
     """An operator queues a command from the device page; the new row arrives over the websocket.
 
     htmx shows the answer in place, whatever it is: a refused command is the form's answer (200, with the
@@ -238,7 +238,7 @@ def endpoint_command(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def events(request: HttpRequest) -> HttpResponse:
+def events(request: PageRequest) -> HttpResponse:
     """Events newest first, 50 a page, by cursor (``before``/``after``); filtered by device, object ids
     (``type``, see ``selectors.event_type_filter``) and time. Live only unfiltered, on the newest page."""
     event_type = pages.text(request, "type")

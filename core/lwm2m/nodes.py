@@ -57,9 +57,9 @@ class Path:
         )
 
     def child(self, child_id: int) -> Path:
-        ids = [self.object_id, self.object_instance_id, self.resource_id, self.resource_instance_id]
-        ids[self.depth] = child_id
-        return Path(*ids)
+        below = [self.object_instance_id, self.resource_id, self.resource_instance_id]
+        below[self.depth - 1] = child_id
+        return Path(self.object_id, *below)
 
     def __str__(self) -> str:
         ids = (self.object_id, self.object_instance_id, self.resource_id, self.resource_instance_id)
@@ -139,8 +139,9 @@ def _flatten_into(out: list[Reading], node: object, at: Path, ts: int | None) ->
         for key, raw in values.items():
             if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 5):
                 raise NodeError(str(at), f'resource instance id "{str(key)[:20]}" is not an integer')
-            instance_path = at.child(int(key))
-            if instance_path.resource_instance_id > ID_MAX:  # type: ignore[operator]
+            instance_id = int(key)
+            instance_path = at.child(instance_id)
+            if instance_id > ID_MAX:
                 raise NodeError(str(instance_path), f"LwM2M ids are 0..{ID_MAX}")
             out.append(Reading(instance_path, data_type, _value(data_type, raw, instance_path), True, ts))
     else:  # singleResource, resourceInstance

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,7 +218,7 @@ def _parse_none(raw: Any) -> None:
     return None
 
 
-_PARSERS = {
+_PARSERS: dict[DataType, Callable[[Any], Value]] = {
     DataType.STRING: _parse_string,
     DataType.INTEGER: _parse_integer,
     DataType.UNSIGNED_INTEGER: _parse_unsigned,
@@ -310,7 +311,8 @@ def to_json(data_type: DataType, value: Value) -> Any:
     if data_type in (DataType.INTEGER, DataType.UNSIGNED_INTEGER):
         return str(value)
     if data_type == DataType.FLOAT:
-        return repr(float(value))  # type: ignore[arg-type]
+        assert isinstance(value, int | float)
+        return repr(float(value))
     if data_type == DataType.OPAQUE:
         assert isinstance(value, bytes)
         return value.hex()

@@ -78,7 +78,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not lock.acquire(timeout=timeout):
             raise OperationalError("database is locked")
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # a private method of Django's, absent from django-stubs
         except BaseException:
             lock.release()
             raise
@@ -91,18 +91,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> None:
         try:
-            super()._commit()
+            super()._commit()  # type: ignore[misc]  # a private method of Django's, absent from django-stubs
         finally:
             self._end_writing()
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]  # a private method of Django's, absent from django-stubs
         finally:
             self._end_writing()
 
     def _close(self) -> None:
         try:
-            super()._close()
+            super()._close()  # type: ignore[misc]  # a private method of Django's, absent from django-stubs
         finally:
             self._end_writing()

@@ -42,8 +42,7 @@ def operation_payload(
 
 
 def _known_type(path: Path) -> ResourceType:
-    key = (path.object_id, path.resource_id)
-    found = resource_types.get_many([key]).get(key)  # type: ignore[list-item]
+    found = resource_types.get_path(path)
     if found is None:
         raise FieldhubError(f"{path} is not a resource the registry knows", path="path")
     return found
@@ -62,8 +61,9 @@ def _write_node(path: Path, value: Any, values: dict[str, Any] | None) -> dict[s
             resources.append(_resource_node(resource_path, raw))
         return {"id": path.object_instance_id, "kind": "instance", "resources": resources}
     resource_type = _writable(path)
-    if path.depth == 4:
-        return _leaf(path.resource_instance_id, "resourceInstance", resource_type, value, path)  # type: ignore[arg-type]
+    assert path.resource_id is not None  # a path of depth 3 or 4
+    if path.resource_instance_id is not None:  # depth 4
+        return _leaf(path.resource_instance_id, "resourceInstance", resource_type, value, path)
     if resource_type.multiple:
         if not values:
             raise FieldhubError(f"{path} has several instances: give values {{instance id: value}}", path="values")
@@ -72,14 +72,15 @@ def _write_node(path: Path, value: Any, values: dict[str, Any] | None) -> dict[s
             for key, raw in values.items()
         }
         return {"id": path.resource_id, "kind": "multiResource", "type": resource_type.data_type, "values": checked}
-    return _leaf(path.resource_id, "singleResource", resource_type, value, path)  # type: ignore[arg-type]
+    return _leaf(path.resource_id, "singleResource", resource_type, value, path)
 
 
 def _resource_node(path: Path, raw: Any) -> dict[str, Any]:
     resource_type = _writable(path)
     if resource_type.multiple:
         raise FieldhubError(f"{path} has several instances: write it on its own", path="values")
-    return _leaf(path.resource_id, "singleResource", resource_type, raw, path)  # type: ignore[arg-type]
+    assert path.resource_id is not None  # a child of an instance path
+    return _leaf(path.resource_id, "singleResource", resource_type, raw, path)
 
 
 def _writable(path: Path) -> ResourceType:

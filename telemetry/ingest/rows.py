@@ -38,7 +38,6 @@ class ResourceRow(NamedTuple):
 
 
 ROW_COLUMNS: tuple[str, ...] = ResourceRow._fields
-_VALUE_COLUMNS = ROW_COLUMNS[3:8]
 
 
 class EventRow(NamedTuple):
@@ -109,11 +108,15 @@ def _value(reading: Reading, resource_type: ResourceType, now: dt.datetime) -> P
 def _row(value: PostValue, reading: Reading) -> ResourceRow:
     columns = lwm2m.to_columns(value.resource_type.lwm2m_type, value.value)
     return ResourceRow(
-        value.resource_type.pk,
-        reading.path.object_instance_id,  # type: ignore[arg-type]  # a reading's path is at resource depth
-        reading.path.resource_instance_id,
-        *(columns.get(name) for name in _VALUE_COLUMNS),
-        value.measured_at,
+        resource_type_id=value.resource_type.pk,
+        object_instance_id=reading.path.object_instance_id,  # type: ignore[arg-type]  # a reading is at resource depth
+        resource_instance_id=reading.path.resource_instance_id,
+        value_int=columns.get("value_int"),
+        value_float=columns.get("value_float"),
+        value_bool=columns.get("value_bool"),
+        value_str=columns.get("value_str"),
+        value_bytes=columns.get("value_bytes"),
+        measured_at=value.measured_at,
     )
 
 

@@ -9,6 +9,7 @@ commit) → the consumers → the page.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,5 +118,5 @@ def resource_types_register(readings: Sequence[Reading]) -> dict[rows.TypeKey, R
     for key in keys - created.keys():
         raise IngestError(f"cannot register resource type {unknown_slug(*key)}: its name is taken", path=f"/{key[0]}")
     for rt in created.values():
-        transaction.on_commit(lambda rt=rt: resource_types.add(rt))
+        transaction.on_commit(functools.partial(resource_types.add, rt))
     return created

@@ -40,13 +40,13 @@ def endpoint_registration(*, event: str, registration: dict[str, Any]) -> ingest
     reading the flownexus bridge posts (so both ways of connecting Leshan give the same data), plus what
     the registration says of the device (lifetime, binding, LwM2M version, whether it sleeps). A new
     registration gets the observations of LESHAN_OBSERVE queued."""
-    name = registration.get("endpoint")
     registered_ms = registration.get("registrationDate")
     if type(registered_ms) is not int:
         registered_ms = int(timezone.now().timestamp() * 1000)
     reading = Reading(Path(REGISTRATION_OBJECT_ID, 0, REGISTRATION_EVENTS[event]), lwm2m.DataType.TIME, registered_ms)
+    name = ingest.endpoint_name_check(registration.get("endpoint"))  # as the ingest below checks it
     with transaction.atomic():
-        result = ingest.ingest(endpoint_name=name, readings=[reading])  # type: ignore[arg-type]  # ingest checks the name
+        result = ingest.ingest(endpoint_name=name, readings=[reading])
         if event != "DEREGISTRATION":
             state.registration_details_set(name, registration)  # announced by the ingest just above
         if event == "REGISTRATION":
@@ -88,21 +88,21 @@ def endpoints_resync(*, registrations: list[dict[str, Any]]) -> int:
         for endpoint in Endpoint.objects.select_for_update().filter(
             Q(name__in=list(present)) | Q(registration_state=Endpoint.RegistrationState.REGISTERED)
         ):
-            registration = present.get(endpoint.name)
-            if registration is None:
+            registered = present.get(endpoint.name)
+            if registered is None:
                 fields = dict(state.UNREGISTERED)
             else:
-                fields = {**state.AWAKE, **state.registration_fields(registration)}
+                fields = {**state.AWAKE, **state.registration_fields(registered)}
                 # Leshan heard from it at its last update: newer than what Fieldhub saw, it keeps the
                 # sweep from taking a device that is registered for one that lapsed while nobody listened.
-                updated_ms = registration.get("lastUpdate")
+                updated_ms = registered.get("lastUpdate")
                 if type(updated_ms) is int and state.PLAUSIBLE_MS <= updated_ms <= timezone.now().timestamp() * 1000:
                     updated = state.from_ms(updated_ms)
                     if endpoint.last_seen_at is None or updated > endpoint.last_seen_at:
                         fields["last_seen_at"] = updated
             if state.endpoint_state_set(endpoint, fields):
                 changed += 1
-            if registration is not None and not fields.get("sleeping"):
+            if registered is not None and not fields.get("sleeping"):
                 wakeup.wake(endpoint.pk)
         known = set(Endpoint.objects.filter(name__in=list(present)).values_list("name", flat=True))
         for name in set(present) - known:  # registered while we were not listening

@@ -133,8 +133,7 @@ def units_of_path(path: str) -> tuple[str, str | None]:
     """For a resource path of any device: (the registry's units, "" if none), and where a device reports
     them instead (its instance's Sensor Units path), if the IPSO rule applies; no query (the registry cache)."""
     parsed = Path.parse(path)
-    key = (parsed.object_id, parsed.resource_id)
-    resource_type = resource_types.get_many([key]).get(key)  # type: ignore[list-item]
+    resource_type = resource_types.get_path(parsed)
     if resource_type is None or not sensor_units_apply(resource_type):
         return (resource_type.units if resource_type else ""), None
     return "", f"/{parsed.object_id}/{parsed.object_instance_id}/{IPSO_UNITS_RESOURCE}"

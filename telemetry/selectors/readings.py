@@ -58,13 +58,13 @@ def resource_ref(
             parsed = Path.parse(path)
         except NodeError as exc:
             raise FieldhubError(exc.problem, path="path") from None
-        if parsed.resource_id is None:
+        if parsed.object_instance_id is None or parsed.resource_id is None:
             raise FieldhubError("path must name a resource, e.g. /3303/0/5700", path="path")
         found = resource_types.get_many([(parsed.object_id, parsed.resource_id)])
         resource_type = found.get((parsed.object_id, parsed.resource_id))
         if resource_type is None:
             raise NotFound(f"no resource type /{parsed.object_id}/{parsed.resource_id}", path="path")
-        return ResourceRef(endpoint, resource_type, parsed.object_instance_id, parsed.resource_instance_id)  # type: ignore[arg-type]
+        return ResourceRef(endpoint, resource_type, parsed.object_instance_id, parsed.resource_instance_id)
     resource_type = ResourceType.objects.filter(slug=name).first()
     if resource_type is None:
         raise NotFound(f"no resource type named {name!r}", path="name")
@@ -166,9 +166,10 @@ def recent_values(
         parsed = Path.parse(path)
     except NodeError:
         return {}
-    key = (parsed.object_id, parsed.resource_id)
-    resource_type = resource_types.get_many([key]).get(key)  # type: ignore[list-item]
-    if resource_type is None or resource_type.data_type not in NUMERIC or not endpoints:
+    resource_type = resource_types.get_path(parsed)
+    if resource_type is None or parsed.object_instance_id is None:
+        return {}
+    if resource_type.data_type not in NUMERIC or not endpoints:
         return {}
     rows = (
         Resource.objects.filter(

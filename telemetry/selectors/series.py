@@ -138,7 +138,12 @@ def _datetime_converter() -> Any:
     """Raw SQL returns SQLite datetimes as text; PostgreSQL's are datetimes already."""
     if connection.vendor != "sqlite":
         return lambda value: value
-    convert = connection.ops.convert_datetimefield_value
+    # Imported here: the module is loaded with the SQLite backend (imported first, it is a circular import).
+    from django.db.backends.sqlite3.operations import DatabaseOperations
+
+    ops = connection.ops
+    assert isinstance(ops, DatabaseOperations)
+    convert = ops.convert_datetimefield_value
     return lambda value: convert(value, None, connection)
 
 

@@ -54,7 +54,8 @@ def java_double(value: float) -> str:
 def value_json(data_type: DataType, value: Value) -> Any:
     """A value as Leshan's node serializer writes it (FLOAT and OBJLNK differ from ``to_json``)."""
     if data_type == DataType.FLOAT and value is not None:
-        return java_double(float(value))  # type: ignore[arg-type]
+        assert isinstance(value, int | float)  # a FLOAT resource's value
+        return java_double(float(value))
     if data_type == DataType.OBJLNK and isinstance(value, ObjectLink):
         null_link = value.object_id == 65535 and value.object_instance_id == 65535
         return {"objectId": value.object_id, "objectInstanceId": value.object_instance_id, "nullLink": null_link}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from core.simulator.client import SimulatedClient
 from core.simulator.double.events import EventStream
@@ -124,7 +125,7 @@ class LeshanDouble:
         return app
 
     @web.middleware
-    async def _log_request(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def _log_request(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body = (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
         self.requests.append(RequestRecord(request.method, request.path, dict(request.query), body, time.time()))
         return await handler(request)

@@ -50,7 +50,7 @@ class SimulatedDevice(SimulatedClient):
     updates_tried: int = 0
 
     @classmethod
-    def create(cls, fleet: Fleet, index: int) -> SimulatedDevice:
+    def build(cls, fleet: Fleet, index: int) -> SimulatedDevice:
         config = fleet.config
         rng = random.Random(f"{config.seed}:{index}")
         queue_mode = chance(config.seed, index, "queue") < config.queue_mode

@@ -41,7 +41,7 @@ class Fleet:
         self.double = LeshanDouble()
         self.stats = Stats()
         self.uplink: Uplink = BridgeUplink(self) if config.via == "bridge" else EventsUplink(self)
-        self.devices = [SimulatedDevice.create(self, i) for i in range(1, config.devices + 1)]
+        self.devices = [SimulatedDevice.build(self, i) for i in range(1, config.devices + 1)]
         self.leshan_url = ""
         self.error_kinds: Counter[str] = Counter()
         self._stopping: asyncio.Event | None = None
@@ -71,7 +71,8 @@ class Fleet:
         try:
             done = asyncio.gather(*lives, return_exceptions=True)  # each device's own errors are counted
             stop = asyncio.create_task(self._stopping.wait())
-            await asyncio.wait([done, stop], return_when=asyncio.FIRST_COMPLETED)
+            either: list[asyncio.Future[Any]] = [done, stop]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if done.done():
                 await self._settle()
             stop.cancel()
