@@ -48,6 +48,13 @@ class PageRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+class ApiRequest(HttpRequest):
+    """What a REST API handler behind ``core.auth.user_auth`` is given: ninja puts the user its token or
+    session authenticated in ``auth``. For type checking only: ninja makes the request."""
+
+    auth: User
+
+
 def is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIXES)
 

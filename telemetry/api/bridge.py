@@ -4,13 +4,15 @@ here unchanged, and flownexus's data view."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Router, Status
+from ninja.params.functions import Query
 
 from core.auth import user_auth
-from core.http import read_json_body
+from core.http import ApiRequest, read_json_body
 from core.lwm2m.nodes import Reading
 from core.paging import MAX_PAGE, offset_window
 from core.schemas import ErrorOut, Offset, json_body
@@ -41,7 +43,10 @@ INGEST_RESPONSES = {
 # were first written in, telemetry/api.py.
 
 
-def _ingest(request: HttpRequest, schema: type, to_readings: Callable[..., list[Reading]]) -> IngestResult:
+PostIn = TypeVar("PostIn", SinglePostIn, CompositePostIn, TimestampedPostIn)
+
+
+def _ingest(request: HttpRequest, schema: type[PostIn], to_readings: Callable[[PostIn], list[Reading]]) -> IngestResult:
     payload = read_json_body(request, schema, max_bytes=settings.INGEST_MAX_BODY_BYTES)
     return ingest(endpoint_name=payload.ep, readings=to_readings(payload))
 
@@ -90,7 +95,7 @@ def post_timestamped(request: HttpRequest) -> Status[IngestResult]:
     operation_id="telemetry_api_flownexus_data",
 )
 def flownexus_data(
-    request: HttpRequest,
+    request: ApiRequest,
     resource_name: str,
     ep: str | None = Query(None, description="only this endpoint"),
     limit: int = Query(100, ge=1, le=MAX_PAGE),

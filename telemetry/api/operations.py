@@ -3,9 +3,10 @@ query router's ``POST /endpoints/{endpoint}/operations`` (``telemetry.api.query.
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Router
+from ninja.params.functions import Query
 
+from core.http import ApiRequest
 from core.paging import MAX_PAGE, OffsetPage, offset_page
 from core.schemas import Offset, RowId
 from telemetry import selectors
@@ -25,7 +26,7 @@ operations_router = Router(tags=["Operations"])
     operation_id="telemetry_api_list_operations",
 )
 def list_operations(
-    request: HttpRequest,
+    request: ApiRequest,
     status: str | None = Query(None, description="queued, sending, confirmed, failed or cancelled"),
     endpoint: str | None = Query(None, description="endpoint name"),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
@@ -42,7 +43,7 @@ def list_operations(
     summary="One operation",
     operation_id="telemetry_api_get_operation",
 )
-def get_operation(request: HttpRequest, operation_id: RowId) -> EndpointOperation:
+def get_operation(request: ApiRequest, operation_id: RowId) -> EndpointOperation:
     return selectors.operation_get(user=request.auth, pk=operation_id)
 
 
@@ -52,7 +53,7 @@ def get_operation(request: HttpRequest, operation_id: RowId) -> EndpointOperatio
     summary="Cancel a queued operation",
     operation_id="telemetry_api_cancel_operation",
 )
-def cancel_operation(request: HttpRequest, operation_id: RowId) -> EndpointOperation:
+def cancel_operation(request: ApiRequest, operation_id: RowId) -> EndpointOperation:
     operation = selectors.operation_get(user=request.auth, pk=operation_id)
     return queue.operation_cancel(actor=request.auth, operation=operation)
 
@@ -63,6 +64,6 @@ def cancel_operation(request: HttpRequest, operation_id: RowId) -> EndpointOpera
     summary="Queue a failed or cancelled operation again",
     operation_id="telemetry_api_retry_operation",
 )
-def retry_operation(request: HttpRequest, operation_id: RowId) -> EndpointOperation:
+def retry_operation(request: ApiRequest, operation_id: RowId) -> EndpointOperation:
     operation = selectors.operation_get(user=request.auth, pk=operation_id)
     return queue.operation_retry(actor=request.auth, operation=operation)

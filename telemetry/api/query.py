@@ -8,10 +8,11 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 
-from django.http import HttpRequest, StreamingHttpResponse
-from ninja import Query, Router, Status
+from django.http import StreamingHttpResponse
+from ninja import Router, Status
+from ninja.params.functions import Query
 
-from core.http import aware, stream
+from core.http import ApiRequest, aware, stream
 from core.lwm2m import types as lwm2m
 from core.paging import MAX_PAGE, OffsetPage, offset_page
 from core.schemas import Offset
@@ -45,7 +46,7 @@ query_router = Router(tags=["Telemetry"])
     operation_id="telemetry_api_list_endpoints",
 )
 def list_endpoints(
-    request: HttpRequest,
+    request: ApiRequest,
     status: str | None = Query(None, description="online, sleeping or offline"),
     name: str | None = Query(None, description="part of the endpoint name"),
     sort: str = Query(
@@ -68,7 +69,7 @@ def list_endpoints(
     summary="One device",
     operation_id="telemetry_api_get_endpoint",
 )
-def get_endpoint(request: HttpRequest, endpoint: str) -> DeviceView:
+def get_endpoint(request: ApiRequest, endpoint: str) -> DeviceView:
     device = selectors.endpoint_get(user=request.auth, name=endpoint)
     readings = selectors.latest_readings(user=request.auth, endpoint=device)
     latest = {reading.path: reading.value for reading in readings}
@@ -82,7 +83,7 @@ def get_endpoint(request: HttpRequest, endpoint: str) -> DeviceView:
     operation_id="telemetry_api_get_series",
 )
 def get_series(
-    request: HttpRequest,
+    request: ApiRequest,
     endpoint: str,
     path: str | None = Query(None, description="e.g. /3303/0/5700"),
     name: str | None = Query(None, description="machine name instead of path, e.g. temperature"),
@@ -103,7 +104,7 @@ def get_series(
     operation_id="telemetry_api_get_readings",
 )
 def get_readings(
-    request: HttpRequest,
+    request: ApiRequest,
     endpoint: str,
     path: str | None = Query(None, description="e.g. /3303/0/5700"),
     name: str | None = Query(None, description="machine name instead of path"),
@@ -132,7 +133,7 @@ CSV_COLUMNS = ("measured_at", "received_at", "path", "resource", "data_type", "u
     operation_id="telemetry_api_export_csv",
 )
 def export_csv(
-    request: HttpRequest,
+    request: ApiRequest,
     endpoint: str,
     since: dt.datetime | None = Query(None),
     until: dt.datetime | None = Query(None),
@@ -180,7 +181,7 @@ def _csv_lines(rows: Iterator[Resource]) -> Iterator[str]:
     operation_id="telemetry_api_list_events",
 )
 def list_events(
-    request: HttpRequest,
+    request: ApiRequest,
     endpoint: str | None = Query(None, description="endpoint name"),
     type: str | None = Query(
         None, description="object ids joined by +: events with each of them (3 matches 3 and 3+3303, not 3303)"
@@ -203,7 +204,7 @@ def list_events(
     summary="Queue a write, execute, read or observe for a device (operator)",
     operation_id="telemetry_api_create_operation",
 )
-def create_operation(request: HttpRequest, endpoint: str, payload: OperationIn) -> Status[EndpointOperation]:
+def create_operation(request: ApiRequest, endpoint: str, payload: OperationIn) -> Status[EndpointOperation]:
     device = selectors.endpoint_get(user=request.auth, name=endpoint)
     operation = queue.operation_enqueue(
         actor=request.auth,
