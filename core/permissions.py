@@ -25,6 +25,9 @@ class SystemPrincipal:
     def __repr__(self) -> str:
         return "SYSTEM"
 
+    def get_username(self) -> str:
+        return self.username
+
 
 SYSTEM = SystemPrincipal()
 
@@ -33,6 +36,13 @@ if TYPE_CHECKING:
 
 # Who reads or writes: a request's user (the user model, or anonymous), or SYSTEM.
 Principal: TypeAlias = "User | AnonymousUser | SystemPrincipal"
+
+
+def author_of(actor: Principal | None) -> User | None:
+    """Whom a row records as having made it (``created_by``): the user, or None for SYSTEM."""
+    from django.contrib.auth import get_user_model
+
+    return actor if isinstance(actor, get_user_model()) else None
 
 
 def role_of(user: Principal | None) -> Role | None:

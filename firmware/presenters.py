@@ -19,7 +19,7 @@ UPDATES_SHOWN = 100  # on the firmware page
 CAMPAIGNS_SHOWN = 50  # on the firmware page
 DEVICE_UPDATES_SHOWN = 20  # in a device's firmware section
 # How far along each status is, for the progress bars (of 4 steps: URI sent, downloaded, updating, done).
-STEP = {
+STEP: dict[str, int] = {
     Status.QUEUED: 0,
     Status.DOWNLOADING: 1,
     Status.DOWNLOADED: 2,

@@ -109,7 +109,9 @@ def running_versions(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[in
         endpoint_id__in=list(endpoint_ids),
         endpoint__in=visible_endpoints(user),
     )
-    return dict(rows.values_list("endpoint_id", "resource__value_str"))
+    return {
+        endpoint_id: version or "" for endpoint_id, version in rows.values_list("endpoint_id", "resource__value_str")
+    }
 
 
 def operation_retry_refusals(*, user: Principal, operation_ids: Sequence[int]) -> dict[int, str]:
@@ -160,12 +162,9 @@ def progress(campaign: Campaign) -> dict[str, int]:
     query."""
     if not hasattr(campaign, "n_total"):
         campaign = with_progress(Campaign.objects.filter(pk=campaign.pk)).get()
-    counts = {
-        "total": campaign.n_total,
-        "succeeded": campaign.n_succeeded,
-        "failed": campaign.n_failed,
-        "skipped": campaign.n_skipped,
-        "active": campaign.n_active,
+    # the annotations with_progress adds (n_total, n_succeeded, …), which the model class does not declare
+    counts: dict[str, int] = {
+        key: getattr(campaign, f"n_{key}") for key in ("total", "succeeded", "failed", "skipped", "active")
     }
     done = counts["succeeded"] + counts["failed"] + counts["skipped"]
     counts["waiting"] = counts["total"] - done - counts["active"]

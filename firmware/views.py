@@ -7,13 +7,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from core.errors import FieldhubError, PermissionDenied
-from core.http import back
+from core.http import PageRequest, back
 from core.permissions import SYSTEM, require
 from core.roles import Role
 from firmware import presenters, selectors, services
@@ -25,7 +25,7 @@ BYTE_RANGE_RE = re.compile(r"([0-9]*)-([0-9]*)")  # RFC 9110 §14.1.1: int-range
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def firmware(request: HttpRequest) -> HttpResponse:
+def firmware(request: PageRequest) -> HttpResponse:
     """Images (upload for admins), updates, campaigns."""
     upload_error, status = None, 200
     if request.method == "POST":
@@ -48,7 +48,7 @@ def firmware(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def firmware_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def firmware_delete(request: PageRequest, pk: int) -> HttpResponse:
     image = selectors.firmware_find(user=request.user, pk=pk)
     if image is None:
         raise Http404
@@ -59,7 +59,7 @@ def firmware_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def device_section(request: HttpRequest, name: str) -> HttpResponse:
+def device_section(request: PageRequest, name: str) -> HttpResponse:
     """A device page's firmware section (loaded into the telemetry page, which knows nothing of firmware)."""
     endpoint = telemetry_selectors.endpoint_get(user=request.user, name=name)
     context = presenters.device_section(user=request.user, endpoint=endpoint)
@@ -68,7 +68,7 @@ def device_section(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def update_start(request: HttpRequest, name: str) -> HttpResponse:
+def update_start(request: PageRequest, name: str) -> HttpResponse:
     endpoint = telemetry_selectors.endpoint_get(user=request.user, name=name)
     image = selectors.firmware_get(user=request.user, version=request.POST.get("version", ""))
     try:
@@ -84,7 +84,7 @@ def update_start(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def update_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def update_cancel(request: PageRequest, pk: int) -> HttpResponse:
     services.firmware_update_cancel(actor=request.user, update=selectors.update_get(user=request.user, pk=pk))
     if request.htmx:
         return HttpResponse(status=204)
@@ -93,7 +93,7 @@ def update_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def campaign_new(request: HttpRequest) -> HttpResponse:
+def campaign_new(request: PageRequest) -> HttpResponse:
     """The New campaign form, for operators: others get the 403 page, not a form they cannot use."""
     require(request.user, Role.OPERATOR)
     if request.method == "POST":
@@ -135,7 +135,7 @@ def _campaign_from_form(request: HttpRequest, form: Any) -> Campaign:
 
 @login_required
 @require_GET
-def campaign(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign(request: PageRequest, pk: int) -> HttpResponse:
     return TemplateResponse(request, "firmware/campaign.html", presenters.campaign_page(user=request.user, pk=pk))
 
 
@@ -148,7 +148,7 @@ CAMPAIGN_ACTIONS = {
 
 @login_required
 @require_POST
-def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def campaign_action(request: PageRequest, pk: int, action: str) -> HttpResponse:
     if action not in CAMPAIGN_ACTIONS:
         raise Http404
     item = selectors.campaign_get(user=request.user, pk=pk)
@@ -162,7 +162,7 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 
 @require_safe
-def package(request: HttpRequest, token: str, filename: str) -> HttpResponse:
+def package(request: HttpRequest, token: str, filename: str) -> HttpResponseBase:
     """A firmware image, for devices (no login: the unguessable token in the URL is the key).
 
     One byte range is served as RFC 9110 §14 has it, so a device can resume a download: a satisfiable
@@ -182,6 +182,7 @@ def package(request: HttpRequest, token: str, filename: str) -> HttpResponse:
     }
     requested = _requested_range(request, etag=headers["ETag"])
     span = None if requested is None else _satisfiable(requested, image.size)
+    response: HttpResponseBase
     if request.method == "HEAD":
         response = HttpResponse(content_type="application/octet-stream")
         response["Content-Length"] = str(image.size)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, FieldhubError
 from core.models import Endpoint
-from core.permissions import SYSTEM, Principal, require
+from core.permissions import SYSTEM, Principal, author_of, require
 from core.roles import Role
 from firmware import announce, selectors
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
@@ -68,7 +68,7 @@ def campaign_create(
             raise Conflict(_nothing_to_update(len(devices), firmware, skips), path="endpoints")
         sizes = wave_sizes(len(todo), waves, unit)
         campaign = Campaign.objects.create(
-            name=name, firmware=firmware, waves=sizes, max_failure_rate=max_failure_rate, created_by=actor
+            name=name, firmware=firmware, waves=sizes, max_failure_rate=max_failure_rate, created_by=author_of(actor)
         )
         members, start = [], 0
         for wave, size in enumerate(sizes):
@@ -87,7 +87,7 @@ def campaign_create(
 
 
 def _under_way(update: FirmwareUpdate) -> str:
-    where = f' (campaign "{update.campaign.name}")' if update.campaign_id else ""
+    where = f' (campaign "{update.campaign.name}")' if update.campaign is not None else ""
     return f"an update to {update.firmware.version} is under way{where}"
 
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from core.errors import Conflict, FieldhubError
-from core.permissions import Principal, require
+from core.permissions import Principal, author_of, require
 from core.roles import Role
 from firmware import announce
 from firmware.models import Firmware
@@ -47,7 +47,7 @@ def firmware_upload(*, actor: Principal, version: str, upload: UploadedFile | No
                 filename=filename[:255],
                 size=upload.size,
                 sha256=digest.hexdigest(),
-                created_by=actor,
+                created_by=author_of(actor),
             )
             firmware.file.save(f"{digest.hexdigest()[:16]}-{filename}"[:200], upload, save=False)
             firmware.save()

@@ -30,7 +30,7 @@ from core.errors import Conflict
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint
-from core.permissions import SYSTEM, Principal, require
+from core.permissions import SYSTEM, Principal, author_of, require
 from core.roles import Role
 from firmware import announce
 from firmware.models import Campaign, Firmware, FirmwareUpdate
@@ -45,12 +45,12 @@ Result = FirmwareUpdate.Result
 Kind = EndpointOperation.Kind
 
 # The order of progress: a report never moves an update back in it.
-PROGRESS = {Status.QUEUED: 0, Status.DOWNLOADING: 1, Status.DOWNLOADED: 2, Status.UPDATING: 3}
+PROGRESS: dict[str, int] = {Status.QUEUED: 0, Status.DOWNLOADING: 1, Status.DOWNLOADED: 2, Status.UPDATING: 3}
 FAILURE_RESULTS = frozenset(range(Result.NOT_ENOUGH_FLASH, Result.UNSUPPORTED_PROTOCOL + 1))
 
 
 def firmware_update_start(
-    *, actor: Principal, endpoint: Endpoint, firmware: Firmware, campaign: Campaign | None = None
+    *, actor: Principal | None, endpoint: Endpoint, firmware: Firmware, campaign: Campaign | None = None
 ) -> FirmwareUpdate:
     """Start updating a device (operator): the update, and the Package URI write queued for it. A device with
     an active update gets a 409 (the database enforces one active update per device)."""
@@ -63,7 +63,7 @@ def firmware_update_start(
                 endpoint=endpoint,
                 firmware=firmware,
                 campaign=campaign,
-                created_by=actor,
+                created_by=author_of(actor),
                 phase_started_at=now,
             )
             update.uri_operation = _queue(endpoint, Kind.WRITE, "/5/0/1", value=package_uri(firmware))

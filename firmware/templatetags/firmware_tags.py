@@ -8,7 +8,7 @@ from firmware.models import Campaign, CampaignDevice, FirmwareUpdate
 register = template.Library()
 
 # A device of a campaign that has no update: what the campaign's state means for it.
-NOT_STARTED = {
+NOT_STARTED: dict[str, tuple[str, str, str]] = {
     Campaign.Status.HALTED: ("not-started", "not started", "campaign halted"),
     Campaign.Status.ABORTED: ("not-started", "not started", "campaign aborted"),
     Campaign.Status.COMPLETED: ("not-started", "not started", ""),
@@ -42,7 +42,7 @@ def member_outcome(member: CampaignDevice, campaign: Campaign) -> dict[str, str]
     if campaign.status in NOT_STARTED:
         kind, word, detail = NOT_STARTED[campaign.status]
         return {"kind": kind, "word": word, "detail": detail}
-    return {"kind": "waiting", "word": f"waiting for wave {member.wave + 1}", "detail": ""}
+    return {"kind": "waiting", "word": f"waiting for wave {(member.wave or 0) + 1}", "detail": ""}
 
 
 @register.filter
@@ -50,13 +50,14 @@ def campaign_stage(campaign: Campaign) -> str:
     """Where a campaign is in its waves, as a phrase: "wave 2 of 3 under way", "halted after wave 1"."""
     wave, waves = campaign.current_wave + 1, len(campaign.waves)
     of = f" of {waves}" if waves > 1 else ""
-    return {
+    stages: dict[str, str] = {
         Campaign.Status.RUNNING: f"wave {wave}{of} under way",
         Campaign.Status.PAUSED: f"paused in wave {wave}{of}: no further wave starts",
         Campaign.Status.HALTED: f"halted after wave {wave}{of}",
         Campaign.Status.COMPLETED: "every wave done" if waves > 1 else "done",
         Campaign.Status.ABORTED: f"aborted in wave {wave}{of}",
-    }.get(campaign.status, "")
+    }
+    return stages.get(campaign.status, "")
 
 
 @register.filter

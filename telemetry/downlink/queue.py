@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Window
 from django.db.models.functions import RowNumber
@@ -27,7 +26,7 @@ from core import leshan
 from core.errors import Conflict, FieldhubError
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
 from core.models import Endpoint
-from core.permissions import Principal, require
+from core.permissions import Principal, author_of, require
 from core.roles import Role
 from telemetry import announce, hooks, ingest
 from telemetry.downlink import requests, wakeup
@@ -71,7 +70,7 @@ def operation_enqueue(
             kind=kind,
             path=str(parsed),
             payload=payload,
-            created_by=actor if isinstance(actor, get_user_model()) else None,  # None: SYSTEM
+            created_by=author_of(actor),
         )
         if endpoint.online and not endpoint.sleeping:
             wakeup.wake(endpoint.pk)
