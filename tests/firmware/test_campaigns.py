@@ -12,15 +12,13 @@ import pytest
 from django.test import Client
 
 from core.errors import Conflict, FieldhubError, PermissionDenied
-from core.lwm2m.nodes import Path, Reading
-from core.lwm2m.types import DataType
 from core.models import Endpoint
 from firmware import announce, partials, selectors, services
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
-from telemetry import ingest
 from telemetry.downlink import queue
 from telemetry.models import EndpointOperation
 from tests.factories import make_endpoint, make_firmware
+from tests.firmware.reports import finish, report
 
 pytestmark = pytest.mark.django_db
 Status = FirmwareUpdate.Status
@@ -34,22 +32,6 @@ def logged_in(user: Any) -> Client:
 
 def fleet(count: int) -> list[Endpoint]:
     return [make_endpoint(name=f"c-{n:02d}") for n in range(count)]
-
-
-def report(name: str, *values: tuple[str, Any]) -> None:
-    types = {"/5/0/3": DataType.INTEGER, "/5/0/5": DataType.INTEGER, "/3/0/3": DataType.STRING}
-    types["/10240/0/0"] = DataType.TIME
-    ingest.ingest(endpoint_name=name, readings=[Reading(Path.parse(p), types[p], v) for p, v in values])
-
-
-def finish(update: FirmwareUpdate, *, ok: bool) -> None:
-    name = update.endpoint.name
-    if ok:
-        report(name, ("/5/0/3", 2), ("/5/0/3", 3))
-        report(name, ("/10240/0/0", 1))
-        report(name, ("/3/0/3", update.firmware.version))
-    else:
-        report(name, ("/5/0/3", 1), ("/5/0/5", 5))
 
 
 def wave(campaign: Campaign, number: int) -> list[CampaignDevice]:

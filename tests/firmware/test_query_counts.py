@@ -10,33 +10,15 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from core.lwm2m.nodes import Path, Reading
-from core.lwm2m.types import DataType
 from core.models import Endpoint
 from firmware import services
-from firmware.models import Campaign, CampaignDevice, FirmwareUpdate
-from telemetry import ingest
+from firmware.models import Campaign, CampaignDevice
 from tests.factories import make_endpoint, make_firmware
+from tests.firmware.reports import finish
 
 pytestmark = pytest.mark.django_db
 
 DEVICE = "fw-device"  # the device whose firmware section is read
-
-
-def report(name: str, *values: tuple[str, Any]) -> None:
-    types = {"/5/0/3": DataType.INTEGER, "/5/0/5": DataType.INTEGER, "/3/0/3": DataType.STRING}
-    types["/10240/0/0"] = DataType.TIME
-    ingest.ingest(endpoint_name=name, readings=[Reading(Path.parse(p), types[p], v) for p, v in values])
-
-
-def finish(update: FirmwareUpdate, *, ok: bool) -> None:
-    name = update.endpoint.name
-    if ok:
-        report(name, ("/5/0/3", 2), ("/5/0/3", 3))
-        report(name, ("/10240/0/0", 1))
-        report(name, ("/3/0/3", update.firmware.version))
-    else:
-        report(name, ("/5/0/3", 1), ("/5/0/5", 5))
 
 
 def grow(operator: Any, *, devices: int, tag: str) -> Campaign:
