@@ -16,22 +16,30 @@ from realtime import LiveEvent, groups, publish
 from realtime.groups import EventType
 
 
-def update_changed(update: FirmwareUpdate) -> None:
-    """An update changed: its row on the firmware pages, its device page, and its campaign's progress."""
-    row = partial(partials.render_update_row, update.pk, page="firmware")
-    publish(groups.FIRMWARE, LiveEvent(EventType.FIRMWARE, f"update-{update.pk}", row))
-    device_row = partial(partials.render_update_row, update.pk, page="device")
-    publish(groups.endpoint(update.endpoint_id), LiveEvent(EventType.FIRMWARE, f"update-{update.pk}", device_row))
+def update_changed(update: FirmwareUpdate, *, created: bool = False) -> None:
+    """An update started (``created``) or changed: its row on the firmware pages, its device page, and its
+    campaign's progress. A campaign's new updates are not added to the firmware page's list one by one (a
+    wave may start thousands): the campaign's row counts them."""
+    key = f"update-{update.pk}" + ("-new" if created else "")
+    if not (created and update.campaign_id):
+        row = partial(partials.render_update_row, update.pk, page="firmware", insert=created)
+        publish(groups.FIRMWARE, LiveEvent(EventType.FIRMWARE, key, row))
+    device_row = partial(partials.render_update_row, update.pk, page="device", insert=created)
+    publish(groups.endpoint(update.endpoint_id), LiveEvent(EventType.FIRMWARE, key, device_row))
     if update.campaign_id:
         member = partial(partials.render_members, update.campaign_id, update_id=update.pk)
         publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-update-{update.pk}", member))
         campaign_progress_changed(update.campaign_id)
 
 
-def campaign_changed(campaign: Campaign, *, waiting: bool = False) -> None:
-    """A campaign changed (made, a wave started, completed): its head and list row. ``waiting``: its status
-    changed (halted, paused, resumed, aborted), so the rows of its devices not started yet, whose words say
-    it ("not started: campaign halted"), go too (once per change: a large campaign's are many)."""
+def campaign_changed(campaign: Campaign, *, waiting: bool = False, created: bool = False) -> None:
+    """A campaign changed (made, a wave started, completed): its head and list row; a new one (``created``)
+    goes on top of the firmware page's list. ``waiting``: its status changed (halted, paused, resumed,
+    aborted), so the rows of its devices not started yet, whose words say it ("not started: campaign
+    halted"), go too (once per change: a large campaign's are many)."""
+    if created:
+        new_row = partial(partials.render_new_campaign, campaign.pk)
+        publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign.pk}-new", new_row))
     campaign_progress_changed(campaign.pk)
     if waiting:
         rows = partial(partials.render_members, campaign.pk)

@@ -9,13 +9,27 @@ from core.permissions import SYSTEM
 from firmware import selectors
 from realtime import render
 
+# The lists that take new rows on top, by page: the firmware page's updates, a device's firmware section.
+UPDATE_ROWS = {"firmware": "update-rows", "device": "device-update-rows"}
 
-def render_update_row(update_id: int, *, page: str) -> str:
-    """An update's row, on the firmware page (``page="firmware"``) or in a device's firmware section."""
+
+def render_update_row(update_id: int, *, page: str, insert: bool = False) -> str:
+    """An update's row, on the firmware page (``page="firmware"``) or in a device's firmware section; a new
+    one (``insert``) goes on top of the list."""
     update = selectors.update_find(user=SYSTEM, pk=update_id)
     if update is None:
         return ""
-    return render(f"firmware/{page}.html#update-row", {"update": update, "oob": True})
+    html = render(f"firmware/{page}.html#update-row", {"update": update, "oob": not insert})
+    return f'<tbody hx-swap-oob="afterbegin:#{UPDATE_ROWS[page]}">{html}</tbody>' if insert else html
+
+
+def render_new_campaign(campaign_id: int) -> str:
+    """A new campaign's row, on top of the firmware page's list."""
+    campaign = selectors.campaign_find(user=SYSTEM, pk=campaign_id)
+    if campaign is None:
+        return ""
+    html = render("firmware/firmware.html#campaign-row", {"campaign": campaign, "oob": False})
+    return f'<ul hx-swap-oob="afterbegin:#campaign-list">{html}</ul>'
 
 
 def render_campaign(campaign_id: int) -> str:

@@ -82,7 +82,7 @@ def campaign_create(
         CampaignDevice.objects.bulk_create(members)
         _start_wave(campaign, 0)
         _advance_campaign(campaign)  # a first wave whose devices were all skipped as it started is done now
-        announce.campaign_changed(campaign)
+        announce.campaign_changed(campaign, created=True)
     return campaign
 
 

@@ -68,7 +68,7 @@ def firmware_update_start(
             )
             update.uri_operation = _queue(endpoint, Kind.WRITE, "/5/0/1", value=package_uri(firmware))
             update.save(update_fields=["uri_operation"])
-            announce.update_changed(update)
+            announce.update_changed(update, created=True)
     except IntegrityError:
         raise Conflict(f"{endpoint.name} has an update under way already", path="endpoint") from None
     return update

@@ -564,6 +564,9 @@ async def test_each_state_change_is_pushed_to_the_firmware_page(settings) -> Non
     await asyncio.get_running_loop().run_in_executor(None, publisher.flush)
     channel_layers.backends.clear()
     words = ["waiting to send the package URI", "downloading", "downloaded", "updating"]
+    assert '<tbody hx-swap-oob="afterbegin:#update-rows">' in pushed[0]  # a new update joins the list
+    assert f'<tr id="update-{update.pk}">' in pushed[0]
     for html, word in zip(pushed, words, strict=True):
-        assert f'<tr id="update-{update.pk}" hx-swap-oob="true">' in html
+        if html is not pushed[0]:
+            assert f'<tr id="update-{update.pk}" hx-swap-oob="true">' in html  # then its row is replaced
         assert f">{word}</span>" in html

@@ -88,6 +88,8 @@ def test_a_device_pages_pushes_are_its_own_markup(fleet: dict[str, Any]) -> None
     assert_same(partials.render_operation(operation.pk), device, f"operation-{operation.pk}")
     section = page(fleet, f"/endpoints/{endpoint.name}/firmware/")
     assert_same(firmware_partials.render_update_row(update.pk, page="device"), section, f"update-{update.pk}")
+    inserted = firmware_partials.render_update_row(update.pk, page="device", insert=True)
+    assert_same(inserted, section, f"update-{update.pk}")
 
 
 def test_the_commands_pages_pushes_are_its_own_markup(fleet: dict[str, Any]) -> None:
@@ -107,6 +109,9 @@ def test_the_firmware_pages_pushes_are_their_own_markup_forms_included(fleet: di
     assert head.count(PLACEHOLDER) == 2  # Pause and Abort: each socket puts its user's token there
     assert_same(head, page(fleet, f"/firmware/campaigns/{campaign.pk}/"), f"campaign-head-{campaign.pk}")
     assert_same(head, firmware_page, f"campaign-row-{campaign.pk}")
+    new_update = firmware_partials.render_update_row(update.pk, page="firmware", insert=True)
+    assert_same(new_update, firmware_page, f"update-{update.pk}")
+    assert_same(firmware_partials.render_new_campaign(campaign.pk), firmware_page, f"campaign-row-{campaign.pk}")
 
 
 def campaign_started(actor: Any, name: str) -> Campaign:
