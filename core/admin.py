@@ -3,13 +3,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from core.errors import Conflict
 from core.models import ApiToken, Endpoint, ResourceType
 from core.permissions import has_role
 from core.roles import Role
-from core.services import resource_type_save, token_create, token_revoke
+from core.services import keep_an_administrator, resource_type_save, token_create, token_revoke
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups  # django-stubs' name for what get_fields returns
@@ -114,3 +121,46 @@ class ApiTokenAdmin(RoleAdmin[ApiToken]):
         for token in queryset:
             token_revoke(actor=request.user, token=token)
         self.message_user(request, f"{queryset.count()} token(s) revoked.")
+
+
+class FieldhubUserChangeForm(UserChangeForm[User]):
+    """Django's user form, refusing to leave no active administrator, as /users/ does (the same rule)."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        user = self.instance
+        groups = cleaned.get("groups", user.groups.all())
+        stays = cleaned.get("is_active", user.is_active) and (
+            cleaned.get("is_superuser", user.is_superuser) or any(g.name == Role.ADMIN.value for g in groups)
+        )
+        if user.pk is not None and not stays:
+            try:
+                keep_an_administrator(user, "deactivated or demoted")
+            except Conflict as exc:
+                raise ValidationError(exc.detail) from None
+        return cleaned
+
+
+class FieldhubUserAdmin(UserAdmin[User]):
+    """Django's user admin, with the last-administrator rule on changes and deletion (users are deactivated
+    on /users/ rather than deleted: there is no bulk deletion)."""
+
+    form = FieldhubUserChangeForm
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None:
+            try:
+                with transaction.atomic():  # the rule locks the administrators' rows
+                    keep_an_administrator(obj, "deleted")
+            except Conflict:
+                return False
+        return super().has_delete_permission(request, obj)
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), FieldhubUserAdmin)

@@ -211,7 +211,7 @@ def user_set_role(*, actor: Principal, user: User, role: str) -> User:
         )
     with transaction.atomic():
         if chosen != Role.ADMIN:
-            _keep_an_administrator(user, "demoted")
+            keep_an_administrator(user, "demoted")
         _assign(user, chosen)
         _access_changed(user)
     return user
@@ -226,7 +226,7 @@ def user_set_active(*, actor: Principal, user: User, active: bool) -> User:
     _require_may_manage(actor, user, "deactivate" if not active else "activate")
     with transaction.atomic():
         if not active:
-            _keep_an_administrator(user, "deactivated")
+            keep_an_administrator(user, "deactivated")
         user.is_active = active
         user.save(update_fields=["is_active"])
         _access_changed(user)
@@ -250,7 +250,7 @@ def _require_may_manage(actor: Principal, user: User, what: str) -> None:
         raise PermissionDenied(f"only a superuser may {what} a superuser ({user.get_username()})")
 
 
-def _keep_an_administrator(user: User, what: str) -> None:
+def keep_an_administrator(user: User, what: str) -> None:
     """Refuse (409) to leave no active administrator (the admin role or a superuser). The active
     administrators are locked first, in one order, so that two admins removing each other at once cannot
     both succeed: the second sees the first's change and is refused."""
