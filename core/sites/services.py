@@ -21,6 +21,7 @@ SITE_NAME_MAX = 100
 LABEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 RULE_TEXT_MAX = 255
 MAX_LABELS = 100  # per call: more is surely a mistake
+CHUNK = 500  # devices changed per statement (well under SQLite's limit of variables)
 
 
 @dataclass(frozen=True)
@@ -174,19 +175,22 @@ def endpoints_change(
     if set(to_add) & set(to_remove):
         raise FieldhubError("a label cannot be added and removed at once", path="remove_labels")
     with transaction.atomic():
-        chosen = Endpoint.objects.filter(pk__in=endpoints.values("pk"))
-        matched = chosen.count()
-        touched: set[int] = set()
-        if not isinstance(site, Keep):
-            moved = chosen.exclude(site=site)
-            touched |= set(moved.values_list("pk", flat=True))
-            moved.update(site=site)
+        # The devices chosen before anything changes (a change may move them out of a filter's reach).
+        ids = list(Endpoint.objects.filter(pk__in=endpoints.values("pk")).order_by("pk").values_list("pk", flat=True))
+        matched = len(ids)
         new_labels = _labels_get_or_create(wanted if wanted is not None else to_add)
-        if wanted is not None:
-            touched |= _labels_remove(chosen, keep_only=[label.pk for label in new_labels], remove=())
-        elif to_remove:
-            touched |= _labels_remove(chosen, keep_only=None, remove=to_remove)
-        touched |= _labels_add(chosen, new_labels)
+        touched: set[int] = set()
+        for start in range(0, len(ids), CHUNK):
+            chunk = Endpoint.objects.filter(pk__in=ids[start : start + CHUNK])
+            if not isinstance(site, Keep):
+                moved = chunk.exclude(site=site)
+                touched |= set(moved.values_list("pk", flat=True))
+                moved.update(site=site)
+            if wanted is not None:
+                touched |= _labels_remove(chunk, keep_only=[label.pk for label in new_labels], remove=())
+            elif to_remove:
+                touched |= _labels_remove(chunk, keep_only=None, remove=to_remove)
+            touched |= _labels_add(chunk, new_labels)
     return Changed(matched=matched, changed=len(touched))
 
 
