@@ -1,15 +1,43 @@
-"""The device registry: LwM2M endpoints and the object registry (ResourceType)."""
+"""The device registry: LwM2M endpoints, their sites and labels, and the object registry (ResourceType)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models.functions import Lower, Now
 
 from core.lwm2m.types import ID_MAX, DataType
 
 DATA_TYPE_CHOICES = [(t.value, t.value) for t in DataType]
+
+
+class Site(models.Model):
+    """Where devices belong (a customer, a building, a region): a device is in at most one site."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="site_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.Model):
+    """A free tag for selecting devices (``beta``, ``building-a``): 1-64 of ``[a-z0-9._-]``, from a letter or
+    digit (``core.sites.services.label_name_check``)."""
+
+    name = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Endpoint(models.Model):
@@ -44,6 +72,11 @@ class Endpoint(models.Model):
     lwm2m_version = models.CharField(max_length=8, blank=True, db_default="")
     registration_id = models.CharField(max_length=64, blank=True, db_default="", help_text="Leshan's registration id")
     created_at = models.DateTimeField(db_default=Now())
+    # PROTECT: a site is deleted only when empty (core.sites.services.site_delete says how many are left).
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="endpoints")
+    labels: models.ManyToManyField[Label, EndpointLabel] = models.ManyToManyField(
+        Label, through="EndpointLabel", related_name="endpoints", blank=True
+    )
 
     class Meta:
         ordering = ["name"]
@@ -58,6 +91,42 @@ class Endpoint(models.Model):
         if not self.online:
             return "offline"
         return "sleeping" if self.sleeping else "online"
+
+
+class EndpointLabel(models.Model):
+    """One label on one device."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE)
+    label = models.ForeignKey(Label, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["endpoint", "label"], name="endpointlabel_unique")]
+        # "devices with label X" (the unique constraint's index serves "labels of device Y").
+        indexes = [models.Index(fields=["label", "endpoint"], name="endpointlabel_label")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id}: {self.label_id}"
+
+
+class SiteRule(models.Model):
+    """An assignment rule: a device that first appears with no site and whose name matches gets ``site``.
+    Rules are tried by position, then id; the first match wins."""
+
+    class Kind(models.TextChoices):
+        PREFIX = "prefix", "name starts with"
+        PATTERN = "pattern", "name matches the shell pattern (*, ?, [seq])"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="rules")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    text = models.CharField(max_length=255)
+    position = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.text!r} -> site {self.site_id}"
 
 
 class ResourceType(models.Model):

@@ -219,13 +219,14 @@ CHARTED = frozenset({"INTEGER", "UNSIGNED_INTEGER", "FLOAT", "BOOLEAN"})
 
 
 def status_context(endpoint: Endpoint) -> dict[str, Any]:
-    """The device page's header: state, identity (object 3), recent registrations."""
+    """The device page's header: state, site and labels, identity (object 3), recent registrations."""
     by_path = selectors.latest_values_by_endpoint(user=SYSTEM, endpoints=[endpoint], paths=list(IDENTITY))[endpoint.pk]
     identity = [(label, by_path[path]) for path, label in IDENTITY.items() if by_path.get(path) not in (None, "")]
     history = selectors.registration_history(user=SYSTEM, endpoint=endpoint)
     return {
         "endpoint": endpoint,
         "identity": identity,
+        "tags": selectors.endpoint_tags(user=SYSTEM, endpoint=endpoint),
         "history": history,
         "default_lifetime": settings.DEFAULT_LIFETIME_SECONDS,
     }
@@ -245,7 +246,7 @@ def endpoint_context(
     *, user: Principal, name: str, path: str = "", before: str | None = None, after: str | None = None
 ) -> dict[str, Any]:
     """The device page; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
-    endpoint = selectors.endpoint_get(user=user, name=name)
+    endpoint = selectors.endpoint_get(user=user, name=name, tags=True)
     latest = latest_values_context(
         endpoint, selectors.latest_readings(user=user, endpoint=endpoint, limit=LATEST_VALUES_SHOWN + 1)
     )

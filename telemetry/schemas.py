@@ -16,6 +16,7 @@ from pydantic import Field
 from core.lwm2m import types as lwm2m
 from core.models import Endpoint
 from core.schemas import ErrorOut
+from core.sites.schemas import SiteRefOut
 from telemetry import selectors
 from telemetry.models import EndpointOperation, Resource
 
@@ -100,6 +101,12 @@ class EndpointOut(Schema):
     queue_mode: bool = Field(alias="endpoint.queue_mode", description="the device sleeps between wake-ups (queue mode)")
     firmware_version: str | None = Field(description="latest 3/0/3")
     battery: int | None = Field(description="latest 3/0/9, percent")
+    site: SiteRefOut | None = Field(alias="endpoint.site", description="the device's site; null: in none")
+    labels: list[str] = Field(description="the device's labels, by name")
+
+    @staticmethod
+    def resolve_labels(obj: DeviceView) -> list[str]:
+        return [label.name for label in obj.endpoint.labels.all()]  # prefetched, by name
 
     @staticmethod
     def resolve_firmware_version(obj: DeviceView) -> lwm2m.Value:

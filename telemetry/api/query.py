@@ -8,14 +8,20 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from ninja import Router, Status
 from ninja.params.functions import Query
 
+from core.errors import FieldhubError
 from core.http import ApiRequest, aware, stream
 from core.lwm2m import types as lwm2m
+from core.models import Endpoint, Site
 from core.paging import MAX_PAGE, OffsetPage, offset_page
 from core.schemas import Offset
+from core.sites import selectors as sites
+from core.sites import services as site_services
+from core.sites.schemas import BulkIn, BulkOut
 from telemetry import selectors
 from telemetry.downlink import queue
 from telemetry.models import EndpointOperation, Event, Resource
@@ -53,14 +59,58 @@ def list_endpoints(
         selectors.DEFAULT_SORT,
         description="name, state, last_seen, firmware or battery; a leading - for descending (ties by name)",
     ),
+    site: str | None = Query(None, description='a site id, or "none" for the devices in no site'),
+    label: list[str] | None = Query(None, description="devices with all of these labels (repeat, or a,b)"),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
     offset: Offset = Query(0),
 ) -> OffsetPage[DeviceView]:
-    endpoints = selectors.endpoint_list(user=request.auth, status=status, name=name, sort=sort)
-    page = offset_page(endpoints, limit=limit, offset=offset)
+    endpoints = selectors.endpoint_list(user=request.auth, status=status, name=name, sort=sort, site=site, labels=label)
+    page = offset_page(selectors.with_site_and_labels(endpoints), limit=limit, offset=offset)
     paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH]
     latest = selectors.latest_values_by_endpoint(user=request.auth, endpoints=page.items, paths=paths)
     return page.with_items([DeviceView(endpoint=endpoint, latest=latest[endpoint.pk]) for endpoint in page.items])
+
+
+# Before /endpoints/{endpoint}: "bulk" is this route's, not a device's name.
+@query_router.post(
+    "/endpoints/bulk",
+    response={200: BulkOut, **WRITE_ERRORS},
+    summary="Set the site or labels of many devices, by names or by filter (operator)",
+    operation_id="telemetry_api_bulk_endpoints",
+)
+def bulk_endpoints(request: ApiRequest, payload: BulkIn) -> site_services.Changed:
+    endpoints = _bulk_selection(request, payload)
+    site: Site | site_services.Keep | None = site_services.KEEP_SITE
+    if "site" in payload.model_fields_set:
+        site = None if payload.site is None else sites.site_for_filter(user=request.auth, value=payload.site)
+    if site is site_services.KEEP_SITE and payload.labels is None and not payload.add_labels + payload.remove_labels:
+        raise FieldhubError("say what to change: site, labels, add_labels or remove_labels", path="site")
+    return site_services.endpoints_change(
+        actor=request.auth,
+        endpoints=endpoints,
+        site=site,
+        labels=payload.labels,
+        add=payload.add_labels,
+        remove=payload.remove_labels,
+    )
+
+
+def _bulk_selection(request: ApiRequest, payload: BulkIn) -> QuerySet[Endpoint]:
+    if (payload.endpoints is None) == (payload.filter is None):
+        raise FieldhubError("give endpoints (names) or filter, one of them", path="endpoints")
+    if payload.endpoints is not None:
+        return selectors.endpoints_named(user=request.auth, names=payload.endpoints)
+    chosen = payload.filter
+    assert chosen is not None
+    label = [chosen.label] if isinstance(chosen.label, str) else chosen.label
+    return selectors.endpoints_filter(
+        selectors.visible_endpoints(request.auth),
+        user=request.auth,
+        status=chosen.status,
+        name=chosen.name,
+        site=chosen.site,
+        labels=label,
+    )
 
 
 @query_router.get(
@@ -70,7 +120,7 @@ def list_endpoints(
     operation_id="telemetry_api_get_endpoint",
 )
 def get_endpoint(request: ApiRequest, endpoint: str) -> DeviceView:
-    device = selectors.endpoint_get(user=request.auth, name=endpoint)
+    device = selectors.endpoint_get(user=request.auth, name=endpoint, tags=True)
     readings = selectors.latest_readings(user=request.auth, endpoint=device)
     latest = {reading.path: reading.value for reading in readings}
     return DeviceView(endpoint=device, latest=latest, resources=readings)

@@ -21,6 +21,7 @@ from core.lwm2m.ddf import unknown_slug
 from core.lwm2m.nodes import Reading
 from core.models import ResourceType
 from core.registry import resource_types
+from core.sites import services as site_rules
 from telemetry import announce, hooks
 from telemetry.downlink import wakeup
 from telemetry.ingest import rows, store
@@ -79,6 +80,12 @@ def _store(
 ) -> tuple[rows.Post, store.Saved]:
     post = rows.post_build(endpoint_name=name, readings=readings, types=types, now=now)  # may refuse: nothing written
     saved = store.save(post)
+    if saved.created:
+        # A device's first appearance: the assignment rules give it a site. In the caller's transaction; on
+        # PostgreSQL's one-statement path (no transaction), in one of its own right after the statement.
+        # A post for a known device reads no rules: the store says whether it created the row.
+        with transaction.atomic(savepoint=False):
+            site_rules.endpoint_site_assign_first(endpoint_id=saved.endpoint_id, name=name)
     announce.post_stored(post, saved)
     return post, saved
 

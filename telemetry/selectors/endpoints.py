@@ -6,13 +6,26 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 
 from core.errors import FieldhubError, NotFound
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
-from core.models import Endpoint
+from core.models import Endpoint, Label, Site
 from core.permissions import Principal, require
 from core.roles import Role
+from core.sites import selectors as sites
 from telemetry import hooks
 from telemetry.models import LatestValue, Resource
 
@@ -66,19 +79,65 @@ def _sort_expression(key: str) -> Any:
     return _latest_value_column(BATTERY_PATH, "value_int")  # 3/0/9 is an INTEGER
 
 
-def endpoint_list(
-    *, user: Principal, status: str | None = None, name: str | None = None, sort: str = DEFAULT_SORT
+def with_site_and_labels(endpoints: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
+    """The devices with their site (joined) and their labels by name (one more query for all of them)."""
+    labels = Prefetch("labels", queryset=Label.objects.order_by("name"))
+    return endpoints.select_related("site").prefetch_related(labels)
+
+
+@dataclass(frozen=True)
+class EndpointTags:
+    """A device's site (None: in none) and its labels by name."""
+
+    site: Site | None
+    labels: list[str]
+
+
+def endpoint_tags(*, user: Principal, endpoint: Endpoint) -> EndpointTags:
+    """The device's site and labels: no query where ``with_site_and_labels`` loaded them, else one or two."""
+    require(user, Role.VIEWER)
+    labels = Prefetch("labels", queryset=Label.objects.order_by("name"))
+    prefetch_related_objects([endpoint], "site", labels)  # skips what is loaded already
+    return EndpointTags(site=endpoint.site, labels=[label.name for label in endpoint.labels.all()])
+
+
+def endpoints_filter(
+    endpoints: QuerySet[Endpoint],
+    *,
+    user: Principal,
+    status: str | None = None,
+    name: str | None = None,
+    site: str | int | None = None,
+    labels: list[str] | None = None,
 ) -> QuerySet[Endpoint]:
-    """Devices, filtered by state and part of the name, sorted by ``sort`` (``SORTS``), ties by name.
-    Devices that never reported the sorted value come first for last seen ascending (never seen is
-    oldest) and otherwise last."""
-    endpoints = visible_endpoints(user)
+    """``endpoints`` in state ``status``, with ``name`` in their name, in ``site`` (an id, or "none": in no
+    site), with every one of ``labels`` (each may be comma-separated). A bad value is a 422 naming it."""
     if status is not None:
         if status not in STATUS_FILTERS:
             raise FieldhubError(f"status must be one of {', '.join(STATUS_FILTERS)}", path="status")
         endpoints = endpoints.filter(STATUS_FILTERS[status])
     if name:
         endpoints = endpoints.filter(name__icontains=name)
+    if site is not None and site != "":
+        endpoints = endpoints.filter(site=sites.site_for_filter(user=user, value=site))
+    for label in sites.labels_for_filter(user=user, names=labels or []):
+        endpoints = endpoints.filter(endpointlabel__label=label)  # one join per label: devices with all
+    return endpoints
+
+
+def endpoint_list(
+    *,
+    user: Principal,
+    status: str | None = None,
+    name: str | None = None,
+    sort: str = DEFAULT_SORT,
+    site: str | int | None = None,
+    labels: list[str] | None = None,
+) -> QuerySet[Endpoint]:
+    """Devices, filtered (``endpoints_filter``), sorted by ``sort`` (``SORTS``), ties by name. Devices that
+    never reported the sorted value come first for last seen ascending (never seen is oldest) and
+    otherwise last."""
+    endpoints = endpoints_filter(visible_endpoints(user), user=user, status=status, name=name, site=site, labels=labels)
     if sort not in SORTS:
         raise FieldhubError(f"sort must be one of {', '.join(SORTS)}", path="sort")
     key = sort.lstrip("-")
@@ -152,11 +211,29 @@ def fleet_counts(*, user: Principal) -> FleetCounts:
     )
 
 
-def endpoint_get(*, user: Principal, name: str) -> Endpoint:
+def endpoint_get(*, user: Principal, name: str, tags: bool = False) -> Endpoint:
+    """The device named ``name`` (a 404 if none); with ``tags``, with its site and labels
+    (``with_site_and_labels``)."""
+    endpoints = visible_endpoints(user)
     try:
-        return visible_endpoints(user).get(name=name)
+        return (with_site_and_labels(endpoints) if tags else endpoints).get(name=name)
     except Endpoint.DoesNotExist:
         raise NotFound(f"no endpoint named {name!r}", path="endpoint") from None
+
+
+MAX_NAMES_LISTED = 20  # unknown names an error lists
+
+
+def endpoints_named(*, user: Principal, names: list[str]) -> QuerySet[Endpoint]:
+    """The devices with these names; a name of no device is a 422 listing such names (up to 20)."""
+    wanted = set(names)
+    endpoints = visible_endpoints(user).filter(name__in=wanted)
+    missing = sorted(wanted - set(endpoints.values_list("name", flat=True)))
+    if missing:
+        shown = ", ".join(repr(name) for name in missing[:MAX_NAMES_LISTED])
+        more = f" and {len(missing) - MAX_NAMES_LISTED} more" if len(missing) > MAX_NAMES_LISTED else ""
+        raise FieldhubError(f"{len(missing)} unknown endpoint name(s): {shown}{more}", path="endpoints")
+    return endpoints
 
 
 def endpoint_find(*, user: Principal, pk: int) -> Endpoint | None:

@@ -8,6 +8,7 @@ OpenAPI descriptions, so a new integer parameter without a bound fails here.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -110,6 +111,7 @@ def test_every_integer_parameter_is_bounded_and_a_number_past_its_bound_is_a_422
     for value in (PAST_64_BITS, str(2**64), HUGE, str(minimum - 1)):
         in_path = parameter["in"] == "path"
         target = url.replace("{" + name + "}", value) if in_path else f"{url}?{name}={value}"
+        target = re.sub(r"\{[a-z_]+\}", "1", target)  # the other ids of the path (/sites/{site_id}/rules/{rule_id})
         response = call(token, method, target)
         assert response.status_code == 422, (target[:120], response.status_code, response.content[:200])
         assert response.json()["detail"].startswith(f"{name}: "), response.json()

@@ -29,6 +29,7 @@ from core.lwm2m.types import DataType
 from core.models import Endpoint, ResourceType
 from core.roles import Role
 from core.services import token_create
+from core.sites.services import site_create, site_rule_create
 from firmware.services import campaign_create, firmware_update_start
 from realtime.routing import websocket_urlpatterns
 from telemetry.downlink.queue import operation_enqueue
@@ -254,6 +255,25 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "api/v1/campaigns/<campaign_id>/abort"): (
         "/api/v1/campaigns/{o.campaign.pk}/abort",
         (401, 403, 403, 200, 200, 200, 401),
+    ),
+    # Sites: viewers read, admins manage; the site and labels of devices: operators.
+    ("POST", "api/v1/endpoints/bulk"): ("/api/v1/endpoints/bulk", (401, 403, 403, 200, 200, 200, 401)),
+    ("GET", "api/v1/sites"): ("/api/v1/sites", (401, 403, 200, 200, 200, 200, 401)),
+    ("POST", "api/v1/sites"): ("/api/v1/sites", (401, 403, 403, 403, 201, 201, 401)),
+    ("GET", "api/v1/sites/<site_id>"): ("/api/v1/sites/{o.site.pk}", (401, 403, 200, 200, 200, 200, 401)),
+    ("PATCH", "api/v1/sites/<site_id>"): ("/api/v1/sites/{o.site.pk}", (401, 403, 403, 403, 200, 200, 401)),
+    ("DELETE", "api/v1/sites/<site_id>"): ("/api/v1/sites/{o.site.pk}", (401, 403, 403, 403, 204, 204, 401)),
+    ("GET", "api/v1/sites/<site_id>/rules"): (
+        "/api/v1/sites/{o.site.pk}/rules",
+        (401, 403, 200, 200, 200, 200, 401),
+    ),
+    ("POST", "api/v1/sites/<site_id>/rules"): (
+        "/api/v1/sites/{o.site.pk}/rules",
+        (401, 403, 403, 403, 201, 201, 401),
+    ),
+    ("DELETE", "api/v1/sites/<site_id>/rules/<rule_id>"): (
+        "/api/v1/sites/{o.site.pk}/rules/{o.rule.pk}",
+        (401, 403, 403, 403, 204, 204, 401),
     ),
     ("GET", "api/v1/"): ("/api/v1/", (404, 404, 404, 404, 404, 404, 404)),
     ("POST", "api/v1/"): ("/api/v1/", (404, 404, 404, 404, 404, 404, 404)),
@@ -780,6 +800,8 @@ class Objects:
     group: Any
     user: Any
     resource_type: Any
+    site: Any  # a site with no devices, and one rule
+    rule: Any
 
     def fill(self, template: str) -> str:
         return template.format(o=self)
@@ -805,6 +827,8 @@ def objects(db: None) -> Objects:
     )
     owner = make_user(Role.VIEWER, username="token-owner")
     token, _secret = token_create(actor=owner, user=owner, name="someone else's")
+    site = site_create(actor=superuser, name="matrix site")
+    rule = site_rule_create(actor=superuser, site=site, kind="prefix", text="urn:imei:99")
     return Objects(
         endpoint=endpoint,
         spare=make_endpoint(name="urn:imei:350000000000003"),
@@ -819,6 +843,8 @@ def objects(db: None) -> Objects:
         group=Group.objects.get(name=Role.VIEWER.value),
         user=owner,
         resource_type=temperature,
+        site=site,
+        rule=rule,
     )
 
 
@@ -827,6 +853,10 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
     json_bodies: dict[str, Any] = {
         "api/v1/endpoints/<endpoint>/operations": {"kind": "read", "path": "/3/0/0"},
         "api/v1/firmware-updates": {"endpoint": o.spare.name, "version": o.firmware.version},
+        "api/v1/endpoints/bulk": {"endpoints": [o.spare.name], "add_labels": ["matrix"]},
+        "api/v1/sites": {"name": "another site"},
+        "api/v1/sites/<site_id>": {"description": "changed"},
+        "api/v1/sites/<site_id>/rules": {"kind": "pattern", "text": "urn:imei:98*"},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
@@ -863,7 +893,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "accounts/login/": {"username": "nobody", "password": "wrong"},
         "admin/login/": {"username": "nobody", "password": "wrong"},
     }
-    if method != "POST":
+    if method not in ("POST", "PATCH"):
         return {}
     if route in json_bodies:
         return {"data": json.dumps(json_bodies[route]), "content_type": "application/json"}

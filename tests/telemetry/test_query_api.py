@@ -190,7 +190,8 @@ class TestEndpoints:
         client.get("/api/v1/endpoints/dev-a")  # session and role warmed
         for i in range(200):
             ingest(endpoint_name="dev-a", readings=[reading(f"/3303/{i}/5700", DataType.FLOAT, float(i))])
-        with django_assert_num_queries(5):  # session, user, role groups, endpoint, latest values
+        # session, user, role groups, endpoint (and its site, joined), its labels (prefetched), latest values
+        with django_assert_num_queries(6):
             response = client.get("/api/v1/endpoints/dev-a")
         assert len(response.json()["resources"]) == 205  # 5 of the Device object, /3303/0..199/5700
 
@@ -198,7 +199,8 @@ class TestEndpoints:
         client = as_user(viewer)
         for i in range(30):
             temperatures(f"more-{i}", [1.0])
-        with django_assert_num_queries(6):  # session, user, role groups, page, latest values, count
+        # session, user, role groups, page (sites joined), their labels (one prefetch), latest values, count
+        with django_assert_num_queries(7):
             response = client.get("/api/v1/endpoints?limit=50")
         assert len(response.json()["items"]) == 33
 

@@ -1,0 +1,239 @@
+"""Writes of sites, assignment rules, and the site and labels of devices. Each checks the actor's role and
+every input first and stores nothing on a bad one; each is one transaction."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from core.errors import Conflict, FieldhubError
+from core.models import Endpoint, EndpointLabel, Label, Site, SiteRule
+from core.permissions import Principal, require
+from core.roles import Role
+
+SITE_NAME_MAX = 100
+LABEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+RULE_TEXT_MAX = 255
+MAX_LABELS = 100  # per call: more is surely a mistake
+CHUNK = 500  # devices changed per statement (well under SQLite's limit of variables)
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What a bulk write did: how many devices it was given, how many it changed."""
+
+    matched: int
+    changed: int
+
+
+def _site_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise FieldhubError("a site needs a name", path="name")
+    if len(name) > SITE_NAME_MAX:
+        raise FieldhubError(f"a site name is at most {SITE_NAME_MAX} characters", path="name")
+    return name
+
+
+def _name_taken(name: str, *, other_than: int | None = None) -> None:
+    taken = Site.objects.filter(name__iexact=name)
+    if other_than is not None:
+        taken = taken.exclude(pk=other_than)
+    if taken.exists():
+        raise Conflict(f"a site named {name!r} exists already", path="name")
+
+
+def site_create(*, actor: Principal, name: str, description: str = "") -> Site:
+    require(actor, Role.ADMIN)
+    name = _site_name(name)
+    with transaction.atomic():
+        _name_taken(name)
+        try:
+            with transaction.atomic():
+                return Site.objects.create(name=name, description=description)
+        except IntegrityError:  # created by someone else between the check and the insert
+            raise Conflict(f"a site named {name!r} exists already", path="name") from None
+
+
+def site_update(*, actor: Principal, site: Site, name: str | None = None, description: str | None = None) -> Site:
+    require(actor, Role.ADMIN)
+    if name is not None:
+        name = _site_name(name)
+    with transaction.atomic():
+        if name is not None:
+            _name_taken(name, other_than=site.pk)
+            site.name = name
+        if description is not None:
+            site.description = description
+        try:
+            with transaction.atomic():
+                site.save(update_fields=["name", "description"])
+        except IntegrityError:
+            raise Conflict(f"a site named {name!r} exists already", path="name") from None
+    return site
+
+
+def site_delete(*, actor: Principal, site: Site) -> None:
+    """Delete an empty site (its rules go with it); a site with devices is a 409 saying how many."""
+    require(actor, Role.ADMIN)
+    with transaction.atomic():
+        count = Endpoint.objects.filter(site=site).count()
+        if count:
+            raise Conflict(f"site {site.name!r} still has {count} device(s): move or unassign them first", path="site")
+        site.delete()
+
+
+def site_rule_create(*, actor: Principal, site: Site, kind: str, text: str, position: int = 0) -> SiteRule:
+    """A rule giving devices that first appear with a matching name this site: ``prefix`` (the name starts
+    with ``text``) or ``pattern`` (a shell pattern: ``*``, ``?``, ``[seq]``, matched case-sensitively)."""
+    require(actor, Role.ADMIN)
+    if kind not in SiteRule.Kind.values:
+        raise FieldhubError(f"kind must be one of {', '.join(SiteRule.Kind.values)}", path="kind")
+    if not text or len(text) > RULE_TEXT_MAX:
+        raise FieldhubError(f"the text is 1 to {RULE_TEXT_MAX} characters", path="text")
+    if not -(2**31) <= position < 2**31:
+        raise FieldhubError("position must be a 32-bit integer", path="position")
+    with transaction.atomic():
+        return SiteRule.objects.create(site=site, kind=kind, text=text, position=position)
+
+
+def site_rule_delete(*, actor: Principal, rule: SiteRule) -> None:
+    require(actor, Role.ADMIN)
+    with transaction.atomic():
+        rule.delete()
+
+
+def rule_matches(rule: SiteRule, name: str) -> bool:
+    if rule.kind == SiteRule.Kind.PREFIX:
+        return name.startswith(rule.text)
+    return fnmatch.fnmatchcase(name, rule.text)  # a glob, translated by fnmatch: no user regex
+
+
+def endpoint_site_assign_first(*, endpoint_id: int, name: str) -> Site | None:
+    """A device that has just appeared (created by the ingest or a registration) and has no site gets the
+    site of the first rule its name matches. Called by the ingest inside the transaction that created it
+    (on PostgreSQL's one-statement path, in one of its own right after)."""
+    for rule in SiteRule.objects.select_related("site"):
+        if rule_matches(rule, name):
+            Endpoint.objects.filter(pk=endpoint_id, site__isnull=True).update(site=rule.site)
+            return rule.site
+    return None
+
+
+def label_name_check(name: object) -> str:
+    """A label as stored: lower-cased; 1-64 of [a-z0-9._-], starting with a letter or digit."""
+    if not isinstance(name, str):
+        raise FieldhubError("a label is a string", path="labels")
+    lowered = name.strip().lower()
+    if not LABEL_NAME.fullmatch(lowered):
+        raise FieldhubError(
+            f"label {name[:70]!r} is not 1-64 of a-z, 0-9, '.', '_', '-' starting with a letter or digit",
+            path="labels",
+        )
+    return lowered
+
+
+def label_names_check(names: Iterable[object]) -> list[str]:
+    checked = sorted({label_name_check(name) for name in names})
+    if len(checked) > MAX_LABELS:
+        raise FieldhubError(f"at most {MAX_LABELS} labels at once", path="labels")
+    return checked
+
+
+class Keep(enum.Enum):
+    """A bulk change that leaves the devices' site as it is."""
+
+    SITE = "keep"
+
+
+KEEP_SITE = Keep.SITE
+
+
+def endpoints_change(
+    *,
+    actor: Principal,
+    endpoints: QuerySet[Endpoint],
+    site: Site | Keep | None = KEEP_SITE,
+    labels: Sequence[object] | None = None,
+    add: Sequence[object] = (),
+    remove: Sequence[object] = (),
+) -> Changed:
+    """Site and labels of many devices at once, all or nothing: ``site`` puts them in a site (None: in
+    none); ``labels`` replaces their labels (an empty list clears them), or ``add`` and ``remove`` change
+    them. Labels are created on first use. ``changed`` counts the devices of which anything changed."""
+    require(actor, Role.OPERATOR)
+    wanted = None if labels is None else label_names_check(labels)
+    to_add, to_remove = label_names_check(add), label_names_check(remove)
+    if wanted is not None and (to_add or to_remove):
+        raise FieldhubError("give labels (replace) or add_labels/remove_labels, not both", path="labels")
+    if set(to_add) & set(to_remove):
+        raise FieldhubError("a label cannot be added and removed at once", path="remove_labels")
+    with transaction.atomic():
+        # The devices chosen before anything changes (a change may move them out of a filter's reach).
+        ids = list(Endpoint.objects.filter(pk__in=endpoints.values("pk")).order_by("pk").values_list("pk", flat=True))
+        matched = len(ids)
+        new_labels = _labels_get_or_create(wanted if wanted is not None else to_add)
+        touched: set[int] = set()
+        for start in range(0, len(ids), CHUNK):
+            chunk = Endpoint.objects.filter(pk__in=ids[start : start + CHUNK])
+            if not isinstance(site, Keep):
+                moved = chunk.exclude(site=site)
+                touched |= set(moved.values_list("pk", flat=True))
+                moved.update(site=site)
+            if wanted is not None:
+                touched |= _labels_remove(chunk, keep_only=[label.pk for label in new_labels], remove=())
+            elif to_remove:
+                touched |= _labels_remove(chunk, keep_only=None, remove=to_remove)
+            touched |= _labels_add(chunk, new_labels)
+    return Changed(matched=matched, changed=len(touched))
+
+
+def endpoints_site_set(*, actor: Principal, endpoints: QuerySet[Endpoint], site: Site | None) -> Changed:
+    """Put the devices in ``site``, or take them out of any (``site=None``)."""
+    return endpoints_change(actor=actor, endpoints=endpoints, site=site)
+
+
+def endpoints_labels_set(*, actor: Principal, endpoints: QuerySet[Endpoint], labels: Sequence[object]) -> Changed:
+    """Replace the devices' labels with ``labels`` (an empty list clears them)."""
+    return endpoints_change(actor=actor, endpoints=endpoints, labels=labels)
+
+
+def endpoints_labels_add(*, actor: Principal, endpoints: QuerySet[Endpoint], labels: Sequence[object]) -> Changed:
+    return endpoints_change(actor=actor, endpoints=endpoints, add=labels)
+
+
+def endpoints_labels_remove(*, actor: Principal, endpoints: QuerySet[Endpoint], labels: Sequence[object]) -> Changed:
+    return endpoints_change(actor=actor, endpoints=endpoints, remove=labels)
+
+
+def _labels_get_or_create(names: Sequence[str]) -> list[Label]:
+    if not names:
+        return []
+    Label.objects.bulk_create([Label(name=name) for name in names], ignore_conflicts=True)
+    return list(Label.objects.filter(name__in=names))
+
+
+def _labels_remove(chosen: QuerySet[Endpoint], *, keep_only: Sequence[int] | None, remove: Sequence[str]) -> set[int]:
+    links = EndpointLabel.objects.filter(endpoint__in=chosen)
+    links = links.exclude(label__in=keep_only) if keep_only is not None else links.filter(label__name__in=remove)
+    touched = set(links.values_list("endpoint_id", flat=True).distinct())
+    links.delete()
+    return touched
+
+
+def _labels_add(chosen: QuerySet[Endpoint], labels: Sequence[Label]) -> set[int]:
+    if not labels:
+        return set()
+    have = set(
+        EndpointLabel.objects.filter(endpoint__in=chosen, label__in=labels).values_list("endpoint_id", "label_id")
+    )
+    ids = list(chosen.values_list("pk", flat=True))
+    new = [EndpointLabel(endpoint_id=e, label=lab) for e in ids for lab in labels if (e, lab.pk) not in have]
+    EndpointLabel.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+    return {link.endpoint_id for link in new}
