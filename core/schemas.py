@@ -22,6 +22,12 @@ class ErrorOut(Schema):
     path: str | None = None
 
 
+# The errors every API route may answer (core.api maps them): a malformed body or query (400), no or a bad
+# token (401), a role too low (403), nothing by that id (404), a value refused (422); writes also 409.
+READ_ERRORS: dict[int, type[Schema]] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+WRITE_ERRORS: dict[int, type[Schema]] = {**READ_ERRORS, 409: ErrorOut}
+
+
 def json_body(schema: type[BaseModel], description: str = "") -> dict[str, Any]:
     """``openapi_extra`` documenting a JSON request body that the handler reads itself (core.http)."""
     return {

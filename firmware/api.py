@@ -9,15 +9,15 @@ from ninja.params.functions import Query
 
 from core.http import ApiRequest
 from core.paging import MAX_PAGE, offset_window
-from core.schemas import ErrorOut, Offset, RowId
+from core.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, Offset, RowId
 from firmware import selectors, services
 from firmware.models import Campaign, Firmware, FirmwareUpdate
 from firmware.schemas import CampaignDetailOut, CampaignIn, CampaignOut, FirmwareOut, UpdateIn, UpdateOut
 from telemetry import selectors as telemetry_selectors
 
 router = Router(tags=["Firmware"])
-READ = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-WRITE = {**READ, 409: ErrorOut, 413: ErrorOut}
+READ = READ_ERRORS
+WRITE = {**WRITE_ERRORS, 413: ErrorOut}
 
 
 @router.get("/firmware", response={200: list[FirmwareOut], **READ}, summary="Firmware images")

@@ -15,14 +15,11 @@ from pydantic import Field
 
 from core.lwm2m import types as lwm2m
 from core.models import Endpoint
-from core.schemas import ErrorOut
 from core.sites.schemas import SiteRefOut
 from telemetry import selectors
 from telemetry.models import EndpointOperation, Resource
 
 # The error answers every query and every write of the telemetry APIs may give.
-READ_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-WRITE_ERRORS = {**READ_ERRORS, 409: ErrorOut}
 
 
 class SinglePostIn(Schema):

@@ -8,14 +8,11 @@ from ninja.params.functions import Query
 from core.http import ApiRequest
 from core.models import Site, SiteRule
 from core.paging import MAX_PAGE, OffsetPage, offset_page
-from core.schemas import ErrorOut, Offset, RowId
+from core.schemas import READ_ERRORS, WRITE_ERRORS, Offset, RowId
 from core.sites import selectors, services
 from core.sites.schemas import SiteIn, SiteOut, SitePageOut, SitePatchIn, SiteRuleIn, SiteRuleOut
 
 sites_router = Router(tags=["Sites"])
-
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-WRITE_ERRORS = {**READ_ERRORS, 409: ErrorOut}
 
 
 @sites_router.get("/sites", response={200: SitePageOut, **READ_ERRORS}, summary="Sites, with their device counts")

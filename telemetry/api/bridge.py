@@ -15,12 +15,11 @@ from core.auth import user_auth
 from core.http import ApiRequest, read_json_body
 from core.lwm2m.nodes import Reading
 from core.paging import MAX_PAGE, offset_window
-from core.schemas import ErrorOut, Offset, json_body
+from core.schemas import READ_ERRORS, ErrorOut, Offset, json_body
 from telemetry import selectors
 from telemetry.ingest import IngestResult, ingest, payloads
 from telemetry.models import Resource
 from telemetry.schemas import (
-    READ_ERRORS,
     CompositePostIn,
     FlownexusDataOut,
     IngestOut,

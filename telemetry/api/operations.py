@@ -8,11 +8,11 @@ from ninja.params.functions import Query
 
 from core.http import ApiRequest
 from core.paging import MAX_PAGE, OffsetPage, offset_page
-from core.schemas import Offset, RowId
+from core.schemas import READ_ERRORS, WRITE_ERRORS, Offset, RowId
 from telemetry import selectors
 from telemetry.downlink import queue
 from telemetry.models import EndpointOperation
-from telemetry.schemas import READ_ERRORS, WRITE_ERRORS, OperationOut, OperationPageOut
+from telemetry.schemas import OperationOut, OperationPageOut
 
 operations_router = Router(tags=["Operations"])
 

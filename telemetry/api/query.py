@@ -18,7 +18,7 @@ from core.http import ApiRequest, aware, stream
 from core.lwm2m import types as lwm2m
 from core.models import Endpoint, Site
 from core.paging import MAX_PAGE, OffsetPage, offset_page
-from core.schemas import Offset
+from core.schemas import READ_ERRORS, WRITE_ERRORS, Offset
 from core.sites import selectors as sites
 from core.sites import services as site_services
 from core.sites.schemas import BulkIn, BulkOut
@@ -26,8 +26,6 @@ from telemetry import selectors
 from telemetry.downlink import queue
 from telemetry.models import EndpointOperation, Event, Resource
 from telemetry.schemas import (
-    READ_ERRORS,
-    WRITE_ERRORS,
     DeviceView,
     EndpointDetailOut,
     EndpointPageOut,
