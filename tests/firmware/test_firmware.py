@@ -28,6 +28,7 @@ from telemetry import ingest
 from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation
 from tests.factories import make_firmware, make_user
+from tests.firmware.reports import finish
 
 Status = FirmwareUpdate.Status
 IMAGE = b"\x7fELF" + bytes(range(256)) * 40  # 10,244 bytes
@@ -417,16 +418,6 @@ def test_an_update_end_to_end_through_the_leshan_double(settings, operator) -> N
 
 def fleet(count: int) -> list[Endpoint]:
     return [device(f"c-{i:02d}") for i in range(count)]
-
-
-def finish(update: FirmwareUpdate, *, ok: bool) -> None:
-    name = update.endpoint.name
-    if ok:
-        report(name, ("/5/0/3", 2), ("/5/0/3", 3))
-        report(name, ("/10240/0/0", 1))
-        report(name, ("/3/0/3", update.firmware.version))
-    else:
-        report(name, ("/5/0/3", 1), ("/5/0/5", 5))
 
 
 def wave_updates(campaign: Campaign, wave: int) -> list[FirmwareUpdate]:
