@@ -59,12 +59,12 @@ def test_after_redis_restarted_empty_updates_resume_and_the_page_is_told_to_catc
                 headers = {"Origin": url, "Cookie": cookie}
                 async with session.ws_connect(f"{url}/ws/dashboard/", headers=headers) as socket:
                     await send("before-restart")
-                    await until(socket, "before-restart", 10)
+                    await until(socket, "before-restart", 30)
                     redis.stop()
                     redis.start()  # empty: no marks, no epoch
-                    told = await until(socket, RESYNC, 10)  # the page is to reload: it missed what was lost
+                    told = await until(socket, RESYNC, 30)  # the page is to reload: it missed what was lost
                     await send("after-restart")
-                    return told, await until(socket, "after-restart", 10)
+                    return told, await until(socket, "after-restart", 30)
 
         told, after = asyncio.run(scenario())
     assert RESYNC in told
