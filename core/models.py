@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower, Now
 
 from core.lwm2m.types import ID_MAX, DataType
+from core.roles import Role
 
 DATA_TYPE_CHOICES = [(t.value, t.value) for t in DataType]
 
@@ -127,6 +128,27 @@ class SiteRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.text!r} -> site {self.site_id}"
+
+
+class SiteRole(models.Model):
+    """A user's role on one site: viewer, operator or admin of that site's devices (and, for admin, of its
+    users and assignment rules). A user may also hold a global role (a group, ``core.roles``); on a site
+    they hold the higher of the two (``core.permissions.scope_of``)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_roles")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="user_roles")
+    role = models.CharField(max_length=16, choices=[(r.value, r.value) for r in Role])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "site"], name="siterole_one_per_user_and_site"),
+            models.CheckConstraint(condition=models.Q(role__in=[r.value for r in Role]), name="siterole_role_known"),
+        ]
+        indexes = [models.Index(fields=["site", "user"], name="siterole_site")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.role} on site {self.site_id}"
 
 
 class ResourceType(models.Model):

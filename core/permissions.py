@@ -1,14 +1,23 @@
-"""Who may do what: the one place roles are checked. Services and selectors call ``require``."""
+"""Who may do what: the one place roles are checked. Services and selectors call ``require`` (a global
+role: users, tokens, resource types, firmware images, sites), ``require_scope`` (the sites where the user
+holds a role, to filter what they read) or ``require_on`` (a role on one device's site, to write there).
+
+A user's role is global (a group: every device, devices in no site included) or per site (``SiteRole``);
+on a site a user holds the higher of the two. Both are looked up once per user object and kept on it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
+
+from django.db.models import Model, QuerySet
 
 from core.errors import PermissionDenied
 from core.roles import Role
 
 _ROLE_NAMES = {role.value: role for role in Role}
 _ROLE_CACHE = "_fieldhub_role"  # the attribute of a user object that keeps its role once looked up
+_SITE_ROLES_CACHE = "_fieldhub_site_roles"  # ... and its roles per site
 
 
 class SystemPrincipal:
@@ -81,3 +90,88 @@ def may_manage_account(actor: Principal, user: User) -> bool:
     if actor is SYSTEM:
         return False
     return has_role(actor, Role.ADMIN) and (not user.is_superuser or actor.is_superuser)
+
+
+def site_roles_of(user: Principal | None) -> dict[int, Role]:
+    """The user's roles per site (site id -> role), not counting the global role: none for SYSTEM (which
+    holds every role everywhere), anonymous or inactive users. One query per user object, or none where
+    ``site_roles`` was prefetched."""
+    if isinstance(user, SystemPrincipal) or user is None:
+        return {}
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return {}
+    cached: dict[int, Role] | None = getattr(user, _SITE_ROLES_CACHE, None)
+    if cached is None:
+        cached = {held.site_id: _ROLE_NAMES[held.role] for held in user.site_roles.all() if held.role in _ROLE_NAMES}
+        setattr(user, _SITE_ROLES_CACHE, cached)
+    return cached
+
+
+def forget_roles(user: Principal) -> None:
+    """Drop the roles kept on this user object (after changing them), so that the next check looks again."""
+    for name in (_ROLE_CACHE, _SITE_ROLES_CACHE):
+        if hasattr(user, name):
+            delattr(user, name)
+
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a user holds a role: everywhere (a global role), or on these sites only (never on devices in
+    no site). False when nowhere."""
+
+    everywhere: bool
+    site_ids: frozenset[int] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return self.everywhere or bool(self.site_ids)
+
+    def includes(self, site_id: int | None) -> bool:
+        return self.everywhere or (site_id is not None and site_id in self.site_ids)
+
+    def filter(self, queryset: QuerySet[M], site_field: str = "site") -> QuerySet[M]:
+        """``queryset`` narrowed to the rows whose ``site_field`` (a foreign key to Site, through joins as
+        ``endpoint__site``) is one of the scope's sites; unchanged for a global scope."""
+        if self.everywhere:
+            return queryset
+        return queryset.filter(**{f"{site_field}__in": sorted(self.site_ids)})
+
+
+EVERYWHERE = Scope(everywhere=True)
+NOWHERE = Scope(everywhere=False)
+
+
+def scope_of(user: Principal | None, role: Role) -> Scope:
+    """The sites where ``user`` holds ``role`` or a higher one: everywhere with that role globally."""
+    if has_role(user, role):
+        return EVERYWHERE
+    sites = frozenset(site for site, held in site_roles_of(user).items() if held.rank >= role.rank)
+    return Scope(everywhere=False, site_ids=sites) if sites else NOWHERE
+
+
+def require_scope(user: Principal | None, role: Role) -> Scope:
+    """The user's scope for ``role`` (``scope_of``); 403 when they hold it nowhere."""
+    scope = scope_of(user, role)
+    if not scope:
+        raise PermissionDenied(f"this needs the {role.value} role")
+    return scope
+
+
+def highest_role(user: Principal | None) -> Role | None:
+    """The highest role the user holds anywhere (globally or on some site): what the pages offer them."""
+    held = [role for role in (role_of(user), *site_roles_of(user).values()) if role is not None]
+    return max(held, key=lambda r: r.rank, default=None)
+
+
+def has_role_on(user: Principal | None, role: Role, site_id: int | None) -> bool:
+    """Does ``user`` hold ``role`` on the site ``site_id`` (None: a device in no site, global roles only)?"""
+    return scope_of(user, role).includes(site_id)
+
+
+def require_on(user: Principal | None, role: Role, site_id: int | None, *, what: str = "this device") -> None:
+    """403 unless ``user`` holds ``role`` globally or on the site ``site_id`` (of ``what``)."""
+    if not has_role_on(user, role, site_id):
+        where = "on its site" if site_id is not None else "globally (it is in no site)"
+        raise PermissionDenied(f"{what} needs the {role.value} role {where}")

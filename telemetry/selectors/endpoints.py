@@ -23,7 +23,7 @@ from django.db.models import (
 from core.errors import FieldhubError, NotFound
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
 from core.models import Endpoint, Label, Site
-from core.permissions import Principal, require
+from core.permissions import Principal, require, require_scope
 from core.roles import Role
 from core.sites import selectors as sites
 from telemetry import hooks
@@ -36,10 +36,17 @@ FIRMWARE_VERSION_PATH = "/3/0/3"
 BATTERY_PATH = "/3/0/9"
 
 
-def visible_endpoints(user: Principal) -> QuerySet[Endpoint]:
-    """The endpoints ``user`` may see (403 without the viewer role)."""
-    require(user, Role.VIEWER)
-    return Endpoint.objects.all()
+def visible_endpoints(user: Principal, role: Role = Role.VIEWER) -> QuerySet[Endpoint]:
+    """The endpoints on which ``user`` holds ``role``: every one with a global role, else those of the
+    user's sites (403 without the role anywhere)."""
+    return require_scope(user, role).filter(Endpoint.objects.all())
+
+
+def require_endpoint_visible(user: Principal, endpoint: Endpoint) -> None:
+    """404 (as for a device that does not exist: a foreign site's device names are not disclosed) unless
+    ``user`` may see ``endpoint``; 403 without the viewer role anywhere."""
+    if not require_scope(user, Role.VIEWER).includes(endpoint.site_id):
+        raise NotFound(f"no endpoint named {endpoint.name!r}", path="endpoint")
 
 
 STATUS_FILTERS = {
