@@ -85,11 +85,18 @@ def require(user: Principal | None, role: Role) -> None:
 
 
 def may_manage_account(actor: Principal, user: User) -> bool:
-    """May ``actor`` change ``user``'s account (role, active, password)? Admins may, but a superuser's only
-    a superuser: superusers are above the admin role."""
+    """May ``actor`` change ``user``'s account (active, password)? Global admins may, but a superuser's only
+    a superuser: superusers are above the admin role. A site admin may for a user of their sites only: one
+    with no global role whose every site role is on a site the actor administers."""
     if actor is SYSTEM:
         return False
-    return has_role(actor, Role.ADMIN) and (not user.is_superuser or actor.is_superuser)
+    if has_role(actor, Role.ADMIN):
+        return not user.is_superuser or bool(actor.is_superuser)
+    # What the account holds, active or not (role_of and site_roles_of count nothing for an inactive user).
+    if user.is_superuser or any(group.name in _ROLE_NAMES for group in user.groups.all()):
+        return False
+    theirs = {held.site_id for held in user.site_roles.all()}
+    return bool(theirs) and theirs <= scope_of(actor, Role.ADMIN).site_ids
 
 
 def site_roles_of(user: Principal | None) -> dict[int, Role]:
@@ -172,6 +179,9 @@ def has_role_on(user: Principal | None, role: Role, site_id: int | None) -> bool
 
 def require_on(user: Principal | None, role: Role, site_id: int | None, *, what: str = "this device") -> None:
     """403 unless ``user`` holds ``role`` globally or on the site ``site_id`` (of ``what``)."""
-    if not has_role_on(user, role, site_id):
+    scope = scope_of(user, role)
+    if not scope:
+        raise PermissionDenied(f"this needs the {role.value} role")
+    if not scope.includes(site_id):
         where = "on its site" if site_id is not None else "globally (it is in no site)"
         raise PermissionDenied(f"{what} needs the {role.value} role {where}")

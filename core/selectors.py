@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from core.errors import NotFound
-from core.models import ApiToken
-from core.permissions import Principal, has_role, require
+from core.models import ApiToken, SiteRole
+from core.permissions import Principal, has_role, require_scope
 from core.roles import Role
 
 
 def api_tokens(*, user: User) -> QuerySet[ApiToken]:
-    """The user's own tokens, newest first."""
-    require(user, Role.VIEWER)
+    """The user's own tokens, newest first (a token acts with its user's roles, global and per site)."""
+    require_scope(user, Role.VIEWER)
     return ApiToken.objects.filter(user=user).order_by("-created_at")
 
 
@@ -28,9 +28,15 @@ def api_token_get(*, user: User, pk: int) -> ApiToken:
 
 
 def users(*, user: Principal) -> QuerySet[User]:
-    """Every user with their groups (admins only)."""
-    require(user, Role.ADMIN)
-    return get_user_model().objects.prefetch_related("groups").order_by("username")
+    """The users an admin manages, with their groups and site roles (and sites): every user for a global
+    admin; for a site admin, the users with a role on a site they administer."""
+    scope = require_scope(user, Role.ADMIN)
+    everyone = get_user_model().objects.prefetch_related(
+        "groups", Prefetch("site_roles", queryset=SiteRole.objects.select_related("site").order_by("site__name"))
+    )
+    if not scope.everywhere:
+        everyone = everyone.filter(pk__in=SiteRole.objects.filter(site__in=sorted(scope.site_ids)).values("user"))
+    return everyone.order_by("username")
 
 
 def user_get(*, user: Principal, pk: int) -> User:

@@ -21,8 +21,8 @@ from django.utils import timezone
 from core.errors import Conflict, FieldhubError, LockedOut, PermissionDenied
 from core.http import client_address
 from core.lwm2m.ddf import definitions
-from core.models import ApiToken, LoginThrottle, ResourceType
-from core.permissions import Principal, may_manage_account, require
+from core.models import ApiToken, LoginThrottle, ResourceType, Site, SiteRole
+from core.permissions import Principal, forget_roles, may_manage_account, require, require_on, require_scope
 from core.registry import resource_types
 from core.roles import Role
 from core.signals import user_access_changed
@@ -136,7 +136,7 @@ def token_create(*, actor: Principal, user: User, name: str) -> tuple[ApiToken, 
     if actor.pk != user.pk:
         require(actor, Role.ADMIN)
     else:
-        require(actor, Role.VIEWER)
+        require_scope(actor, Role.VIEWER)
     name = name.strip()
     if not name:
         raise FieldhubError("a token needs a name", path="name")
@@ -182,9 +182,13 @@ TOKEN_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 USERNAME_RE = r"^[\w.@+-]{1,150}$"
 
 
-def user_create(*, actor: Principal, username: str, role: str) -> tuple[User, str]:
-    """A new user with a role and a random password, returned once."""
-    require(actor, Role.ADMIN)
+def user_create(*, actor: Principal, username: str, role: str, site: Site | None = None) -> tuple[User, str]:
+    """A new user with a random password, returned once, and a role: global (global admins), or on ``site``
+    only (global admins and that site's admins)."""
+    if site is None:
+        require(actor, Role.ADMIN)
+    else:
+        require_on(actor, Role.ADMIN, site.pk, what=f"site {site.name!r}")
     username = (username or "").strip()
     if not re.fullmatch(USERNAME_RE, username):
         raise FieldhubError("a user name is 1 to 150 letters, digits and @ . + - _", path="username")
@@ -195,13 +199,39 @@ def user_create(*, actor: Principal, username: str, role: str) -> tuple[User, st
     password = secrets.token_urlsafe(12)
     with transaction.atomic():
         user = user_model.objects.create_user(username=username, password=password)
-        _assign(user, chosen)
+        if site is None:
+            _assign(user, chosen)
+        else:
+            SiteRole.objects.create(user=user, site=site, role=chosen.value)
     return user, password
 
 
+NO_ROLE = "none"  # user_set_role: no global role (the user's site roles only)
+
+
+def user_set_site_role(*, actor: Principal, user: User, site: Site, role: str | None) -> User:
+    """Give ``user`` ``role`` on ``site`` (replacing the one they had there), or take it (``role`` None or
+    "none"): global admins, and that site's admins. Their open sockets check their access again."""
+    require_on(actor, Role.ADMIN, site.pk, what=f"site {site.name!r}")
+    chosen = None if role is None or role == NO_ROLE else _role(role)
+    if user.pk == actor.pk:
+        raise FieldhubError("you cannot change your own role", path="role")
+    if user.is_superuser:
+        raise FieldhubError(f"{user.get_username()} is a superuser: an admin everywhere", path="role")
+    with transaction.atomic():
+        if chosen is None:
+            SiteRole.objects.filter(user=user, site=site).delete()
+        else:
+            SiteRole.objects.update_or_create(user=user, site=site, defaults={"role": chosen.value})
+        forget_roles(user)
+        _access_changed(user)
+    return user
+
+
 def user_set_role(*, actor: Principal, user: User, role: str) -> User:
+    """Set the user's global role, or take it (``role`` "none": their site roles remain): global admins."""
     require(actor, Role.ADMIN)
-    chosen = _role(role)
+    chosen = None if role == NO_ROLE else _role(role)
     if user.pk == actor.pk:
         raise FieldhubError("you cannot change your own role", path="role")
     _require_may_manage(actor, user, "change the role of")
@@ -213,14 +243,15 @@ def user_set_role(*, actor: Principal, user: User, role: str) -> User:
         if chosen != Role.ADMIN:
             keep_an_administrator(user, "demoted")
         _assign(user, chosen)
+        forget_roles(user)
         _access_changed(user)
     return user
 
 
 def user_set_active(*, actor: Principal, user: User, active: bool) -> User:
     """Deactivate (the user can no longer log in, their tokens stop working, their open sockets close) or
-    reactivate a user."""
-    require(actor, Role.ADMIN)
+    reactivate a user: global admins, and site admins for the users of their sites (``may_manage_account``)."""
+    require_scope(actor, Role.ADMIN)
     if user.pk == actor.pk and not active:
         raise FieldhubError("you cannot deactivate yourself", path="active")
     _require_may_manage(actor, user, "deactivate" if not active else "activate")
@@ -234,8 +265,9 @@ def user_set_active(*, actor: Principal, user: User, active: bool) -> User:
 
 
 def user_reset_password(*, actor: Principal, user: User) -> str:
-    """A new random password for ``user``, returned once; the user's sessions (and open sockets) end."""
-    require(actor, Role.ADMIN)
+    """A new random password for ``user``, returned once; the user's sessions (and open sockets) end. Global
+    admins, and site admins for the users of their sites (``may_manage_account``)."""
+    require_scope(actor, Role.ADMIN)
     _require_may_manage(actor, user, "reset the password of")
     password = secrets.token_urlsafe(12)
     with transaction.atomic():
@@ -247,7 +279,12 @@ def user_reset_password(*, actor: Principal, user: User) -> str:
 
 def _require_may_manage(actor: Principal, user: User, what: str) -> None:
     if not may_manage_account(actor, user):
-        raise PermissionDenied(f"only a superuser may {what} a superuser ({user.get_username()})")
+        if user.is_superuser:
+            raise PermissionDenied(f"only a superuser may {what} a superuser ({user.get_username()})")
+        raise PermissionDenied(
+            f"only a global admin may {what} {user.get_username()}: a site admin manages the accounts of "
+            "users whose roles are all on sites they administer"
+        )
 
 
 def keep_an_administrator(user: User, what: str) -> None:
@@ -282,10 +319,11 @@ def _role(name: str) -> Role:
         raise FieldhubError("role is viewer, operator or admin", path="role") from None
 
 
-def _assign(user: User, role: Role) -> None:
+def _assign(user: User, role: Role | None) -> None:
     user.groups.remove(*Group.objects.filter(name__in=[r.value for r in Role]))
-    user.groups.add(Group.objects.get_or_create(name=role.value)[0])
-    user.is_staff = role == Role.ADMIN  # admins may use the Django admin
+    if role is not None:
+        user.groups.add(Group.objects.get_or_create(name=role.value)[0])
+    user.is_staff = role == Role.ADMIN  # global admins may use the Django admin
     user.save(update_fields=["is_staff"])
 
 

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from core.permissions import Scope
 
 
 class FirmwareConfig(AppConfig):
@@ -24,12 +28,12 @@ class FirmwareConfig(AppConfig):
 # dashboard's viewer, the operator who retries) before it calls them.
 
 
-def updating_count() -> int:
-    """The dashboard's "updating": devices with an update under way."""
+def updating_count(scope: Scope) -> int:
+    """The dashboard's "updating": devices in ``scope`` with an update under way."""
     from core.permissions import SYSTEM
     from firmware import selectors
 
-    return selectors.updating_count(user=SYSTEM)
+    return selectors.updating_count(user=SYSTEM, scope=scope)
 
 
 def retry_refusals(operation_ids: Sequence[int]) -> dict[int, str]:

@@ -56,6 +56,15 @@ class Campaign(models.Model):
     current_wave = models.PositiveIntegerField(default=0, help_text="0-based index of the wave under way")
     max_failure_rate = models.FloatField(help_text="a wave with more failed than this (0..1) halts the campaign")
     reason = models.TextField(blank=True, help_text="why the campaign halted or ended")
+    site = models.ForeignKey(
+        "core.Site",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="the site of all its devices when it was made (None: devices of several sites or none); who "
+        "may see and steer it",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -9,7 +9,8 @@ from typing import Any
 from django.conf import settings
 
 from core.models import Endpoint
-from core.permissions import Principal
+from core.permissions import Principal, has_role_on
+from core.roles import Role
 from firmware import selectors
 from firmware.models import Campaign, FirmwareUpdate
 
@@ -64,6 +65,7 @@ def campaign_page(*, user: Principal, pk: int) -> dict[str, Any]:
         "nav": "firmware",
         "campaign": campaign,
         "members": selectors.campaign_devices(user=user, campaign=campaign),
+        "can_operate": has_role_on(user, Role.OPERATOR, campaign.site_id),  # its controls (base.html)
     }
 
 

@@ -11,7 +11,7 @@ from django.db.models import Count, F, Q, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
-from core.permissions import Principal, require
+from core.permissions import EVERYWHERE, Principal, Scope, require_scope
 from core.roles import Role
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 from telemetry.models import LatestValue
@@ -29,8 +29,8 @@ MEMBER_RELATED = ("endpoint", "update", "update__firmware", "campaign", "campaig
 
 
 def firmware_list(*, user: Principal) -> QuerySet[Firmware]:
-    """Images newest first, each with how many updates used it (``used``)."""
-    require(user, Role.VIEWER)
+    """Images newest first, each with how many updates used it (``used``): every viewer sees every image."""
+    require_scope(user, Role.VIEWER)
     return Firmware.objects.annotate(used=Count("updates")).order_by("-created_at")
 
 
@@ -49,7 +49,7 @@ def firmware_find(*, user: Principal, pk: int) -> Firmware | None:
 def firmware_package(*, user: Principal, token: str, filename: str) -> Firmware | None:
     """The image a Package URI names (devices cannot log in: the token in the URL is the key, and the
     package view reads as ``SYSTEM``), or None when the token or the file name does not match."""
-    require(user, Role.VIEWER)
+    require_scope(user, Role.VIEWER)
     image = Firmware.objects.filter(download_token=token).first()
     return image if image is not None and image.filename == filename else None
 
@@ -89,9 +89,9 @@ def update_find(*, user: Principal, pk: int) -> FirmwareUpdate | None:
     return update_list(user=user).filter(pk=pk).first()
 
 
-def updating_count(*, user: Principal) -> int:
-    """Devices with an update under way (the dashboard's "updating")."""
-    return _updates(user).filter(status__in=FirmwareUpdate.ACTIVE_STATUSES).count()
+def updating_count(*, user: Principal, scope: Scope = EVERYWHERE) -> int:
+    """Devices (of those in ``scope``) with an update under way (the dashboard's "updating")."""
+    return scope.filter(_updates(user), "endpoint__site").filter(status__in=FirmwareUpdate.ACTIVE_STATUSES).count()
 
 
 def updates_under_way(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int, FirmwareUpdate]:
@@ -173,9 +173,10 @@ def progress(campaign: Campaign) -> dict[str, int]:
 
 
 def campaign_list(*, user: Principal) -> QuerySet[Campaign]:
-    """Campaigns newest first, each with its image and its progress counted in the same query (``progress``)."""
-    require(user, Role.VIEWER)
-    return with_progress(Campaign.objects.select_related("firmware")).order_by("-created_at")
+    """Campaigns newest first, each with its image and its progress counted in the same query (``progress``):
+    those of the user's sites (``Campaign.site``), every one for a global role."""
+    campaigns = require_scope(user, Role.VIEWER).filter(Campaign.objects.select_related("firmware"))
+    return with_progress(campaigns).order_by("-created_at")
 
 
 def campaign_get(*, user: Principal, pk: int) -> Campaign:
@@ -192,8 +193,7 @@ def campaign_find(*, user: Principal, pk: int) -> Campaign | None:
 
 def campaign_progress(*, user: Principal, campaign_id: int) -> dict[str, int]:
     """A campaign's ``progress`` counted now, in one query (inside a write, whatever was read before)."""
-    require(user, Role.VIEWER)
-    return progress(with_progress(Campaign.objects.filter(pk=campaign_id)).get())
+    return progress(campaign_list(user=user).get(pk=campaign_id))
 
 
 def campaign_devices(*, user: Principal, campaign: Campaign) -> QuerySet[CampaignDevice]:
@@ -239,9 +239,8 @@ def campaign_endpoints(
     *, user: Principal, names: Sequence[str] | None = None, from_version: str | None = None
 ) -> list[Endpoint]:
     """Select a campaign's devices (operator): by name, by current firmware version (their latest 3/0/3), or
-    all."""
-    require(user, Role.OPERATOR)
-    endpoints = visible_endpoints(user)
+    all: of the devices on which ``user`` is an operator."""
+    endpoints = visible_endpoints(user, Role.OPERATOR)
     if names is not None:
         if not names:
             raise FieldhubError("give at least one endpoint name", path="endpoints")

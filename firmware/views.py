@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import FieldhubError, PermissionDenied
 from core.http import PageRequest, back
-from core.permissions import SYSTEM, require
+from core.permissions import SYSTEM, require_scope
 from core.roles import Role
 from firmware import presenters, selectors, services
 from firmware.models import Campaign, Firmware
@@ -95,7 +95,7 @@ def update_cancel(request: PageRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def campaign_new(request: PageRequest) -> HttpResponse:
     """The New campaign form, for operators: others get the 403 page, not a form they cannot use."""
-    require(request.user, Role.OPERATOR)
+    require_scope(request.user, Role.OPERATOR)
     if request.method == "POST":
         form = request.POST
         try:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
+from core.permissions import Scope
 
 # Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result, and a registration
 # (a device updating its firmware reboots and registers again).
@@ -40,15 +41,16 @@ def is_firmware_reading(reading: Reading) -> bool:
     return (reading.path.object_id, reading.path.resource_id) in FIRMWARE_RESOURCES
 
 
-_fleet_counters: dict[str, Callable[[], int]] = {}
+_fleet_counters: dict[str, Callable[[Scope], int]] = {}
 
 
-def add_fleet_counter(name: str, count: Callable[[], int]) -> None:
-    """A count shown beside online / sleeping / offline on the dashboard (e.g. ``updating``)."""
+def add_fleet_counter(name: str, count: Callable[[Scope], int]) -> None:
+    """A count shown beside online / sleeping / offline on the dashboard (e.g. ``updating``), of the devices
+    in the scope (``core.permissions.Scope``: the sites of the dashboard's viewer, or everywhere)."""
     _fleet_counters[name] = count
 
 
-def fleet_counters() -> dict[str, Callable[[], int]]:
+def fleet_counters() -> dict[str, Callable[[Scope], int]]:
     return dict(_fleet_counters)
 
 

@@ -20,7 +20,8 @@ from django.utils import timezone
 from core.lwm2m import types as lwm2m
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
 from core.models import Endpoint, ResourceType
-from core.permissions import SYSTEM, Principal
+from core.permissions import SYSTEM, Principal, has_role_on
+from core.roles import Role
 from telemetry import selectors
 from telemetry.ingest.rows import Post, PostValue
 from telemetry.models import Event, Resource
@@ -257,6 +258,7 @@ def endpoint_context(
     return {
         **status_context(endpoint),
         **latest,
+        "can_operate": has_role_on(user, Role.OPERATOR, endpoint.site_id),  # its controls (base.html)
         "events": events,
         "operations": operations,
         "charted": _charted(latest["readings"]),

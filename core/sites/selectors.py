@@ -1,4 +1,5 @@
-"""Reads of sites, their rules and labels. Each takes the user (viewer role; ``SYSTEM`` for Fieldhub's own)."""
+"""Reads of sites, their rules and labels. Each takes the user (viewer role, globally or on the sites read;
+``SYSTEM`` for Fieldhub's own): a user sees the sites where they hold a role, every site with a global role."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from django.db.models import Count, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Label, Site, SiteRule
-from core.permissions import Principal, require
+from core.permissions import Principal, require_on, require_scope
 from core.roles import Role
 
 UNASSIGNED = "none"  # ?site=none: the devices in no site
 
 
 def site_list(*, user: Principal) -> QuerySet[Site]:
-    """Sites by name, each with ``devices``, its number of devices: one query."""
-    require(user, Role.VIEWER)
-    return Site.objects.annotate(devices=Count("endpoints")).order_by("name", "id")
+    """The user's sites by name, each with ``devices``, its number of devices: one query."""
+    sites = require_scope(user, Role.VIEWER).filter(Site.objects.all(), "pk")
+    return sites.annotate(devices=Count("endpoints")).order_by("name", "id")
 
 
 def site_get(*, user: Principal, pk: int) -> Site:
@@ -28,7 +29,7 @@ def site_get(*, user: Principal, pk: int) -> Site:
 
 def site_rules(*, user: Principal, site: Site) -> QuerySet[SiteRule]:
     """The site's assignment rules in the order they are tried (position, then id)."""
-    require(user, Role.VIEWER)
+    require_on(user, Role.VIEWER, site.pk, what=f"site {site.pk}")
     return SiteRule.objects.filter(site=site).order_by("position", "id")
 
 
@@ -41,16 +42,19 @@ def site_rule_get(*, user: Principal, site: Site, pk: int) -> SiteRule:
 
 def site_for_filter(*, user: Principal, value: str | int | None, path: str = "site") -> Site | None:
     """What a ``site`` filter names: a site (by id), or None for "none" (the devices in no site). A value that
-    is neither, or a site that does not exist, is a 422 naming ``path``."""
-    require(user, Role.VIEWER)
+    is neither, or a site that does not exist (or is not one of the user's), is a 422 naming ``path``.
+    "none" is one of the user's only with a global role."""
+    scope = require_scope(user, Role.VIEWER)
     if isinstance(value, str) and value.strip().lower() == UNASSIGNED:
+        if not scope.everywhere:
+            raise FieldhubError(f"site {UNASSIGNED!r} (devices in no site) needs a global role", path=path)
         return None
     if isinstance(value, str) and value.strip().isdecimal() and value.strip().isascii():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise FieldhubError(f"site must be a site id or {UNASSIGNED!r}", path=path)
     pk = value
-    site = Site.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
+    site = scope.filter(Site.objects.filter(pk=pk), "pk").first() if 0 < pk < 2**63 else None
     if site is None:
         raise FieldhubError(f"no site with id {pk}", path=path)
     return site
@@ -58,8 +62,8 @@ def site_for_filter(*, user: Principal, value: str | int | None, path: str = "si
 
 def labels_for_filter(*, user: Principal, names: list[str], path: str = "label") -> list[Label]:
     """The labels a ``label`` filter names (repeated or comma-separated; lower-cased): unknown ones are a 422
-    naming ``path`` and them."""
-    require(user, Role.VIEWER)
+    naming ``path`` and them. Labels are names shared by every site."""
+    require_scope(user, Role.VIEWER)
     wanted = sorted({name.strip().lower() for value in names for name in value.split(",") if name.strip()})
     if not wanted:
         return []

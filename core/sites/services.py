@@ -1,5 +1,9 @@
 """Writes of sites, assignment rules, and the site and labels of devices. Each checks the actor's role and
-every input first and stores nothing on a bad one; each is one transaction."""
+every input first and stores nothing on a bad one; each is one transaction.
+
+Global admins create and delete sites; a site's admins (global or of that site) rename it and manage its
+rules; operators change the site and labels of the devices they operate (moving a device needs the role on
+both sites; taking it out of every site, a global role)."""
 
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from core.errors import Conflict, FieldhubError
+from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.models import Endpoint, EndpointLabel, Label, Site, SiteRule
-from core.permissions import Principal, require
+from core.permissions import Principal, require, require_on, require_scope
 from core.roles import Role
 
 SITE_NAME_MAX = 100
@@ -62,7 +66,7 @@ def site_create(*, actor: Principal, name: str, description: str = "") -> Site:
 
 
 def site_update(*, actor: Principal, site: Site, name: str | None = None, description: str | None = None) -> Site:
-    require(actor, Role.ADMIN)
+    require_on(actor, Role.ADMIN, site.pk, what=f"site {site.name!r}")
     if name is not None:
         name = _site_name(name)
     with transaction.atomic():
@@ -92,7 +96,7 @@ def site_delete(*, actor: Principal, site: Site) -> None:
 def site_rule_create(*, actor: Principal, site: Site, kind: str, text: str, position: int = 0) -> SiteRule:
     """A rule giving devices that first appear with a matching name this site: ``prefix`` (the name starts
     with ``text``) or ``pattern`` (a shell pattern: ``*``, ``?``, ``[seq]``, matched case-sensitively)."""
-    require(actor, Role.ADMIN)
+    require_on(actor, Role.ADMIN, site.pk, what=f"site {site.name!r}")
     if kind not in SiteRule.Kind.values:
         raise FieldhubError(f"kind must be one of {', '.join(SiteRule.Kind.values)}", path="kind")
     if not text or len(text) > RULE_TEXT_MAX:
@@ -104,7 +108,7 @@ def site_rule_create(*, actor: Principal, site: Site, kind: str, text: str, posi
 
 
 def site_rule_delete(*, actor: Principal, rule: SiteRule) -> None:
-    require(actor, Role.ADMIN)
+    require_on(actor, Role.ADMIN, rule.site_id, what=f"the rules of site {rule.site_id}")
     with transaction.atomic():
         rule.delete()
 
@@ -166,8 +170,11 @@ def endpoints_change(
 ) -> Changed:
     """Site and labels of many devices at once, all or nothing: ``site`` puts them in a site (None: in
     none); ``labels`` replaces their labels (an empty list clears them), or ``add`` and ``remove`` change
-    them. Labels are created on first use. ``changed`` counts the devices of which anything changed."""
-    require(actor, Role.OPERATOR)
+    them. Labels are created on first use. ``changed`` counts the devices of which anything changed.
+    The actor operates every one of the devices (403 naming how many they do not) and the new site."""
+    scope = require_scope(actor, Role.OPERATOR)
+    if not isinstance(site, Keep):
+        require_on(actor, Role.OPERATOR, site.pk if site is not None else None, what="moving devices there")
     wanted = None if labels is None else label_names_check(labels)
     to_add, to_remove = label_names_check(add), label_names_check(remove)
     if wanted is not None and (to_add or to_remove):
@@ -176,8 +183,13 @@ def endpoints_change(
         raise FieldhubError("a label cannot be added and removed at once", path="remove_labels")
     with transaction.atomic():
         # The devices chosen before anything changes (a change may move them out of a filter's reach).
-        ids = list(Endpoint.objects.filter(pk__in=endpoints.values("pk")).order_by("pk").values_list("pk", flat=True))
+        chosen = Endpoint.objects.filter(pk__in=endpoints.values("pk"))
+        ids = list(chosen.order_by("pk").values_list("pk", flat=True))
         matched = len(ids)
+        if not scope.everywhere:
+            foreign = chosen.exclude(site__in=sorted(scope.site_ids)).count()
+            if foreign:
+                raise PermissionDenied(f"{foreign} of the {matched} devices are not on a site you operate")
         new_labels = _labels_get_or_create(wanted if wanted is not None else to_add)
         touched: set[int] = set()
         for start in range(0, len(ids), CHUNK):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, FieldhubError
 from core.models import Endpoint
-from core.permissions import SYSTEM, Principal, author_of, require
+from core.permissions import SYSTEM, Principal, author_of, require_on
 from core.roles import Role
 from firmware import announce, selectors
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
@@ -51,8 +51,10 @@ def campaign_create(
     already running the target version, one with an update under way, one waiting in another campaign
     that may still start it (running, paused or halted). The waves are planned over the others, so a
     skipped device never takes a place in the first, small wave. A campaign left with no device to
-    update is refused (409), naming why."""
-    require(actor, Role.OPERATOR)
+    update is refused (409), naming why.
+
+    The campaign belongs to the site of its devices (``Campaign.site``; none when they are in several sites
+    or in none, which needs the operator role globally): who may see and steer it."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise FieldhubError("a campaign needs a name of at most 100 characters", path="name")
@@ -61,6 +63,7 @@ def campaign_create(
     devices = sorted({e.pk: e for e in endpoints}.values(), key=lambda e: e.name)
     if not devices:
         raise FieldhubError("the campaign selects no devices", path="endpoints")
+    site_id = _campaign_site(actor, devices)
     with transaction.atomic():
         skips = _skips_at_start(devices, firmware)
         todo = [device for device in devices if device.pk not in skips]
@@ -68,7 +71,12 @@ def campaign_create(
             raise Conflict(_nothing_to_update(len(devices), firmware, skips), path="endpoints")
         sizes = wave_sizes(len(todo), waves, unit)
         campaign = Campaign.objects.create(
-            name=name, firmware=firmware, waves=sizes, max_failure_rate=max_failure_rate, created_by=author_of(actor)
+            name=name,
+            firmware=firmware,
+            waves=sizes,
+            max_failure_rate=max_failure_rate,
+            site_id=site_id,
+            created_by=author_of(actor),
         )
         members, start = [], 0
         for wave, size in enumerate(sizes):
@@ -226,6 +234,18 @@ def _complete(campaign: Campaign) -> None:
     campaign.status, campaign.reason, campaign.finished_at = Campaign.Status.COMPLETED, reason, timezone.now()
 
 
+def _campaign_site(actor: Principal, devices: Sequence[Endpoint]) -> int | None:
+    """The site a campaign over ``devices`` belongs to (none for devices of several sites, or in none), which
+    the actor must operate, as each of the devices."""
+    site_ids = {device.site_id for device in devices}
+    site_id = site_ids.pop() if len(site_ids) == 1 else None
+    what = "a campaign over these devices" if site_id is not None else "a campaign over devices of several sites"
+    require_on(actor, Role.OPERATOR, site_id, what=what)
+    for device in devices:  # each of them, whatever selected them
+        require_on(actor, Role.OPERATOR, device.site_id, what=device.name)
+    return site_id
+
+
 def campaign_pause(*, actor: Principal, campaign: Campaign) -> Campaign:
     """Start no further waves (updates under way go on)."""
     return _campaign_set(actor, campaign, Campaign.Status.RUNNING, Campaign.Status.PAUSED, "paused")
@@ -235,7 +255,7 @@ def campaign_resume(*, actor: Principal, campaign: Campaign) -> Campaign:
     """Go on with a paused campaign (its next wave starts once the current one is over), or override the halt
     of a halted one (operator): its next wave starts now, and the reason says who resumed it after what, e.g.
     "resumed after halt by otto: wave 1: 3 of 10 devices failed (30 % > 20 % allowed)"."""
-    require(actor, Role.OPERATOR)
+    require_on(actor, Role.OPERATOR, campaign.site_id, what="this campaign")
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().select_related("firmware").get(pk=campaign.pk)
         if campaign.status == Campaign.Status.PAUSED:
@@ -258,7 +278,7 @@ def campaign_resume(*, actor: Principal, campaign: Campaign) -> Campaign:
 
 def campaign_abort(*, actor: Principal, campaign: Campaign) -> Campaign:
     """End the campaign: its updates under way are cancelled, later waves never start."""
-    require(actor, Role.OPERATOR)
+    require_on(actor, Role.OPERATOR, campaign.site_id, what="this campaign")
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.ABORTED):
@@ -268,13 +288,13 @@ def campaign_abort(*, actor: Principal, campaign: Campaign) -> Campaign:
         for update in selectors.update_list(user=SYSTEM).filter(
             campaign=campaign, status__in=FirmwareUpdate.ACTIVE_STATUSES
         ):
-            updates.firmware_update_cancel(actor=actor, update=update)
+            updates.firmware_update_cancel(actor=SYSTEM, update=update)  # the campaign's: checked above
         announce.campaign_changed(campaign, waiting=True)
     return campaign
 
 
 def _campaign_set(actor: Principal, campaign: Campaign, expected: str, status: str, reason: str) -> Campaign:
-    require(actor, Role.OPERATOR)
+    require_on(actor, Role.OPERATOR, campaign.site_id, what="this campaign")
     with transaction.atomic():
         updated = Campaign.objects.filter(pk=campaign.pk, status=expected).update(
             status=status, reason=reason, updated_at=timezone.now()

@@ -30,7 +30,7 @@ from core.errors import Conflict
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
 from core.models import Endpoint
-from core.permissions import SYSTEM, Principal, author_of, require
+from core.permissions import SYSTEM, Principal, author_of, require_on
 from core.roles import Role
 from firmware import announce
 from firmware.models import Campaign, Firmware, FirmwareUpdate
@@ -55,7 +55,7 @@ def firmware_update_start(
     """Start updating a device (operator): the update, and the Package URI write queued for it. A device with
     an active update gets a 409 (the database enforces one active update per device)."""
     if campaign is None:
-        require(actor, Role.OPERATOR)
+        require_on(actor, Role.OPERATOR, endpoint.site_id)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -82,7 +82,7 @@ def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> Firmw
     """Cancel an active update (operator): what is still queued for it is cancelled by the downlink queue
     (``operation_cancel``: completed now, and announced), and a device that got the URI is told to reset its
     state machine (an empty Package URI, as object 5 specifies)."""
-    require(actor, Role.OPERATOR)
+    require_on(actor, Role.OPERATOR, update.endpoint.site_id)
     with transaction.atomic():
         update = FirmwareUpdate.objects.select_for_update().select_related("endpoint").get(pk=update.pk)
         if not update.active:
@@ -92,7 +92,7 @@ def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> Firmw
             if operation is None:
                 continue
             try:
-                telemetry_queue.operation_cancel(actor=actor, operation=operation)
+                telemetry_queue.operation_cancel(actor=SYSTEM, operation=operation)  # checked above
             except Conflict:  # being sent, or answered: the device may have it
                 sent = True
         if sent:

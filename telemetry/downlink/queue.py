@@ -26,7 +26,7 @@ from core import leshan
 from core.errors import Conflict, FieldhubError
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
 from core.models import Endpoint
-from core.permissions import Principal, author_of, require
+from core.permissions import Principal, author_of, require_on
 from core.roles import Role
 from telemetry import announce, hooks, ingest
 from telemetry.downlink import requests, wakeup
@@ -56,7 +56,7 @@ def operation_enqueue(
     the device later. Writes: ``value`` for a resource or resource instance, ``values`` (id →
     value) for several resources of an instance or the instances of a multi-instance resource.
     """
-    require(actor, Role.OPERATOR)
+    require_on(actor, Role.OPERATOR, endpoint.site_id)
     if kind not in Kind.values:
         raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in Kind.values)}", path="kind")
     try:
@@ -80,7 +80,7 @@ def operation_enqueue(
 
 def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:
     """Cancel a queued operation. One being sent cannot be called back (409); a finished one stays as it is."""
-    require(actor, Role.OPERATOR)
+    require_on(actor, Role.OPERATOR, operation.endpoint.site_id)
     with transaction.atomic():
         updated = EndpointOperation.objects.filter(pk=operation.pk, status=Status.QUEUED).update(
             status=Status.CANCELLED, completed_at=timezone.now(), updated_at=timezone.now()
@@ -97,7 +97,7 @@ def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> Endpo
 def operation_retry(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:
     """Queue a failed or cancelled operation again, with its attempts reset. One another app still answers
     for is refused (409): the Package URI write of a firmware update that was cancelled, for one."""
-    require(actor, Role.OPERATOR)
+    require_on(actor, Role.OPERATOR, operation.endpoint.site_id)
     with transaction.atomic():
         refusal = hooks.retry_refusals([operation.pk]).get(operation.pk)
         if refusal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.db.models import (
 from core.errors import FieldhubError, NotFound
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
 from core.models import Endpoint, Label, Site
-from core.permissions import Principal, require, require_scope
+from core.permissions import Principal, require_scope
 from core.roles import Role
 from core.sites import selectors as sites
 from telemetry import hooks
@@ -47,6 +48,12 @@ def require_endpoint_visible(user: Principal, endpoint: Endpoint) -> None:
     ``user`` may see ``endpoint``; 403 without the viewer role anywhere."""
     if not require_scope(user, Role.VIEWER).includes(endpoint.site_id):
         raise NotFound(f"no endpoint named {endpoint.name!r}", path="endpoint")
+
+
+def visible_among(user: Principal, endpoints: Sequence[Endpoint]) -> list[Endpoint]:
+    """Those of ``endpoints`` that ``user`` may see (403 without the viewer role anywhere)."""
+    scope = require_scope(user, Role.VIEWER)
+    return [endpoint for endpoint in endpoints if scope.includes(endpoint.site_id)]
 
 
 STATUS_FILTERS = {
@@ -102,7 +109,7 @@ class EndpointTags:
 
 def endpoint_tags(*, user: Principal, endpoint: Endpoint) -> EndpointTags:
     """The device's site and labels: no query where ``with_site_and_labels`` loaded them, else one or two."""
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, endpoint)
     labels = Prefetch("labels", queryset=Label.objects.order_by("name"))
     prefetch_related_objects([endpoint], "site", labels)  # skips what is loaded already
     return EndpointTags(site=endpoint.site, labels=[label.name for label in endpoint.labels.all()])
@@ -202,8 +209,10 @@ class FleetCounts:
 
 
 def fleet_counts(*, user: Principal) -> FleetCounts:
-    """Devices by state in one query, plus what other apps count (firmware: updating; telemetry.hooks)."""
-    counts = visible_endpoints(user).aggregate(
+    """Devices by state in one query, plus what other apps count (firmware: updating; telemetry.hooks), of the
+    devices ``user`` may see."""
+    scope = require_scope(user, Role.VIEWER)
+    counts = scope.filter(Endpoint.objects.all()).aggregate(
         n_online=Count("pk", filter=STATUS_FILTERS["online"]),
         n_sleeping=Count("pk", filter=STATUS_FILTERS["sleeping"]),
         n_offline=Count("pk", filter=STATUS_FILTERS["offline"]),
@@ -214,7 +223,7 @@ def fleet_counts(*, user: Principal) -> FleetCounts:
         sleeping=counts["n_sleeping"],
         offline=counts["n_offline"],
         total=counts["n_total"],
-        extra={name: count() for name, count in hooks.fleet_counters().items()},
+        extra={name: count(scope) for name, count in hooks.fleet_counters().items()},
     )
 
 
@@ -253,7 +262,7 @@ REGISTRATION_EVENTS = {0: "registered", 1: "unregistered", 2: "updated its regis
 
 def registration_history(*, user: Principal, endpoint: Endpoint, limit: int = 10) -> list[tuple[dt.datetime, str]]:
     """The device's latest registration events (object 10240), newest first, in words."""
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, endpoint)
     rows = (
         Resource.objects.filter(endpoint=endpoint, resource_type__object_id=REGISTRATION_OBJECT_ID)
         .select_related("resource_type")

@@ -12,10 +12,10 @@ from core.errors import FieldhubError
 from core.lwm2m import types as lwm2m
 from core.models import Endpoint
 from core.paging import NewestFirst, newest_first, time_range
-from core.permissions import Principal, require
+from core.permissions import Principal, require_scope
 from core.roles import Role
 from telemetry.models import Event, EventResource, Resource
-from telemetry.selectors.endpoints import visible_endpoints
+from telemetry.selectors.endpoints import require_endpoint_visible, visible_endpoints
 
 
 def event_list(
@@ -30,9 +30,9 @@ def event_list(
     """Events newest first, each with its endpoint and (``values``) all its resources, prefetched: a constant
     number of queries. Pages list a few values of each (``event_values``) and pass ``values=False``.
     ``event_type`` selects by object ids (``event_type_filter``)."""
-    require(user, Role.VIEWER)
     events = Event.objects.filter(endpoint__in=visible_endpoints(user)).select_related("endpoint")
     if endpoint is not None:
+        require_endpoint_visible(user, endpoint)
         events = events.filter(endpoint=endpoint)
     if event_type:
         events = events.filter(event_type_filter(event_type))
@@ -47,8 +47,9 @@ def event_values(*, user: Principal, event_ids: Sequence[int], first: int) -> di
     """For each event, its first ``first`` values (in the order they were stored) and how many it has, in two
     queries that read no value beyond the first ones of an event of thousands: the events with the id of
     their ``first``-th value and their count (each a range of the (event, resource) index), then those
-    ranges. (A window over the events' links read all of them: 4 s for 20 events of 5,000 on PostgreSQL.)"""
-    require(user, Role.VIEWER)
+    ranges. (A window over the events' links read all of them: 4 s for 20 events of 5,000 on PostgreSQL.)
+    The ids come from ``event_list`` (the user's events)."""
+    require_scope(user, Role.VIEWER)
     ids = list(event_ids)
     found: dict[int, tuple[list[Resource], int]] = {event_id: ([], 0) for event_id in ids}
     if not ids:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from core.lwm2m import types as lwm2m
 from core.lwm2m.nodes import Path
 from core.models import Endpoint, ResourceType
-from core.permissions import Principal, require
+from core.permissions import Principal
 from core.registry import resource_types
-from core.roles import Role
 from telemetry.models import LatestValue
+from telemetry.selectors.endpoints import require_endpoint_visible, visible_among
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class LatestReading:
 def latest_readings(*, user: Principal, endpoint: Endpoint, limit: int | None = None) -> list[LatestReading]:
     """The newest value of every resource (instance) the device reported (the first ``limit`` of them), in
     path order: one query."""
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, endpoint)
     rows = LatestValue.objects.filter(endpoint=endpoint).select_related("resource", "resource__resource_type")
     if limit:
         # The first ``limit`` by path text: a range of the (endpoint, path) index whatever the planner's
@@ -48,7 +48,7 @@ def latest_readings(*, user: Principal, endpoint: Endpoint, limit: int | None = 
 
 
 def latest_values_count(*, user: Principal, endpoint: Endpoint) -> int:
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, endpoint)
     return LatestValue.objects.filter(endpoint=endpoint).count()
 
 
@@ -97,7 +97,7 @@ def latest_values_by_endpoint(
     *, user: Principal, endpoints: Sequence[Endpoint], paths: Sequence[str]
 ) -> dict[int, dict[str, lwm2m.Value]]:
     """For a page of endpoints, the latest value of a few paths each (firmware version, battery): one query."""
-    require(user, Role.VIEWER)
+    endpoints = visible_among(user, endpoints)
     rows = LatestValue.objects.filter(endpoint__in=[e.pk for e in endpoints], path__in=paths).select_related(
         "resource", "resource__resource_type"
     )

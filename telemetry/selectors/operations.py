@@ -10,22 +10,21 @@ from django.db.models import QuerySet
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
 from core.paging import NewestFirst, newest_first, time_range
-from core.permissions import Principal, require
-from core.roles import Role
+from core.permissions import Principal
 from telemetry import hooks
 from telemetry.models import EndpointOperation
-from telemetry.selectors.endpoints import visible_endpoints
+from telemetry.selectors.endpoints import require_endpoint_visible, visible_endpoints
 
 
 def operation_list(
     *, user: Principal, endpoint: Endpoint | None = None, status: str | None = None
 ) -> QuerySet[EndpointOperation]:
     """Operations newest first, with their device and author."""
-    require(user, Role.VIEWER)
     operations = EndpointOperation.objects.filter(endpoint__in=visible_endpoints(user)).select_related(
         "endpoint", "created_by"
     )
     if endpoint is not None:
+        require_endpoint_visible(user, endpoint)
         operations = operations.filter(endpoint=endpoint)
     if status:
         if status.upper() not in EndpointOperation.Status.values:

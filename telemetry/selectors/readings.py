@@ -14,11 +14,10 @@ from core.errors import FieldhubError, NotFound
 from core.lwm2m.nodes import NodeError, Path
 from core.models import Endpoint, ResourceType
 from core.paging import NewestFirst, check_limit, decode_key, encode_key, newest_first, time_range
-from core.permissions import Principal, require
+from core.permissions import Principal
 from core.registry import resource_types
-from core.roles import Role
 from telemetry.models import LatestValue, Resource
-from telemetry.selectors.endpoints import endpoint_get, visible_endpoints
+from telemetry.selectors.endpoints import endpoint_get, require_endpoint_visible, visible_among, visible_endpoints
 from telemetry.selectors.latest import IPSO_UNITS_RESOURCE, sensor_units_apply
 
 
@@ -90,7 +89,7 @@ def readings_page(
     limit: int,
 ) -> ReadingsPage:
     """Readings oldest first; ``next_cursor`` continues after the last one (stable under new inserts)."""
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, ref.endpoint)
     check_limit(limit)
     rows = ref.rows().select_related("resource_type")
     rows = time_range(rows, since, until)
@@ -117,7 +116,7 @@ def readings_newest_first(
     *, user: Principal, ref: ResourceRef, before: str | None, after: str | None, limit: int
 ) -> NewestFirst:
     """A resource's readings newest first, by cursor (the device page's readings table)."""
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, ref.endpoint)
     check_limit(limit)
     return newest_first(
         ref.rows().select_related("resource_type"), time_field="measured_at", before=before, after=after, limit=limit
@@ -135,7 +134,7 @@ def export_rows(
     """Every reading of a device (or of one resource) in a time range: by resource, then by time, which is
     the order of the series index, so the database streams them (a server-side cursor on PostgreSQL)
     without sorting, and memory stays flat however many there are."""
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, endpoint)
     rows = ref.rows() if ref is not None else Resource.objects.filter(endpoint=endpoint)
     rows = time_range(rows.select_related("resource_type"), since, until)
     order = ("resource_type_id", "object_instance_id", "resource_instance_id", "measured_at", "id")
@@ -161,7 +160,7 @@ def recent_values(
 ) -> dict[int, list[tuple[dt.datetime, float]]]:
     """The last ``per_endpoint`` numeric readings of ``path`` since ``since``, per device, oldest first: one
     query (a window over the series index's range of each device)."""
-    require(user, Role.VIEWER)
+    endpoints = visible_among(user, endpoints)
     try:
         parsed = Path.parse(path)
     except NodeError:

@@ -12,9 +12,9 @@ from django.utils import timezone
 from core.errors import FieldhubError
 from core.lwm2m import types as lwm2m
 from core.paging import EPOCH
-from core.permissions import Principal, require
-from core.roles import Role
+from core.permissions import Principal
 from telemetry.models import Resource
+from telemetry.selectors.endpoints import require_endpoint_visible
 from telemetry.selectors.readings import NUMERIC, ResourceRef
 
 MAX_BUCKETS = 5000
@@ -52,7 +52,7 @@ def series(
 ) -> Series:
     """Raw points when the range holds at most ``buckets`` of them, else ``buckets`` equal time buckets
     (min, max, mean, count, first and last time) computed in the database, never in Python."""
-    require(user, Role.VIEWER)
+    require_endpoint_visible(user, ref.endpoint)
     if not 1 <= buckets <= MAX_BUCKETS:
         raise FieldhubError(f"buckets must be between 1 and {MAX_BUCKETS}", path="buckets")
     rows = ref.rows()

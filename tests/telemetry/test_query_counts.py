@@ -45,17 +45,18 @@ def grow(devices: int, events: int, operations: int) -> None:
 
 
 PAGES: dict[str, tuple[str, int]] = {
-    # session, user, role groups, fleet counts, updating count, device count, the page of devices, their
-    # latest firmware and battery, their sparklines, the newest events, their values (two)
-    "dashboard": ("/", 12),
-    # session, user, role groups, the device (its site joined), its labels, its identity and registrations,
-    # latest values, events and their values (two), operations and their retry guard, the readings table's
-    # resource, its page and units
-    "device": ("/endpoints/dev-000/", 15),
-    # session, user, role groups, the events, their values (two)
-    "events": ("/events/", 6),
-    # session, user, role groups, the operations, their retry guard
-    "operations": ("/operations/", 5),
+    # Every page: session, user, role groups, site roles (what the navigation offers a global viewer, who
+    # may be more on some site: core.context_processors).
+    # + fleet counts, updating count, device count, the page of devices, their latest firmware and
+    # battery, their sparklines, the newest events, their values (two)
+    "dashboard": ("/", 13),
+    # + the device (its site joined), its labels, its identity and registrations, latest values, events and
+    # their values (two), operations and their retry guard, the readings table's resource, its page and units
+    "device": ("/endpoints/dev-000/", 16),
+    # + the events, their values (two)
+    "events": ("/events/", 7),
+    # + the operations, their retry guard
+    "operations": ("/operations/", 6),
 }
 
 
