@@ -92,11 +92,19 @@ def may_manage_account(actor: Principal, user: User) -> bool:
         return False
     if has_role(actor, Role.ADMIN):
         return not user.is_superuser or bool(actor.is_superuser)
-    # What the account holds, active or not (role_of and site_roles_of count nothing for an inactive user).
-    if user.is_superuser or any(group.name in _ROLE_NAMES for group in user.groups.all()):
+    if user.is_superuser or stored_role(user) is not None:
         return False
     theirs = {held.site_id for held in user.site_roles.all()}
     return bool(theirs) and theirs <= scope_of(actor, Role.ADMIN).site_ids
+
+
+def stored_role(user: User) -> Role | None:
+    """The account's global role as stored, active or not (``role_of`` counts none for an inactive user):
+    what the users page shows. Superusers are admins. No query where the groups were prefetched."""
+    if user.is_superuser:
+        return Role.ADMIN
+    names = {group.name for group in user.groups.all() if group.name in _ROLE_NAMES}
+    return max((_ROLE_NAMES[name] for name in names), key=lambda r: r.rank, default=None)
 
 
 def site_roles_of(user: Principal | None) -> dict[int, Role]:

@@ -23,7 +23,8 @@ from django.views.defaults import page_not_found
 from core.errors import FieldhubError
 from core.forms import LoginForm, locked_out_status
 from core.http import PageRequest, is_api
-from core.permissions import may_manage_account, role_of
+from core.models import Site
+from core.permissions import has_role, may_manage_account, stored_role
 from core.roles import Role
 from core.selectors import api_token_get, api_tokens, user_get
 from core.selectors import users as selectors_users
@@ -34,8 +35,10 @@ from core.services import (
     user_reset_password,
     user_set_active,
     user_set_role,
+    user_set_site_role,
 )
 from core.signals import user_access_changed
+from core.sites.selectors import site_get, sites_administered
 
 logger = logging.getLogger(__name__)
 
@@ -112,27 +115,37 @@ def token_revoke_view(request: PageRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def users(request: PageRequest) -> HttpResponse:
-    """Admins create users, set roles, deactivate, reset passwords; a new password is shown once."""
-    context: dict[str, object] = {"nav": "users", "roles": [role.value for role in Role]}
+    """Admins create users, set roles (global, and per site), deactivate, reset passwords; a new password is
+    shown once. A site admin sees and manages the users of the sites they administer."""
+    actor = request.user
+    administered = list(sites_administered(user=actor))
+    context: dict[str, object] = {
+        "nav": "users",
+        "roles": [role.value for role in Role],
+        "global_admin": has_role(actor, Role.ADMIN),
+        "sites": administered,
+    }
     status = 200
     if request.method == "POST":
         try:
             status = _user_action(request, context)
         except FieldhubError as exc:
             context["error"], status = str(exc), exc.status
-    everyone = selectors_users(user=request.user)
+    mine = {site.pk for site in administered}
     context["rows"] = [
         {
             "user": u,
-            "role": held.value if (held := role_of(u)) else None,
-            "manageable": u.pk != request.user.pk and may_manage_account(request.user, u),
+            "role": held.value if (held := stored_role(u)) else None,
+            "site_roles": [(held.site, held.role, held.site_id in mine) for held in u.site_roles.all()],
+            "manageable": u.pk != actor.pk and may_manage_account(actor, u),
+            "self": u.pk == actor.pk,
         }
-        for u in everyone
+        for u in selectors_users(user=actor)
     ]
     return TemplateResponse(request, "core/users.html", context, status=status)
 
 
-USER_ACTIONS = ("create", "role", "activate", "deactivate", "password")
+USER_ACTIONS = ("create", "role", "site-role", "activate", "deactivate", "password")
 
 
 def _user_action(request: PageRequest, context: dict[str, object]) -> int:
@@ -140,8 +153,12 @@ def _user_action(request: PageRequest, context: dict[str, object]) -> int:
     if action not in USER_ACTIONS:
         raise FieldhubError(f"unknown action: one of {', '.join(USER_ACTIONS)}", path="action")
     if action == "create":
+        where = request.POST.get("site", "")
         created, password = user_create(
-            actor=request.user, username=request.POST.get("username", ""), role=request.POST.get("role", "")
+            actor=request.user,
+            username=request.POST.get("username", ""),
+            role=request.POST.get("role", ""),
+            site=_site_posted(request) if where else None,
         )
         context.update(new_password=password, password_for=created.get_username())
         return 201
@@ -151,12 +168,23 @@ def _user_action(request: PageRequest, context: dict[str, object]) -> int:
     target = user_get(user=request.user, pk=int(user_id))
     if action == "role":
         user_set_role(actor=request.user, user=target, role=request.POST.get("role", ""))
+    elif action == "site-role":
+        site = _site_posted(request)
+        user_set_site_role(actor=request.user, user=target, site=site, role=request.POST.get("role", ""))
     elif action in ("activate", "deactivate"):
         user_set_active(actor=request.user, user=target, active=action == "activate")
     elif action == "password":
         password = user_reset_password(actor=request.user, user=target)
         context.update(new_password=password, password_for=target.get_username())
     return 200
+
+
+def _site_posted(request: PageRequest) -> Site:
+    """The site a users-page form names (its id), one the actor may see, or a 422/404 naming it."""
+    site_id = request.POST.get("site", "")
+    if not site_id.isdecimal() or len(site_id) > 18:
+        raise FieldhubError("site must be the id of a site", path="site")
+    return site_get(user=request.user, pk=int(site_id))
 
 
 class LoginView(auth_views.LoginView):

@@ -7,7 +7,7 @@ from django.db.models import Count, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Label, Site, SiteRule
-from core.permissions import Principal, require_on, require_scope
+from core.permissions import Principal, require_on, require_scope, scope_of
 from core.roles import Role
 
 UNASSIGNED = "none"  # ?site=none: the devices in no site
@@ -17,6 +17,15 @@ def site_list(*, user: Principal) -> QuerySet[Site]:
     """The user's sites by name, each with ``devices``, its number of devices: one query."""
     sites = require_scope(user, Role.VIEWER).filter(Site.objects.all(), "pk")
     return sites.annotate(devices=Count("endpoints")).order_by("name", "id")
+
+
+def sites_administered(*, user: Principal) -> QuerySet[Site]:
+    """The sites where ``user`` is an admin (every site for a global admin), by name; none for others."""
+    return (
+        scope_of(user, Role.ADMIN).filter(Site.objects.order_by("name", "id"), "pk")
+        if scope_of(user, Role.ADMIN)
+        else Site.objects.none()
+    )
 
 
 def site_get(*, user: Principal, pk: int) -> Site:
