@@ -39,6 +39,15 @@ def users(*, user: Principal) -> QuerySet[User]:
     return everyone.order_by("username")
 
 
+def user_named(*, user: Principal, username: str) -> User:
+    """An active account by its user name, for an admin (global or of a site) to give a role to; a 404 if none."""
+    require_scope(user, Role.ADMIN)
+    found = get_user_model().objects.filter(username=username, is_active=True).first()
+    if found is None:
+        raise NotFound(f"no active user named {username!r}", path="username")
+    return found
+
+
 def user_get(*, user: Principal, pk: int) -> User:
     try:
         return users(user=user).get(pk=pk)

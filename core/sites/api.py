@@ -1,4 +1,5 @@
-"""The sites API (/api/v1/sites): sites and their assignment rules. Viewers read; admins manage."""
+"""The sites API (/api/v1/sites): sites, their assignment rules and who holds a role on them. Viewers of a
+site read it; its admins manage its rules and users; global admins create and delete sites."""
 
 from __future__ import annotations
 
@@ -6,11 +7,22 @@ from ninja import Router, Status
 from ninja.params.functions import Query
 
 from core.http import ApiRequest
-from core.models import Site, SiteRule
+from core.models import Site, SiteRole, SiteRule
 from core.paging import MAX_PAGE, OffsetPage, offset_page
 from core.schemas import READ_ERRORS, WRITE_ERRORS, Offset, RowId
+from core.selectors import user_named
+from core.services import user_set_site_role
 from core.sites import selectors, services
-from core.sites.schemas import SiteIn, SiteOut, SitePageOut, SitePatchIn, SiteRuleIn, SiteRuleOut
+from core.sites.schemas import (
+    SiteIn,
+    SiteOut,
+    SitePageOut,
+    SitePatchIn,
+    SiteRuleIn,
+    SiteRuleOut,
+    SiteUserIn,
+    SiteUserOut,
+)
 
 sites_router = Router(tags=["Sites"])
 
@@ -75,4 +87,38 @@ def delete_site_rule(request: ApiRequest, site_id: RowId, rule_id: RowId) -> Sta
     site = selectors.site_get(user=request.auth, pk=site_id)
     rule = selectors.site_rule_get(user=request.auth, site=site, pk=rule_id)
     services.site_rule_delete(actor=request.auth, rule=rule)
+    return Status(204, None)
+
+
+@sites_router.get(
+    "/sites/{site_id}/users",
+    response={200: list[SiteUserOut], **READ_ERRORS},
+    summary="Who holds a role on a site (its admins)",
+)
+def list_site_users(request: ApiRequest, site_id: RowId) -> list[SiteRole]:
+    site = selectors.site_get(user=request.auth, pk=site_id)
+    return list(selectors.site_users(user=request.auth, site=site))
+
+
+@sites_router.put(
+    "/sites/{site_id}/users/{username}",
+    response={200: SiteUserOut, **WRITE_ERRORS},
+    summary="Give a user a role on a site, or change it (its admins)",
+)
+def set_site_user(request: ApiRequest, site_id: RowId, username: str, payload: SiteUserIn) -> SiteRole:
+    site = selectors.site_get(user=request.auth, pk=site_id)
+    target = user_named(user=request.auth, username=username)
+    user_set_site_role(actor=request.auth, user=target, site=site, role=payload.role.value)
+    return selectors.site_user_get(user=request.auth, site=site, username=target.get_username())
+
+
+@sites_router.delete(
+    "/sites/{site_id}/users/{username}",
+    response={204: None, **WRITE_ERRORS},
+    summary="Take a user's role on a site (its admins)",
+)
+def delete_site_user(request: ApiRequest, site_id: RowId, username: str) -> Status[None]:
+    site = selectors.site_get(user=request.auth, pk=site_id)
+    held = selectors.site_user_get(user=request.auth, site=site, username=username)
+    user_set_site_role(actor=request.auth, user=held.user, site=site, role=None)
     return Status(204, None)

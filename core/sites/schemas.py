@@ -9,6 +9,7 @@ from ninja import Schema
 from pydantic import Field
 
 from core.models import SiteRule
+from core.roles import Role
 
 MAX_BULK_NAMES = 10_000
 
@@ -49,6 +50,19 @@ class SiteRuleIn(Schema):
     kind: SiteRule.Kind = Field(description="prefix (the name starts with text) or pattern (a shell glob)")
     text: str = Field(min_length=1, max_length=255, description="e.g. urn:imei:35 or urn:imei:35???0*")
     position: int = Field(default=0, ge=-(2**31), lt=2**31, description="rules are tried by position, then id")
+
+
+class SiteUserIn(Schema):
+    role: Role = Field(
+        description="viewer, operator or admin of this site's devices (admin: and of its users and rules)"
+    )
+
+
+# Read from a ``SiteRole`` with its user.
+class SiteUserOut(Schema):
+    username: str = Field(alias="user.username")
+    role: str
+    since: dt.datetime = Field(alias="created_at")
 
 
 # Read from a ``SiteRule``.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 
 from core.errors import FieldhubError, NotFound
-from core.models import Label, Site, SiteRule
+from core.models import Label, Site, SiteRole, SiteRule
 from core.permissions import Principal, require_on, require_scope, scope_of
 from core.roles import Role
 
@@ -47,6 +47,19 @@ def site_rule_get(*, user: Principal, site: Site, pk: int) -> SiteRule:
         return site_rules(user=user, site=site).get(pk=pk)
     except SiteRule.DoesNotExist:
         raise NotFound(f"site {site.pk} has no rule with id {pk}", path="rule") from None
+
+
+def site_users(*, user: Principal, site: Site) -> QuerySet[SiteRole]:
+    """The roles held on ``site``, each with its user, by user name (the site's admins, and global admins)."""
+    require_on(user, Role.ADMIN, site.pk, what=f"site {site.name!r}")
+    return SiteRole.objects.filter(site=site).select_related("user").order_by("user__username")
+
+
+def site_user_get(*, user: Principal, site: Site, username: str) -> SiteRole:
+    try:
+        return site_users(user=user, site=site).get(user__username=username)
+    except SiteRole.DoesNotExist:
+        raise NotFound(f"{username!r} holds no role on site {site.name!r}", path="username") from None
 
 
 def site_for_filter(*, user: Principal, value: str | int | None, path: str = "site") -> Site | None:

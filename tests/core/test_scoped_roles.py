@@ -333,3 +333,36 @@ class TestSiteAdmins:
             "/users/", {"action": "site-role", "user": ann.pk, "site": fleet["A"].pk, "role": "boss"}
         )
         assert bad_role.status_code == 422
+
+    def test_the_site_users_api_gives_lists_and_takes_roles(self, fleet, viewer) -> None:
+        sam = on_sites("sam", A=Role.ADMIN)
+        client = as_user(sam)
+        a = fleet["A"].pk
+        given = send(client, "PUT", f"/api/v1/sites/{a}/users/{viewer.username}", {"role": "operator"})
+        assert (given.status_code, given.json()["role"], given.json()["username"]) == (200, "operator", viewer.username)
+        listed = client.get(f"/api/v1/sites/{a}/users").json()
+        assert [(row["username"], row["role"]) for row in listed] == [("sam", "admin"), (viewer.username, "operator")]
+        assert send(client, "DELETE", f"/api/v1/sites/{a}/users/{viewer.username}").status_code == 204
+        assert not SiteRole.objects.filter(user=viewer).exists()
+
+    @pytest.mark.parametrize(
+        ("username", "body", "status", "detail"),
+        [
+            ("nobody", {"role": "viewer"}, 404, "username: no active user named 'nobody'"),
+            ("sam", {"role": "viewer"}, 422, "role: you cannot change your own role"),
+            ("ann", {"role": "boss"}, 422, None),
+            ("ann", {}, 422, None),
+        ],
+    )
+    def test_the_site_users_api_refuses_what_it_cannot_do(
+        self, fleet, username: str, body: dict[str, str], status: int, detail: str | None
+    ) -> None:
+        on_sites("ann", A=Role.VIEWER)
+        client = as_user(on_sites("sam", A=Role.ADMIN))
+        response = send(client, "PUT", f"/api/v1/sites/{fleet['A'].pk}/users/{username}", body)
+        assert response.status_code == status, response.content
+        if detail:
+            assert response.json()["detail"] == detail
+        assert dict(SiteRole.objects.values_list("user__username", "role")) == {"ann": "viewer", "sam": "admin"}
+        missing = send(client, "DELETE", f"/api/v1/sites/{fleet['A'].pk}/users/nobody")
+        assert (missing.status_code, missing.json()["detail"]) == (404, "username: 'nobody' holds no role on site 'A'")

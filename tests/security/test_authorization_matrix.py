@@ -28,7 +28,7 @@ from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint, ResourceType
 from core.roles import Role
-from core.services import token_create
+from core.services import token_create, user_set_site_role
 from core.sites.services import site_create, site_rule_create
 from firmware.services import campaign_create, firmware_update_start
 from realtime.routing import websocket_urlpatterns
@@ -273,6 +273,16 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     ("DELETE", "api/v1/sites/<site_id>/rules/<rule_id>"): (
         "/api/v1/sites/{o.site.pk}/rules/{o.rule.pk}",
+        (401, 403, 403, 403, 204, 204, 401),
+    ),
+    # Who holds a role on a site: its admins (here: global ones) manage them.
+    ("GET", "api/v1/sites/<site_id>/users"): ("/api/v1/sites/{o.site.pk}/users", (401, 403, 403, 403, 200, 200, 401)),
+    ("PUT", "api/v1/sites/<site_id>/users/<username>"): (
+        "/api/v1/sites/{o.site.pk}/users/{o.user.username}",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("DELETE", "api/v1/sites/<site_id>/users/<username>"): (
+        "/api/v1/sites/{o.site.pk}/users/{o.user.username}",
         (401, 403, 403, 403, 204, 204, 401),
     ),
     ("GET", "api/v1/"): ("/api/v1/", (404, 404, 404, 404, 404, 404, 404)),
@@ -800,7 +810,7 @@ class Objects:
     group: Any
     user: Any
     resource_type: Any
-    site: Any  # a site with no devices, and one rule
+    site: Any  # a site with no devices, one rule, and a viewer (``user``)
     rule: Any
 
     def fill(self, template: str) -> str:
@@ -829,6 +839,7 @@ def objects(db: None) -> Objects:
     token, _secret = token_create(actor=owner, user=owner, name="someone else's")
     site = site_create(actor=superuser, name="matrix site")
     rule = site_rule_create(actor=superuser, site=site, kind="prefix", text="urn:imei:99")
+    user_set_site_role(actor=superuser, user=owner, site=site, role="viewer")
     return Objects(
         endpoint=endpoint,
         spare=make_endpoint(name="urn:imei:350000000000003"),
@@ -857,6 +868,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "api/v1/sites": {"name": "another site"},
         "api/v1/sites/<site_id>": {"description": "changed"},
         "api/v1/sites/<site_id>/rules": {"kind": "pattern", "text": "urn:imei:98*"},
+        "api/v1/sites/<site_id>/users/<username>": {"role": "operator"},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
@@ -893,7 +905,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "accounts/login/": {"username": "nobody", "password": "wrong"},
         "admin/login/": {"username": "nobody", "password": "wrong"},
     }
-    if method not in ("POST", "PATCH"):
+    if method not in ("POST", "PATCH", "PUT"):
         return {}
     if route in json_bodies:
         return {"data": json.dumps(json_bodies[route]), "content_type": "application/json"}

@@ -76,6 +76,9 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("GET", "api/v1/sites/<site_id>/rules"),
             ("POST", "api/v1/sites/<site_id>/rules"),
             ("DELETE", "api/v1/sites/<site_id>/rules/<rule_id>"),
+            ("GET", "api/v1/sites/<site_id>/users"),
+            ("PUT", "api/v1/sites/<site_id>/users/<username>"),
+            ("DELETE", "api/v1/sites/<site_id>/users/<username>"),
         )
     },
     # Someone else's token: only a global admin revokes it.
