@@ -6,13 +6,11 @@ tests/security/test_site_personas.py."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 
 from core.errors import PermissionDenied
 from core.lwm2m.nodes import Path, Reading
@@ -26,19 +24,10 @@ from firmware.services import campaign_create, firmware_update_start
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import EndpointOperation
+from tests.core.test_sites import as_user, send
 from tests.factories import make_firmware, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def as_user(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def send(client: Client, method: str, url: str, body: Any = None) -> Any:
-    return client.generic(method, url, json.dumps(body) if body is not None else "", content_type="application/json")
 
 
 def on_sites(username: str, **roles: Role) -> Any:
