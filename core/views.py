@@ -169,8 +169,10 @@ def _user_action(request: PageRequest, context: dict[str, object]) -> int:
     if action == "role":
         user_set_role(actor=request.user, user=target, role=request.POST.get("role", ""))
     elif action == "site-role":
-        site = _site_posted(request)
-        user_set_site_role(actor=request.user, user=target, site=site, role=request.POST.get("role", ""))
+        site, role = _site_posted(request), request.POST.get("role", "")
+        user_set_site_role(actor=request.user, user=target, site=site, role=role)
+        held = "no longer holds a role" if role == "none" else f"is now {role}"
+        context["done"] = f"{target.get_username()} {held} on {site.name}."
     elif action in ("activate", "deactivate"):
         user_set_active(actor=request.user, user=target, active=action == "activate")
     elif action == "password":
