@@ -282,6 +282,7 @@ class TestSiteAdmins:
         raised = client.post("/users/", {"action": "site-role", "user": ann.pk, "site": fleet["A"].pk, "role": "admin"})
         assert raised.status_code == 200
         assert SiteRole.objects.get(user=ann).role == "admin"
+        assert "ann is now admin on A." in raised.content.decode()
 
     def test_a_site_admin_manages_the_accounts_of_users_of_their_sites_only(self, fleet, viewer) -> None:
         ann = on_sites("ann", A=Role.VIEWER)
