@@ -13,7 +13,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from core.errors import Conflict
-from core.models import ApiToken, Endpoint, ResourceType
+from core.models import ApiToken, Endpoint, ResourceType, SiteRole
 from core.permissions import has_role
 from core.roles import Role
 from core.services import keep_an_administrator, resource_type_save, token_create, token_revoke
@@ -141,11 +141,29 @@ class FieldhubUserChangeForm(UserChangeForm[User]):
         return cleaned
 
 
+class SiteRoleInline(RoleInline[SiteRole, User]):
+    """A user's roles per site, shown with the user; they are given and taken on /users/ (or by the sites
+    API), whose service re-checks the user's open sockets at once."""
+
+    model = SiteRole
+    fields = ("site", "role", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class FieldhubUserAdmin(UserAdmin[User]):
     """Django's user admin, with the last-administrator rule on changes and deletion (users are deactivated
-    on /users/ rather than deleted: there is no bulk deletion)."""
+    on /users/ rather than deleted: there is no bulk deletion), and the user's site roles (read-only)."""
 
     form = FieldhubUserChangeForm
+    inlines = (SiteRoleInline,)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -356,3 +356,12 @@ class TestSiteAdmins:
         assert dict(SiteRole.objects.values_list("user__username", "role")) == {"ann": "viewer", "sam": "admin"}
         missing = send(client, "DELETE", f"/api/v1/sites/{fleet['A'].pk}/users/nobody")
         assert (missing.status_code, missing.json()["detail"]) == (404, "username: 'nobody' holds no role on site 'A'")
+
+
+def test_the_django_admin_shows_a_users_site_roles_read_only(fleet) -> None:
+    ann = on_sites("ann", A=Role.OPERATOR)
+    root = make_user(Role.ADMIN, username="root", is_staff=True, is_superuser=True)
+    page = as_user(root).get(f"/admin/auth/user/{ann.pk}/change/").content.decode()
+    assert "Site roles" in page
+    assert re.search(r'class="field-site">\s*<p>A</p>\s*</td>\s*<td class="field-role">\s*<p>operator</p>', page)
+    assert 'name="site_roles-0-role"' not in page  # given and taken on /users/ only
