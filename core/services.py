@@ -21,8 +21,8 @@ from django.utils import timezone
 from core.errors import Conflict, FieldhubError, LockedOut, PermissionDenied
 from core.http import client_address
 from core.lwm2m.ddf import definitions
-from core.models import ApiToken, LoginThrottle, ResourceType
-from core.permissions import Principal, may_manage_account, require
+from core.models import ApiToken, LoginThrottle, ResourceType, Site, SiteRole
+from core.permissions import Principal, forget_roles, may_manage_account, require, require_on
 from core.registry import resource_types
 from core.roles import Role
 from core.signals import user_access_changed
@@ -243,6 +243,28 @@ def user_reset_password(*, actor: Principal, user: User) -> str:
         user.save(update_fields=["password"])
         _access_changed(user)
     return password
+
+
+def user_set_site_role(*, actor: Principal, user: User, site: Site, role: str | None) -> SiteRole | None:
+    """Give ``user`` the role ``role`` on ``site``, in place of the one they held there (None: remove it).
+    Global admins and the site's admins may; not on themselves, and a superuser's only a superuser. After
+    the commit the user's open sockets check their access again (realtime.access: a role removed or
+    lowered closes them, a fleet page's set of sites changed reloads it)."""
+    require_on(actor, Role.ADMIN, site.pk, what="the users of this site")
+    chosen = None if role is None else _role(role)
+    if user.pk == actor.pk:
+        raise FieldhubError("you cannot change your own role", path="role")
+    if user.is_superuser and not getattr(actor, "is_superuser", False):
+        raise PermissionDenied(f"only a superuser may change the role of a superuser ({user.get_username()})")
+    with transaction.atomic():
+        if chosen is None:
+            SiteRole.objects.filter(user=user, site=site).delete()
+            held = None
+        else:
+            held, _ = SiteRole.objects.update_or_create(user=user, site=site, defaults={"role": chosen.value})
+        forget_roles(user)
+        _access_changed(user)
+    return held
 
 
 def _require_may_manage(actor: Principal, user: User, what: str) -> None:
