@@ -240,7 +240,8 @@ def fleet_counts(*, user: Principal, site_id: int | None = None) -> FleetCounts:
 def fleet_counts_shown(*, user: Principal) -> list[FleetCounts]:
     """What the dashboard counts for ``user``: every device as one with a global role; else each of their
     sites apart, by name (each site's counts are pushed to that site's group, realtime.groups, and a page
-    cannot add them up), never the fleet's. Three queries (four with a site role), however many sites."""
+    cannot add them up), never the fleet's. Two queries with a global role, three with site roles, however
+    many sites (besides the user's roles, read once per user object)."""
     scope = require_scope(user, Role.VIEWER)
     if scope.everywhere:
         return [fleet_counts(user=user)]
