@@ -304,3 +304,34 @@ class TestRolesChangedWhileOpen:
         await post("dev-in-alpha")  # announced for site B now: nothing of it reaches site A's page
         assert "dev-in-alpha" not in await receive_all(dashboard)
         assert await stays_open(dashboard)
+
+
+class TestTheCheckStaysCheap:
+    def test_checking_many_sockets_of_site_users_is_a_constant_number_of_queries(
+        self, db: None, django_assert_num_queries
+    ) -> None:
+        """The sessions, the users, their groups, their site roles, the device sockets' devices: five queries
+        for any number of sockets."""
+        from django.test import Client
+
+        from realtime.access import SocketAccess, sockets_refused
+
+        def sockets_of(n: int) -> list[SocketAccess]:
+            made = []
+            for _ in range(n):
+                site = Site.objects.create(name=f"site-{Site.objects.count()}")
+                user = make_user()
+                SiteRole.objects.create(user=user, site=site, role="viewer")
+                device = make_endpoint(site=site)
+                client = Client()
+                client.force_login(user)
+                key = client.session.session_key
+                made.append(SocketAccess(key, user.pk, Role.VIEWER, sites=frozenset({site.pk})))
+                made.append(SocketAccess(key, user.pk, Role.VIEWER, endpoint_id=device.pk))
+            return made
+
+        few, many = sockets_of(1), sockets_of(8)
+        with django_assert_num_queries(5):
+            assert sockets_refused(sockets=few) == {}
+        with django_assert_num_queries(5):
+            assert sockets_refused(sockets=few + many) == {}
