@@ -74,7 +74,7 @@ def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser | None:
 
 def socket_access(*, scope: Mapping[str, Any], role: Role) -> SocketAccess | None:
     """The access of a socket whose handshake was authenticated (AuthMiddlewareStack), else None; where it
-    applies is set by the consumer once it knows (``scoped``)."""
+    applies (``sites``, ``endpoint_id``) the consumer sets once it knows (``FragmentConsumer.groups_for``)."""
     user, session = scope.get("user"), scope.get("session")
     if user is None or not user.is_authenticated or session is None or not session.session_key:
         return None
@@ -87,7 +87,7 @@ def sites_of(scope: Scope) -> frozenset[int] | None:
 
 
 def sockets_refused(*, sockets: Collection[SocketAccess]) -> dict[SocketAccess, int]:
-    """The sockets that may no longer stay open, each with its close code (4401 or 4403)."""
+    """The sockets that may no longer stay open, each with its close code (4401, 4403 or 4409)."""
     if not sockets:
         return {}
     sessions = _live_sessions({socket.session_key for socket in sockets})

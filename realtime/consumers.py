@@ -3,9 +3,13 @@
 Close codes (realtime.groups; after accepting, so that the browser sees them): 4401 not logged in or the
 session ended, 4403 no role for this (anywhere), 4404 no such device or path (or a device the user may not
 see: as for one that does not exist, so that no name is disclosed), 4409 the user's sites changed while
-open, 4429 / 4413 the client sent too much. A
-foreign Origin is refused before this, by SameOriginValidator (core.asgi). What happens to a socket once
-open -- its access checked again, heartbeats, a client that floods -- is realtime.sockets'.
+open, 4429 / 4413 the client sent too much. A foreign Origin is refused before this, by
+SameOriginValidator (core.asgi). What happens to a socket once open -- its access checked again,
+heartbeats, a client that floods -- is realtime.sockets'.
+
+Which groups a socket joins is the user's scope for the consumer's role (core.permissions.scope_of): a
+fleet page's global group with a global role, else its group of each site where the user holds the role
+(realtime.groups.on_site); a device's group when that scope includes the device's site.
 """
 
 from __future__ import annotations
