@@ -209,9 +209,11 @@ def user_create(*, actor: Principal, username: str, role: str, site: Site | None
 NO_ROLE = "none"  # user_set_role: no global role (the user's site roles only)
 
 
-def user_set_site_role(*, actor: Principal, user: User, site: Site, role: str | None) -> User:
+def user_set_site_role(*, actor: Principal, user: User, site: Site, role: str | None) -> SiteRole | None:
     """Give ``user`` ``role`` on ``site`` (replacing the one they had there), or take it (``role`` None or
-    "none"): global admins, and that site's admins. Their open sockets check their access again."""
+    "none"): global admins, and that site's admins; not on themselves, nor on a superuser (an admin
+    everywhere). After the commit the user's open sockets check their access again (realtime.access: a role
+    removed or lowered closes them, a fleet page whose set of sites changed reloads)."""
     require_on(actor, Role.ADMIN, site.pk, what=f"site {site.name!r}")
     chosen = None if role is None or role == NO_ROLE else _role(role)
     if user.pk == actor.pk:
@@ -219,13 +221,14 @@ def user_set_site_role(*, actor: Principal, user: User, site: Site, role: str | 
     if user.is_superuser:
         raise FieldhubError(f"{user.get_username()} is a superuser: an admin everywhere", path="role")
     with transaction.atomic():
+        held = None
         if chosen is None:
             SiteRole.objects.filter(user=user, site=site).delete()
         else:
-            SiteRole.objects.update_or_create(user=user, site=site, defaults={"role": chosen.value})
+            held, _ = SiteRole.objects.update_or_create(user=user, site=site, defaults={"role": chosen.value})
         forget_roles(user)
         _access_changed(user)
-    return user
+    return held
 
 
 def user_set_role(*, actor: Principal, user: User, role: str) -> User:

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 from django.apps import AppConfig
 
 if TYPE_CHECKING:
-    from core.permissions import Scope
+    from django.db.models import QuerySet
+
+    from core.models import Endpoint
 
 
 class FirmwareConfig(AppConfig):
@@ -28,12 +30,13 @@ class FirmwareConfig(AppConfig):
 # dashboard's viewer, the operator who retries) before it calls them.
 
 
-def updating_count(scope: Scope) -> int:
-    """The dashboard's "updating": devices in ``scope`` with an update under way."""
+def updating_count(endpoints: QuerySet[Endpoint]) -> dict[int | None, int]:
+    """The dashboard's "updating": of these devices (those telemetry's user sees), those with an update
+    under way, by site."""
     from core.permissions import SYSTEM
     from firmware import selectors
 
-    return selectors.updating_count(user=SYSTEM, scope=scope)
+    return selectors.updating_by_site(user=SYSTEM, endpoints=endpoints)
 
 
 def retry_refusals(operation_ids: Sequence[int]) -> dict[int, str]:

@@ -94,6 +94,13 @@ def updating_count(*, user: Principal, scope: Scope = EVERYWHERE) -> int:
     return scope.filter(_updates(user), "endpoint__site").filter(status__in=FirmwareUpdate.ACTIVE_STATUSES).count()
 
 
+def updating_by_site(*, user: Principal, endpoints: QuerySet[Endpoint]) -> dict[int | None, int]:
+    """Of ``endpoints``, those with an update under way, counted by site (None: in no site), in one query."""
+    active = _updates(user).filter(endpoint__in=endpoints, status__in=FirmwareUpdate.ACTIVE_STATUSES)
+    rows = active.values("endpoint__site_id").annotate(n=Count("pk")).order_by()
+    return {row["endpoint__site_id"]: row["n"] for row in rows}
+
+
 def updates_under_way(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int, FirmwareUpdate]:
     """The active update of each of these devices that has one, with its image and campaign."""
     updates = update_list(user=user).filter(

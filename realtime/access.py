@@ -6,10 +6,20 @@ every session), a lower role -- by any path, the users page, the Django admin, `
 or a plain ``save()``. So open sockets are checked again, periodically and when told to
 (realtime.sockets), by the rule ``django.contrib.auth.get_user`` applies to each request: the session
 exists and has not expired, names the same user and a configured backend, carries the user's current
-session auth hash, the user is active; and the user still holds the socket's role.
+session auth hash, the user is active; and the user still holds the socket's role where the socket needs it.
 
-``sockets_refused`` reads every session and user at once, so one check of all of a process's sockets costs
-three queries (with the database session backend), however many sockets there are.
+Where: a fleet page's socket was let in with the user's scope for its role (every device, or some sites:
+``core.permissions.scope_of``) and joined that scope's groups (realtime.groups). A user who no longer holds
+the role anywhere loses the socket (4403). A user whose set of sites changed (a site role given, removed or
+lowered below the socket's role, a global role given or taken while a site role remains) has the socket
+closed with 4409: the page reloads (fieldhub.js) and is let in again with its new scope, so it shows exactly
+what the user may now see (a socket cannot leave the page's rows it showed already). A device's socket
+stays open while the user holds the role on the device's site as it is now (a device moved to a site the
+user has no role on: 4403, as for a role removed).
+
+``sockets_refused`` reads every session, user (with their groups and site roles) and device of a device
+socket at once, so one check of all of a process's sockets costs five queries (with the database session
+backend), however many sockets there are.
 """
 
 from __future__ import annotations
@@ -26,9 +36,9 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from core.permissions import has_role
+from core.permissions import Scope, scope_of
 from core.roles import Role
-from realtime.groups import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED
+from realtime.groups import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED, CLOSE_SCOPE_CHANGED
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -36,11 +46,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SocketAccess:
-    """What a socket was let in with: its session, its user, and the role the socket needs."""
+    """What a socket was let in with: its session, its user, the role the socket needs, and where: a fleet
+    socket's sites (None: everywhere, a global role), or the device of a device's socket."""
 
     session_key: str
     user_id: int
     role: Role
+    sites: frozenset[int] | None = None
+    endpoint_id: int | None = None
 
     @property
     def session_digest(self) -> str:
@@ -60,29 +73,61 @@ def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser | None:
 
 
 def socket_access(*, scope: Mapping[str, Any], role: Role) -> SocketAccess | None:
-    """The access of a socket whose handshake was authenticated (AuthMiddlewareStack), else None."""
+    """The access of a socket whose handshake was authenticated (AuthMiddlewareStack), else None; where it
+    applies (``sites``, ``endpoint_id``) the consumer sets once it knows (``FragmentConsumer.groups_for``)."""
     user, session = scope.get("user"), scope.get("session")
     if user is None or not user.is_authenticated or session is None or not session.session_key:
         return None
     return SocketAccess(session_key=session.session_key, user_id=user.pk, role=role)
 
 
+def sites_of(scope: Scope) -> frozenset[int] | None:
+    """A scope as ``SocketAccess.sites`` keeps it: None for everywhere."""
+    return None if scope.everywhere else scope.site_ids
+
+
 def sockets_refused(*, sockets: Collection[SocketAccess]) -> dict[SocketAccess, int]:
-    """The sockets that may no longer stay open, each with its close code (4401 or 4403)."""
+    """The sockets that may no longer stay open, each with its close code (4401, 4403 or 4409)."""
     if not sockets:
         return {}
     sessions = _live_sessions({socket.session_key for socket in sockets})
     user_model = get_user_model()
     users = {
         user.pk: user
-        for user in user_model.objects.filter(pk__in={socket.user_id for socket in sockets}).prefetch_related("groups")
+        for user in user_model.objects.filter(pk__in={socket.user_id for socket in sockets}).prefetch_related(
+            "groups", "site_roles"
+        )
     }
+    device_sites = _device_sites({socket.endpoint_id for socket in sockets if socket.endpoint_id is not None})
     refused = {}
     for socket in sockets:
         code = _verdict(socket, sessions.get(socket.session_key), users.get(socket.user_id))
+        if not code:
+            code = _where_verdict(socket, users[socket.user_id], device_sites)
         if code:
             refused[socket] = code
     return refused
+
+
+def _device_sites(endpoint_ids: set[int]) -> dict[int, int | None]:
+    """The site of each of these devices now (none for a device gone: its socket hears nothing more)."""
+    if not endpoint_ids:
+        return {}
+    from core.models import Endpoint
+
+    return dict(Endpoint.objects.filter(pk__in=endpoint_ids).values_list("pk", "site_id"))
+
+
+def _where_verdict(socket: SocketAccess, user: User, device_sites: dict[int, int | None]) -> int:
+    """Does the user still hold the socket's role where the socket needs it (see the module's doc)?"""
+    scope = scope_of(user, socket.role)
+    if not scope:
+        return CLOSE_FORBIDDEN
+    if socket.endpoint_id is not None:
+        if socket.endpoint_id in device_sites and not scope.includes(device_sites[socket.endpoint_id]):
+            return CLOSE_FORBIDDEN
+        return 0
+    return CLOSE_SCOPE_CHANGED if sites_of(scope) != socket.sites else 0
 
 
 def _verdict(socket: SocketAccess, session: dict[str, Any] | None, user: User | None) -> int:
@@ -96,8 +141,6 @@ def _verdict(socket: SocketAccess, session: dict[str, Any] | None, user: User | 
         return CLOSE_NOT_AUTHENTICATED
     if not _hash_matches(session.get(HASH_SESSION_KEY), user):
         return CLOSE_NOT_AUTHENTICATED
-    if not has_role(user, socket.role):
-        return CLOSE_FORBIDDEN
     return 0
 
 

@@ -1,23 +1,30 @@
 """Websocket consumers: thin. Check who connects, join groups, forward fragments; nothing else.
 
 Close codes (realtime.groups; after accepting, so that the browser sees them): 4401 not logged in or the
-session ended, 4403 no role for this, 4404 no such device or path, 4429 / 4413 the client sent too much. A
-foreign Origin is refused before this, by SameOriginValidator (core.asgi). What happens to a socket once
-open -- its access checked again, heartbeats, a client that floods -- is realtime.sockets'.
+session ended, 4403 no role for this (anywhere), 4404 no such device or path (or a device the user may not
+see: as for one that does not exist, so that no name is disclosed), 4409 the user's sites changed while
+open, 4429 / 4413 the client sent too much. A foreign Origin is refused before this, by
+SameOriginValidator (core.asgi). What happens to a socket once open -- its access checked again,
+heartbeats, a client that floods -- is realtime.sockets'.
+
+Which groups a socket joins is the user's scope for the consumer's role (core.permissions.scope_of): a
+fleet page's global group with a global role, else its group of each site where the user holds the role
+(realtime.groups.on_site); a device's group when that scope includes the device's site.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from core.permissions import has_role
+from core.permissions import scope_of
 from core.roles import Role
 from realtime import groups
-from realtime.access import scope_user, socket_access
+from realtime.access import SocketAccess, scope_user, sites_of, socket_access
 from realtime.groups import (
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
@@ -50,7 +57,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         if access is None:
             await self.refuse(CLOSE_NOT_AUTHENTICATED)
             return
-        names, code = await database_sync_to_async(self.allowed)(scope_user(self.scope))
+        names, access, code = await database_sync_to_async(self.allowed)(scope_user(self.scope), access)
         if code:
             await self.refuse(code)
             return
@@ -118,49 +125,63 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     async def send_text(self, text: str) -> None:
         await self.send(text_data=text)
 
-    def allowed(self, user: User | AnonymousUser | None) -> tuple[list[str], int]:
-        """(groups to join, 0) or ([], close code); runs in a thread, may query the database."""
-        if user is None or not has_role(user, self.role):
-            return [], CLOSE_FORBIDDEN
-        return self.groups_for(user)
+    def allowed(self, user: User | AnonymousUser | None, access: SocketAccess) -> tuple[list[str], SocketAccess, int]:
+        """(groups to join, the access where it applies, 0) or ([], access, close code); runs in a thread,
+        may query the database. 4403 without the role anywhere (globally or on some site)."""
+        scope = scope_of(user, self.role)
+        if user is None or not scope:
+            return [], access, CLOSE_FORBIDDEN
+        return self.groups_for(user, access)
 
-    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
-        """(groups to join, 0) or ([], close code) for a user who holds the role."""
+    def groups_for(self, user: User | AnonymousUser, access: SocketAccess) -> tuple[list[str], SocketAccess, int]:
+        """(groups to join, the access where it applies, 0) or ([], access, close code) for a user who holds
+        the role somewhere."""
         raise NotImplementedError
 
 
-class DashboardConsumer(FragmentConsumer):
-    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
-        return [groups.DASHBOARD], 0
+class FleetConsumer(FragmentConsumer):
+    """A fleet page: the page's global group for a global role, else its group of each of the user's sites
+    (realtime.groups.on_site); the sites are kept with the access, which is checked again while open."""
+
+    group = ""
+
+    def groups_for(self, user: User | AnonymousUser, access: SocketAccess) -> tuple[list[str], SocketAccess, int]:
+        scope = scope_of(user, self.role)
+        names = [self.group] if scope.everywhere else [groups.on_site(self.group, s) for s in sorted(scope.site_ids)]
+        return names, replace(access, sites=sites_of(scope)), 0
 
 
-class FirmwareConsumer(FragmentConsumer):
-    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
-        return [groups.FIRMWARE], 0
+class DashboardConsumer(FleetConsumer):
+    group = groups.DASHBOARD
 
 
-class OperationsConsumer(FragmentConsumer):
-    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
-        return [groups.OPERATIONS], 0
+class FirmwareConsumer(FleetConsumer):
+    group = groups.FIRMWARE
 
 
-class EventsConsumer(FragmentConsumer):
-    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
-        return [groups.EVENTS], 0
+class OperationsConsumer(FleetConsumer):
+    group = groups.OPERATIONS
+
+
+class EventsConsumer(FleetConsumer):
+    group = groups.EVENTS
 
 
 class EndpointConsumer(FragmentConsumer):
-    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
+    """One device's page: 4404 for a device that does not exist or that the user may not see (the role on
+    its site, or a global one for a device in no site)."""
+
+    def groups_for(self, user: User | AnonymousUser, access: SocketAccess) -> tuple[list[str], SocketAccess, int]:
         from core.models import Endpoint
 
-        endpoint_id = (
+        found = (
             Endpoint.objects.filter(name=self.scope["url_route"]["kwargs"]["endpoint"])
-            .values_list("pk", flat=True)
+            .values_list("pk", "site_id")
             .first()
         )
-        if endpoint_id is None:
-            return [], CLOSE_NOT_FOUND
-        return [groups.endpoint(endpoint_id)], 0
+        if found is None or not scope_of(user, self.role).includes(found[1]):
+            return [], access, CLOSE_NOT_FOUND
+        return [groups.endpoint(found[0])], replace(access, endpoint_id=found[0]), 0
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):

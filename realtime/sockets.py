@@ -8,7 +8,8 @@ While a process has open sockets, one task on their event loop (daphne's) wakes 
   (core/static/core/fieldhub.js). Every ``presence.RENEW`` seconds it renews the marks.
 - **Access** (realtime.access): every ``ACCESS_CHECK_SECONDS`` the session of every socket is checked again,
   in one batch; a socket whose session ended (logout, expiry, the user deactivated, a new password) is
-  closed with 4401, one whose user lost the role with 4403. A socket told that its user's access changed
+  closed with 4401, one whose user lost the role with 4403 (for a device's socket: on the device's site),
+  a fleet page's whose set of sites changed with 4409 (realtime.access). A socket told that its user's access changed
   (``groups.ACCESS_CHECK``, see realtime.access_changed) is checked at once.
 - **Heartbeat**: every ``HEARTBEAT_SECONDS`` a heartbeat (an HTML comment, which htmx swaps nowhere) goes to
   each group a socket here listens to, through the publisher and the channel layer like any live update,

@@ -4,13 +4,22 @@ a fragment nobody watches is never rendered.
 
 Every write that changes what a telemetry page shows announces it here, once: the ingest
 (``post_stored``), a device's state set elsewhere (``endpoint_changed``), an operation queued or moved
-(``operation_changed``)."""
+(``operation_changed``).
+
+What concerns one device goes to its own group, and, on the fleet pages, to the page's global group and to
+the group of the device's site (``groups.of_device``; a device in no site to the global group only), each
+fragment rendered once per group and, for a site's group, only while the device is still in that site
+(``site_id`` of the partials). The fleet counts are rendered per group too: the global group's count every
+device, a site's group that site's devices."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import TYPE_CHECKING
 
+from django.db.models import Model
+
+from core.models import Endpoint
 from realtime import LiveEvent, groups, publish
 from realtime.groups import EventType
 from telemetry import partials, presenters
@@ -21,20 +30,41 @@ if TYPE_CHECKING:
     from telemetry.models import EndpointOperation
 
 
+def site_of_device(row: Model) -> int | None:
+    """The site of the device a row (an operation, a firmware update) belongs to: from its ``endpoint`` if
+    that was read with it, else in one query."""
+    endpoint_field = type(row)._meta.get_field("endpoint")
+    if endpoint_field.is_cached(row):  # type: ignore[union-attr]  # a ForeignKey, whose descriptor caches
+        endpoint: Endpoint = getattr(row, "endpoint")  # noqa: B009  # any model with an endpoint
+        return endpoint.site_id
+    endpoint_id = getattr(row, "endpoint_id")  # noqa: B009
+    return Endpoint.objects.filter(pk=endpoint_id).values_list("site_id", flat=True).first()
+
+
+def _row(endpoint_id: int, site_id: int | None, *, created: bool = False) -> None:
+    """A device's row on the dashboard of every group that may see it (a new one on top)."""
+    key = f"endpoint-new-{endpoint_id}" if created else f"endpoint-row-{endpoint_id}"
+    for group in groups.of_device(groups.DASHBOARD, site_id):
+        row = partial(partials.render_endpoint_row, endpoint_id, insert=created, site_id=groups.site_of(group))
+        publish(group, LiveEvent(EventType.STATUS, key, row))
+
+
+def fleet_counts_changed(site_id: int | None) -> None:
+    """A device of ``site_id`` changed state: the fleet counts of the global group and of its site's."""
+    for group in groups.of_device(groups.DASHBOARD, site_id):
+        counts = partial(partials.render_fleet_counts, site_id=groups.site_of(group))
+        publish(group, LiveEvent(EventType.FLEET, "fleet-counts", counts))
+
+
 def post_stored(post: Post, saved: Saved) -> None:
     """Push what a stored post changed: the dashboard row (a new row for a new device), the counts when a
     device changed state, the device page's header and latest values, and the event on every list."""
     endpoint_id = saved.endpoint_id
-    dashboard, device = groups.DASHBOARD, groups.endpoint(endpoint_id)
-    if saved.created:
-        row = partial(partials.render_endpoint_row, endpoint_id, insert=True)
-        publish(dashboard, LiveEvent(EventType.STATUS, f"endpoint-new-{endpoint_id}", row))
-    else:
-        row = partial(partials.render_endpoint_row, endpoint_id)
-        publish(dashboard, LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", row))
+    device = groups.endpoint(endpoint_id)
+    _row(endpoint_id, saved.site_id, created=saved.created)
     fields = post.endpoint_fields
     if saved.created or saved.previous != (fields["online"], fields["sleeping"]):
-        publish(dashboard, LiveEvent(EventType.FLEET, "fleet-counts", partials.render_fleet_counts))
+        fleet_counts_changed(saved.site_id)
     status = partial(partials.render_endpoint_status, endpoint_id)
     publish(device, LiveEvent(EventType.STATUS, "endpoint-status", status))
     latest = partial(partials.render_latest_values, endpoint_id)
@@ -44,24 +74,34 @@ def post_stored(post: Post, saved: Saved) -> None:
             event_id=saved.event_id, endpoint_id=endpoint_id, endpoint_name=post.endpoint_name, post=post
         )
         html = partials.render_event(summary)
-        for group in (dashboard, device, groups.EVENTS):
+        lists = [*groups.of_device(groups.DASHBOARD, saved.site_id), *groups.of_device(groups.EVENTS, saved.site_id)]
+        for group in (*lists, device):
             publish(group, LiveEvent(EventType.EVENT, "events", html=html, keep=presenters.EVENTS_SHOWN))
 
 
-def endpoint_changed(endpoint_id: int, *, status_changed: bool) -> None:
+def endpoint_changed(endpoint_id: int, *, site_id: int | None, status_changed: bool) -> None:
     """A device's state changed outside an ingest (Leshan said it sleeps or left): its row, header, counts."""
-    dashboard, device = groups.DASHBOARD, groups.endpoint(endpoint_id)
-    row = partial(partials.render_endpoint_row, endpoint_id)
-    publish(dashboard, LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", row))
+    _row(endpoint_id, site_id)
     status = partial(partials.render_endpoint_status, endpoint_id)
-    publish(device, LiveEvent(EventType.STATUS, "endpoint-status", status))
+    publish(groups.endpoint(endpoint_id), LiveEvent(EventType.STATUS, "endpoint-status", status))
     if status_changed:
-        publish(dashboard, LiveEvent(EventType.FLEET, "fleet-counts", partials.render_fleet_counts))
+        fleet_counts_changed(site_id)
 
 
-def operation_changed(operation: EndpointOperation, *, created: bool = False) -> None:
-    """An operation was queued or changed state: its row on the device's page and on the operations page."""
+UNKNOWN_SITE = -1  # no site has this id: a caller that does not know the device's site
+
+
+def operation_changed(
+    operation: EndpointOperation, *, created: bool = False, site_id: int | None = UNKNOWN_SITE
+) -> None:
+    """An operation was queued or changed state: its row on the device's page and on the operations page
+    (of every group that may see its device). ``site_id``: its device's site, if the caller knows it (else
+    ``site_of_device`` reads it)."""
     key = f"operation-{operation.pk}" + ("-new" if created else "")
-    for group, page in ((groups.endpoint(operation.endpoint_id), "endpoint"), (groups.OPERATIONS, "operations")):
-        renderer = partial(partials.render_operation, operation.pk, insert=created, page=page)
+    site = site_of_device(operation) if site_id == UNKNOWN_SITE else site_id
+    pages = [(group, "operations") for group in groups.of_device(groups.OPERATIONS, site)]
+    for group, page in [(groups.endpoint(operation.endpoint_id), "endpoint"), *pages]:
+        renderer = partial(
+            partials.render_operation, operation.pk, insert=created, page=page, site_id=groups.site_of(group)
+        )
         publish(group, LiveEvent(EventType.OPERATION, key, renderer))

@@ -12,10 +12,15 @@ when Django starts (``FirmwareConfig.ready``):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
-from core.permissions import Scope
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from core.models import Endpoint
 
 # Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result, and a registration
 # (a device updating its firmware reboots and registers again).
@@ -41,16 +46,19 @@ def is_firmware_reading(reading: Reading) -> bool:
     return (reading.path.object_id, reading.path.resource_id) in FIRMWARE_RESOURCES
 
 
-_fleet_counters: dict[str, Callable[[Scope], int]] = {}
+# A fleet counter counts among the devices it is given (the dashboard's user's, or one site's), by their
+# site (None: devices in no site), in one query.
+FleetCounter = Callable[["QuerySet[Endpoint]"], dict[int | None, int]]
+
+_fleet_counters: dict[str, FleetCounter] = {}
 
 
-def add_fleet_counter(name: str, count: Callable[[Scope], int]) -> None:
-    """A count shown beside online / sleeping / offline on the dashboard (e.g. ``updating``), of the devices
-    in the scope (``core.permissions.Scope``: the sites of the dashboard's viewer, or everywhere)."""
+def add_fleet_counter(name: str, count: FleetCounter) -> None:
+    """A count shown beside online / sleeping / offline on the dashboard (e.g. ``updating``)."""
     _fleet_counters[name] = count
 
 
-def fleet_counters() -> dict[str, Callable[[Scope], int]]:
+def fleet_counters() -> dict[str, FleetCounter]:
     return dict(_fleet_counters)
 
 

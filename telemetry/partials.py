@@ -1,7 +1,11 @@
 """The live fragments of the telemetry pages: each renders one named partial of a page's template, from the
 context ``telemetry.presenters`` builds for the page itself, with ``oob`` set (the htmx ws extension swaps
 fragments in by id). They render for a group, whose members were checked when they joined: they read as
-``SYSTEM``. A fragment for something that is gone renders as "" (nothing is pushed)."""
+``SYSTEM``. A fragment for something that is gone renders as "" (nothing is pushed).
+
+A fleet page's fragment rendered for one site's group (``site_id``, realtime.groups.on_site) shows that
+site only: a device's row renders as "" once the device is no longer in the site (moved meanwhile), the
+counts count that site's devices."""
 
 from __future__ import annotations
 
@@ -10,14 +14,20 @@ from realtime import render
 from telemetry import presenters, selectors
 
 
-def render_fleet_counts() -> str:
-    context = {"counts": selectors.fleet_counts(user=SYSTEM), "oob": True}
+def render_fleet_counts(*, site_id: int | None = None) -> str:
+    """The dashboard's counts: of every device, or (``site_id``) of one site's."""
+    context = {"counts": selectors.fleet_counts(user=SYSTEM, site_id=site_id), "oob": True}
     return render("telemetry/dashboard.html#fleet-counts", context)
 
 
-def render_endpoint_row(endpoint_id: int, *, insert: bool = False) -> str:
+def _in_site(site_id: int | None, endpoint_site_id: int | None) -> bool:
+    """May a fragment about a device of ``endpoint_site_id`` go to a group for ``site_id`` (None: global)?"""
+    return site_id is None or site_id == endpoint_site_id
+
+
+def render_endpoint_row(endpoint_id: int, *, insert: bool = False, site_id: int | None = None) -> str:
     endpoint = selectors.endpoint_find(user=SYSTEM, pk=endpoint_id)
-    if endpoint is None:
+    if endpoint is None or not _in_site(site_id, endpoint.site_id):
         return ""
     (row,) = presenters.device_rows([endpoint])
     html = render("telemetry/dashboard.html#endpoint-row", {"row": row, "oob": not insert})
@@ -47,10 +57,12 @@ def render_event(summary: presenters.EventSummary) -> str:
     return f'<ul hx-swap-oob="afterbegin:#events">{html}</ul>'
 
 
-def render_operation(operation_id: int, *, insert: bool = False, page: str = "endpoint") -> str:
+def render_operation(
+    operation_id: int, *, insert: bool = False, page: str = "endpoint", site_id: int | None = None
+) -> str:
     """An operation's row, on a device's page or on the operations page; new rows go on top."""
     operation = selectors.operation_find(user=SYSTEM, pk=operation_id)
-    if operation is None:
+    if operation is None or not _in_site(site_id, operation.endpoint.site_id):
         return ""
     selectors.operations_mark_retryable([operation])
     html = render(f"telemetry/{page}.html#operation-row", {"op": operation, "oob": not insert})

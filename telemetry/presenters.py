@@ -199,7 +199,7 @@ def dashboard_context(
     events = summarize_events(list(selectors.event_list(user=user, values=False)[:EVENTS_SHOWN]))
     takes_new = devices.number == 1 and sort == selectors.DEFAULT_SORT and not q and not status
     return {
-        "counts": selectors.fleet_counts(user=user),
+        "fleet": selectors.fleet_counts_shown(user=user),
         "rows": device_rows(devices.items),
         "devices": devices,
         "takes_new": takes_new,

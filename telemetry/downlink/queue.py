@@ -159,11 +159,12 @@ def operations_claim(*, endpoint_ids: Sequence[int] | None, limit: int) -> list[
     else:
         candidates = candidates.filter(online=True, sleeping=False)
     with transaction.atomic():
-        locked = dict(
-            candidates.order_by("pk")
+        locked = {
+            pk: (name, site_id)
+            for pk, name, site_id in candidates.order_by("pk")
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", "name")[:limit]
-        )
+            .values_list("pk", "name", "site_id")[:limit]
+        }
         if not locked:
             return []
         busy = set(
@@ -186,8 +187,8 @@ def operations_claim(*, endpoint_ids: Sequence[int] | None, limit: int) -> list[
         )
         for op in due:
             op.status, op.last_attempt_at = Status.SENDING, now
-            announce.operation_changed(op)
-    return [Claim(op.pk, op.endpoint_id, locked[op.endpoint_id], op.kind, op.path, op.payload) for op in due]
+            announce.operation_changed(op, site_id=locked[op.endpoint_id][1])
+    return [Claim(op.pk, op.endpoint_id, locked[op.endpoint_id][0], op.kind, op.path, op.payload) for op in due]
 
 
 def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:

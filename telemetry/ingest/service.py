@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -85,7 +85,9 @@ def _store(
         # PostgreSQL's one-statement path (no transaction), in one of its own right after the statement.
         # A post for a known device reads no rules: the store says whether it created the row.
         with transaction.atomic(savepoint=False):
-            site_rules.endpoint_site_assign_first(endpoint_id=saved.endpoint_id, name=name)
+            site = site_rules.endpoint_site_assign_first(endpoint_id=saved.endpoint_id, name=name)
+        if site is not None:
+            saved = replace(saved, site_id=site.pk)  # announced to its site's pages too
     announce.post_stored(post, saved)
     return post, saved
 

@@ -51,6 +51,8 @@ class Saved:
     # Whether this post created the endpoint; else its (online, sleeping) before the post.
     created: bool
     previous: tuple[bool, bool] | None
+    # The endpoint's site (None: in no site, or a new one, which the ingest then assigns; telemetry.announce).
+    site_id: int | None = None
 
 
 def save(post: Post) -> Saved:
@@ -71,9 +73,9 @@ def save_postgresql(post: Post) -> Saved:
     sql, params = _pg_statement(post)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        endpoint_id, event_id, count, created, was_online, was_sleeping, *_ = cursor.fetchone()
+        endpoint_id, event_id, count, created, was_online, was_sleeping, site_id, *_ = cursor.fetchone()
     previous = None if was_online is None else (was_online, was_sleeping)
-    return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous)
+    return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous, site_id=site_id)
 
 
 def _pg_statement(post: Post) -> tuple[str, list[Any]]:
@@ -98,7 +100,7 @@ def _pg_statement(post: Post) -> tuple[str, list[Any]]:
             INSERT INTO {q(Endpoint._meta.db_table)} ({columns})
             VALUES ({", ".join(["%s"] * (len(fields) + 1))})
             ON CONFLICT ({q("name")}) DO UPDATE SET {updates}
-            RETURNING id, (xmax = 0) AS created
+            RETURNING id, (xmax = 0) AS created, {q("site_id")}
         ),
         data AS MATERIALIZED (
             SELECT nextval(pg_get_serial_sequence('{Resource._meta.db_table}', 'id')) AS id, rows.*
@@ -121,7 +123,8 @@ def _pg_statement(post: Post) -> tuple[str, list[Any]]:
         ){event_sql}{wake_sql}
         SELECT (SELECT id FROM endpoint), {"(SELECT id FROM event)" if post.event else "NULL"},
                (SELECT count(*) FROM inserted), (SELECT created FROM endpoint),
-               (SELECT {q("online")} FROM old), (SELECT {q("sleeping")} FROM old)
+               (SELECT {q("online")} FROM old), (SELECT {q("sleeping")} FROM old),
+               (SELECT {q("site_id")} FROM endpoint)
                {", (SELECT count(*) FROM woken)" if post.wake else ""}
     """
     return sql, [*params, *event_params, *wake_params]
@@ -160,7 +163,8 @@ def _pg_wake(post: Post) -> tuple[str, list[Any]]:
 
 
 def save_generic(post: Post) -> Saved:
-    previous = Endpoint.objects.filter(name=post.endpoint_name).values_list("online", "sleeping").first()
+    before = Endpoint.objects.filter(name=post.endpoint_name).values_list("online", "sleeping", "site_id").first()
+    previous, site_id = (None, None) if before is None else ((before[0], before[1]), before[2])
     (endpoint,) = Endpoint.objects.bulk_create(
         [Endpoint(name=post.endpoint_name, **post.endpoint_fields)],
         update_conflicts=True,
@@ -184,7 +188,7 @@ def save_generic(post: Post) -> Saved:
         _insert_returning(
             EventResource._meta.db_table, ("event_id", "resource_id"), [(event_id, r) for r in resource_ids]
         )
-    return Saved(endpoint.pk, event_id, len(resource_ids), created=previous is None, previous=previous)
+    return Saved(endpoint.pk, event_id, len(resource_ids), created=previous is None, previous=previous, site_id=site_id)
 
 
 def _latest_upsert(endpoint_id: int, post: Post, resource_ids: Sequence[int]) -> None:

@@ -125,7 +125,7 @@ def endpoint_state_set(endpoint: Endpoint, fields: dict[str, Any], *, status_cha
         return False
     with transaction.atomic():
         Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
-        announce.endpoint_changed(endpoint.pk, status_changed=status_changed)
+        announce.endpoint_changed(endpoint.pk, site_id=endpoint.site_id, status_changed=status_changed)
     return True
 
 
@@ -133,10 +133,10 @@ def endpoints_state_set(endpoints: QuerySet[Endpoint], fields: dict[str, Any]) -
     """Set ``fields`` on the devices ``endpoints`` selects (the filter is applied again by the update, so a
     device heard from meanwhile is left alone) and announce each after commit. Returns how many changed."""
     with transaction.atomic():
-        ids = list(endpoints.values_list("pk", flat=True))
-        if not ids:
+        sites = dict(endpoints.values_list("pk", "site_id"))
+        if not sites:
             return 0
-        changed = endpoints.filter(pk__in=ids).update(**fields)
-        for pk in ids:
-            announce.endpoint_changed(pk, status_changed=True)
+        changed = endpoints.filter(pk__in=list(sites)).update(**fields)
+        for pk, site_id in sites.items():
+            announce.endpoint_changed(pk, site_id=site_id, status_changed=True)
     return changed

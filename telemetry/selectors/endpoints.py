@@ -201,30 +201,65 @@ def endpoint_page(
 
 @dataclass(frozen=True)
 class FleetCounts:
+    """Devices by state, of every device a user sees, or (``site_id``) of one site's."""
+
     online: int
     sleeping: int
     offline: int
     total: int
     extra: dict[str, int]
+    site_id: int | None = None
+    site_name: str = ""
 
 
-def fleet_counts(*, user: Principal) -> FleetCounts:
-    """Devices by state in one query, plus what other apps count (firmware: updating; telemetry.hooks), of the
-    devices ``user`` may see."""
-    scope = require_scope(user, Role.VIEWER)
-    counts = scope.filter(Endpoint.objects.all()).aggregate(
-        n_online=Count("pk", filter=STATUS_FILTERS["online"]),
-        n_sleeping=Count("pk", filter=STATUS_FILTERS["sleeping"]),
-        n_offline=Count("pk", filter=STATUS_FILTERS["offline"]),
-        n_total=Count("pk"),
-    )
+_BY_STATE = {
+    "n_online": Count("pk", filter=STATUS_FILTERS["online"]),
+    "n_sleeping": Count("pk", filter=STATUS_FILTERS["sleeping"]),
+    "n_offline": Count("pk", filter=STATUS_FILTERS["offline"]),
+    "n_total": Count("pk"),
+}
+
+
+def _counts(row: dict[str, Any], extra: dict[str, int], site_id: int | None = None, name: str = "") -> FleetCounts:
     return FleetCounts(
-        online=counts["n_online"],
-        sleeping=counts["n_sleeping"],
-        offline=counts["n_offline"],
-        total=counts["n_total"],
-        extra={name: count(scope) for name, count in hooks.fleet_counters().items()},
+        online=row.get("n_online") or 0,
+        sleeping=row.get("n_sleeping") or 0,
+        offline=row.get("n_offline") or 0,
+        total=row.get("n_total") or 0,
+        extra=extra,
+        site_id=site_id,
+        site_name=name,
     )
+
+
+def fleet_counts(*, user: Principal, site_id: int | None = None) -> FleetCounts:
+    """Devices by state in one query, plus what other apps count (firmware: updating; telemetry.hooks):
+    of every device ``user`` sees, or of those of the site ``site_id`` (and its name, one query more)."""
+    endpoints = visible_endpoints(user)
+    name = ""
+    if site_id is not None:
+        endpoints = endpoints.filter(site_id=site_id)
+        name = Site.objects.filter(pk=site_id).values_list("name", flat=True).first() or ""
+    extra = {key: sum(count(endpoints).values()) for key, count in hooks.fleet_counters().items()}
+    return _counts(endpoints.aggregate(**_BY_STATE), extra, site_id, name)
+
+
+def fleet_counts_shown(*, user: Principal) -> list[FleetCounts]:
+    """What the dashboard counts for ``user``: every device as one with a global role; else each of their
+    sites apart, by name (each site's counts are pushed to that site's group, realtime.groups, and a page
+    cannot add them up), never the fleet's. Two queries with a global role, three with site roles, however
+    many sites (besides the user's roles, read once per user object)."""
+    scope = require_scope(user, Role.VIEWER)
+    if scope.everywhere:
+        return [fleet_counts(user=user)]
+    endpoints = visible_endpoints(user)
+    rows = {row["site_id"]: row for row in endpoints.values("site_id").annotate(**_BY_STATE).order_by()}
+    extras = {key: count(endpoints) for key, count in hooks.fleet_counters().items()}
+    sites = Site.objects.filter(pk__in=sorted(scope.site_ids)).order_by("name", "pk").values_list("pk", "name")
+    return [
+        _counts(rows.get(pk, {}), {key: by_site.get(pk, 0) for key, by_site in extras.items()}, pk, name)
+        for pk, name in sites
+    ]
 
 
 def endpoint_get(*, user: Principal, name: str, tags: bool = False) -> Endpoint:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from channels.layers import channel_layers
 
+from realtime import sockets
 from realtime.publisher import publisher
 from tests.realtime.live import IN_MEMORY, disconnect_all, presence_established, redis_layers
 
@@ -30,3 +31,16 @@ async def layer(request: pytest.FixtureRequest, settings: Any) -> str:
     await disconnect_all()
     await asyncio.get_running_loop().run_in_executor(None, publisher.flush)
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def told_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No periodic check during the test: a socket that closes was told to."""
+    monkeypatch.setattr(sockets, "ACCESS_CHECK_SECONDS", 3600.0)
+
+
+@pytest.fixture
+def checked_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The periodic check every 0.2 s instead of every few seconds."""
+    monkeypatch.setattr(sockets, "TICK", 0.05)
+    monkeypatch.setattr(sockets, "ACCESS_CHECK_SECONDS", 0.2)

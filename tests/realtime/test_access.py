@@ -20,7 +20,6 @@ from django.test import Client
 from django.utils import timezone
 
 from core.roles import Role
-from realtime import sockets
 from realtime.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED
 from tests.factories import make_endpoint, make_user
 from tests.realtime.live import connect
@@ -28,19 +27,6 @@ from tests.realtime.live import connect
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def told_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No periodic check during the test: a socket that closes was told to."""
-    monkeypatch.setattr(sockets, "ACCESS_CHECK_SECONDS", 3600.0)
-
-
-@pytest.fixture
-def checked_often(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The periodic check every 0.2 s instead of every few seconds."""
-    monkeypatch.setattr(sockets, "TICK", 0.05)
-    monkeypatch.setattr(sockets, "ACCESS_CHECK_SECONDS", 0.2)
 
 
 def logged_in(user: Any) -> Client:

@@ -152,7 +152,7 @@ def test_the_sweep_announces_each_device_it_changed_and_no_other(
 ) -> None:
     announced: list[tuple[int, bool]] = []
     monkeypatch.setattr(
-        announce, "endpoint_changed", lambda pk, *, status_changed: announced.append((pk, status_changed))
+        announce, "endpoint_changed", lambda pk, *, site_id, status_changed: announced.append((pk, status_changed))
     )
     lapsed = seen(300 + 61)
     dozing = seen(94, queue_mode=True)

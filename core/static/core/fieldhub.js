@@ -66,6 +66,8 @@ document.addEventListener("htmx:oobAfterSwap", function () {
     show(e.target, "open");
   });
   document.addEventListener("htmx:wsClose", function (e) {
+    // 4409: the user's sites changed (realtime.access); the page, reloaded, shows and hears the new ones
+    if (e.detail.event && e.detail.event.code === 4409) { window.location.reload(); return; }
     show(e.target, "closed");
     e.target.dataset.dropped = "1";
   });
