@@ -3,8 +3,13 @@
 ``user_access_changed(user_id=...)`` is sent after the commit of every change to what a user may do: the
 users page's deactivation, role and password changes, a password changed on the password page. realtime
 closes or re-checks that user's open sockets on it (realtime.apps).
+
+``endpoints_retagged(endpoint_ids=[...])`` is sent after the commit of a change to devices' site or labels
+(``core.sites.services.endpoints_change``): telemetry pushes their dashboard rows and device pages
+(telemetry.apps).
 """
 
 from django.dispatch import Signal
 
 user_access_changed = Signal()
+endpoints_retagged = Signal()

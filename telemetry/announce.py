@@ -4,12 +4,13 @@ a fragment nobody watches is never rendered.
 
 Every write that changes what a telemetry page shows announces it here, once: the ingest
 (``post_stored``), a device's state set elsewhere (``endpoint_changed``), an operation queued or moved
-(``operation_changed``)."""
+(``operation_changed``), devices' site or labels changed (``endpoints_retagged``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from realtime import LiveEvent, groups, publish
 from realtime.groups import EventType
@@ -65,3 +66,23 @@ def operation_changed(operation: EndpointOperation, *, created: bool = False) ->
     for group, page in ((groups.endpoint(operation.endpoint_id), "endpoint"), (groups.OPERATIONS, "operations")):
         renderer = partial(partials.render_operation, operation.pk, insert=created, page=page)
         publish(group, LiveEvent(EventType.OPERATION, key, renderer))
+
+
+RETAGGED_LIVE_MAX = 100  # devices of one change pushed one by one; a larger bulk change shows at a reload
+
+
+def endpoints_retagged(endpoint_ids: Sequence[int]) -> None:
+    """Devices' site or labels changed (``core.signals.endpoints_retagged``, after the commit): their
+    dashboard rows, their pages' headers, and the site and labels form of the operators who have it open."""
+    for endpoint_id in endpoint_ids[:RETAGGED_LIVE_MAX]:
+        dashboard, device = groups.DASHBOARD, groups.endpoint(endpoint_id)
+        row = partial(partials.render_endpoint_row, endpoint_id)
+        publish(dashboard, LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", row))
+        status = partial(partials.render_endpoint_status, endpoint_id)
+        publish(device, LiveEvent(EventType.STATUS, "endpoint-status", status))
+        tags = partial(partials.render_endpoint_tags_refresh, endpoint_id)
+        publish(device, LiveEvent(EventType.STATUS, "endpoint-tags", tags))
+
+
+def on_endpoints_retagged(sender: Any, endpoint_ids: Sequence[int], **kwargs: Any) -> None:
+    endpoints_retagged(endpoint_ids)

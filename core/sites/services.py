@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from core.errors import Conflict, FieldhubError
+from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.models import Endpoint, EndpointLabel, Label, Site, SiteRule
-from core.permissions import Principal, require
+from core.permissions import Principal, has_role, has_role_on, require, require_scope
 from core.roles import Role
+from core.signals import endpoints_retagged
 
 SITE_NAME_MAX = 100
+SITE_DESCRIPTION_MAX = 2000
 LABEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 RULE_TEXT_MAX = 255
 MAX_LABELS = 100  # per call: more is surely a mistake
@@ -41,6 +43,22 @@ def _site_name(name: str) -> str:
     return name
 
 
+def _site_description(description: str) -> str:
+    if len(description) > SITE_DESCRIPTION_MAX:
+        raise FieldhubError(f"a description is at most {SITE_DESCRIPTION_MAX} characters", path="description")
+    return description
+
+
+def may_manage_sites(user: Principal) -> bool:
+    """Create, rename and delete sites: global admins (what the pages offer; the services check it)."""
+    return has_role(user, Role.ADMIN)
+
+
+def may_manage_rules(user: Principal, site_id: int) -> bool:
+    """Add and delete a site's rules: global admins and the site's admins."""
+    return has_role_on(user, Role.ADMIN, site_id)
+
+
 def _name_taken(name: str, *, other_than: int | None = None) -> None:
     taken = Site.objects.filter(name__iexact=name)
     if other_than is not None:
@@ -51,7 +69,7 @@ def _name_taken(name: str, *, other_than: int | None = None) -> None:
 
 def site_create(*, actor: Principal, name: str, description: str = "") -> Site:
     require(actor, Role.ADMIN)
-    name = _site_name(name)
+    name, description = _site_name(name), _site_description(description)
     with transaction.atomic():
         _name_taken(name)
         try:
@@ -65,6 +83,8 @@ def site_update(*, actor: Principal, site: Site, name: str | None = None, descri
     require(actor, Role.ADMIN)
     if name is not None:
         name = _site_name(name)
+    if description is not None:
+        description = _site_description(description)
     with transaction.atomic():
         if name is not None:
             _name_taken(name, other_than=site.pk)
@@ -91,8 +111,9 @@ def site_delete(*, actor: Principal, site: Site) -> None:
 
 def site_rule_create(*, actor: Principal, site: Site, kind: str, text: str, position: int = 0) -> SiteRule:
     """A rule giving devices that first appear with a matching name this site: ``prefix`` (the name starts
-    with ``text``) or ``pattern`` (a shell pattern: ``*``, ``?``, ``[seq]``, matched case-sensitively)."""
-    require(actor, Role.ADMIN)
+    with ``text``) or ``pattern`` (a shell pattern: ``*``, ``?``, ``[seq]``, matched case-sensitively).
+    Global admins and the site's admins manage its rules."""
+    _require_site_admin(actor, site.pk)
     if kind not in SiteRule.Kind.values:
         raise FieldhubError(f"kind must be one of {', '.join(SiteRule.Kind.values)}", path="kind")
     if not text or len(text) > RULE_TEXT_MAX:
@@ -104,9 +125,15 @@ def site_rule_create(*, actor: Principal, site: Site, kind: str, text: str, posi
 
 
 def site_rule_delete(*, actor: Principal, rule: SiteRule) -> None:
-    require(actor, Role.ADMIN)
+    _require_site_admin(actor, rule.site_id)
     with transaction.atomic():
         rule.delete()
+
+
+def _require_site_admin(actor: Principal, site_id: int) -> None:
+    require_scope(actor, Role.ADMIN)  # "this needs the admin role" for one who is admin nowhere
+    if not may_manage_rules(actor, site_id):
+        raise PermissionDenied("the site's rules need the admin role on the site")
 
 
 def rule_matches(rule: SiteRule, name: str) -> bool:
@@ -163,11 +190,22 @@ def endpoints_change(
     labels: Sequence[object] | None = None,
     add: Sequence[object] = (),
     remove: Sequence[object] = (),
+    preview: bool = False,
 ) -> Changed:
     """Site and labels of many devices at once, all or nothing: ``site`` puts them in a site (None: in
     none); ``labels`` replaces their labels (an empty list clears them), or ``add`` and ``remove`` change
-    them. Labels are created on first use. ``changed`` counts the devices of which anything changed."""
-    require(actor, Role.OPERATOR)
+    them. Labels are created on first use. ``changed`` counts the devices of which anything changed.
+    ``preview`` checks everything and counts the devices (``matched``) but changes nothing (``changed`` 0).
+
+    The actor is operator of every chosen device's site (global operators of devices in no site too) and,
+    to move them, of the new site (taking devices out of every site needs the global role)."""
+    scope = require_scope(actor, Role.OPERATOR)
+    if not isinstance(site, Keep) and not has_role_on(actor, Role.OPERATOR, None if site is None else site.pk):
+        raise PermissionDenied(
+            "taking devices out of every site needs the global operator role"
+            if site is None
+            else f"moving devices to site {site.name!r} needs the operator role there"
+        )
     wanted = None if labels is None else label_names_check(labels)
     to_add, to_remove = label_names_check(add), label_names_check(remove)
     if wanted is not None and (to_add or to_remove):
@@ -178,6 +216,12 @@ def endpoints_change(
         # The devices chosen before anything changes (a change may move them out of a filter's reach).
         ids = list(Endpoint.objects.filter(pk__in=endpoints.values("pk")).order_by("pk").values_list("pk", flat=True))
         matched = len(ids)
+        if not scope.everywhere:
+            inside = scope.filter(Endpoint.objects.filter(pk__in=endpoints.values("pk"))).count()
+            if inside < matched:
+                raise PermissionDenied(f"{matched - inside} of these devices are on sites you do not operate")
+        if preview:
+            return Changed(matched=matched, changed=0)
         new_labels = _labels_get_or_create(wanted if wanted is not None else to_add)
         touched: set[int] = set()
         for start in range(0, len(ids), CHUNK):
@@ -191,6 +235,9 @@ def endpoints_change(
             elif to_remove:
                 touched |= _labels_remove(chunk, keep_only=None, remove=to_remove)
             touched |= _labels_add(chunk, new_labels)
+    if touched:
+        changed_ids = sorted(touched)
+        transaction.on_commit(lambda: endpoints_retagged.send(sender=Endpoint, endpoint_ids=changed_ids))
     return Changed(matched=matched, changed=len(touched))
 
 
