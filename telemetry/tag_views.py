@@ -43,7 +43,9 @@ def endpoint_tags(request: PageRequest, name: str) -> HttpResponse:
     except PermissionDenied:
         raise  # a forged request (the form is not offered): the 403 page
     except FieldhubError as exc:
-        answer: dict[str, Any] = {"tags_error": str(exc), "tags_open": True}
+        answer: dict[str, Any] = {"tags_error": exc.detail, "tags_open": True}
+        if request.POST.get("action") == "add":
+            answer["tags_typed"] = request.POST.get("label", "")[:64]  # the field keeps what was refused
         status = exc.status
     else:
         if not request.htmx:
@@ -115,7 +117,7 @@ def endpoints_bulk(request: PageRequest) -> HttpResponse:
     except PermissionDenied:
         raise
     except FieldhubError as exc:
-        context["error"], status = str(exc), exc.status
+        context["error"], status = exc.detail, exc.status
     template = "telemetry/bulk.html#bulk-answer" if request.htmx else "telemetry/bulk.html"
     return TemplateResponse(request, template, {"nav": "dashboard", **context}, status=status)
 
