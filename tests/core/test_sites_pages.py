@@ -243,7 +243,7 @@ class TestRules:
             ({"kind": "prefix", "text": "x" * 256}, "text: the text is 1 to 255 characters"),
             ({"kind": "prefix", "text": "dev-", "position": "first"}, "position: position must be a whole number"),
             ({"kind": "prefix", "text": "dev-", "position": "1.5"}, "position: position must be a whole number"),
-            ({"kind": "prefix", "text": "dev-", "position": "3000000000"}, "position must be a 32-bit integer"),
+            ({"kind": "prefix", "text": "dev-", "position": "3000000000"}, "position: position must be a 32-bit"),
         ],
     )
     def test_a_bad_rule_is_422_beside_the_form_and_stores_nothing(
