@@ -57,6 +57,7 @@ def endpoint_tags(request: PageRequest, name: str) -> HttpResponse:
     device = selectors.endpoint_get(user=request.user, name=name, tags=True)  # as it is now
     context = {**presenters.tags_context(user=request.user, endpoint=device), **answer}
     html = render_to_string("telemetry/endpoint.html#endpoint-tags", context, request)
+    html += render_to_string("telemetry/endpoint.html#tags-answer", {**answer, "oob": True}, request)
     # The header too (the push brings it as well, but this user need not wait for it).
     header = {**presenters.status_context(device), "oob": True}
     html += render_to_string("telemetry/endpoint.html#endpoint-status", header, request)
