@@ -382,6 +382,12 @@ class TestDevicePage:
         assert client.get("/endpoints/dev-a/tags/").status_code == 403
         assert (labels_of("dev-a"), site_of("dev-a")) == (["beta"], "North")
 
+    def test_posts_without_their_csrf_token_are_refused(self, operator, fleet) -> None:
+        client = as_user(operator, enforce_csrf_checks=True)
+        assert client.post("/endpoints/dev-a/tags/", {"action": "add", "label": "x"}, **HTMX).status_code == 403
+        assert client.post("/bulk/", {"q": "dev", "add": "x", "confirm": "3"}, **HTMX).status_code == 403
+        assert not Label.objects.filter(name="x").exists()
+
     def test_an_unknown_device_is_404(self, operator) -> None:
         response = as_user(operator).post("/endpoints/nobody/tags/", {"action": "add", "label": "x"})
         assert response.status_code == 404
