@@ -30,7 +30,7 @@ def site_choices(*, user: Principal, role: Role = Role.VIEWER) -> list[Site]:
 
 
 def label_names(*, user: Principal, limit: int = LABELS_LISTED) -> list[str]:
-    """The labels in use, by name (the first ``limit``): what a label field offers."""
+    """The labels known (every one ever given), by name (the first ``limit``): what a label field offers."""
     require_scope(user, Role.VIEWER)
     return list(Label.objects.order_by("name").values_list("name", flat=True)[:limit])
 
