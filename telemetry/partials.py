@@ -63,4 +63,6 @@ def render_endpoint_tags_refresh(endpoint_id: int) -> str:
     endpoint = selectors.endpoint_find(user=SYSTEM, pk=endpoint_id)
     if endpoint is None:
         return ""
-    return render("telemetry/endpoint.html#endpoint-tags-refresh", {"endpoint": endpoint, "oob": True})
+    state = presenters.tags_state(selectors.endpoint_tags(user=SYSTEM, endpoint=endpoint))
+    context = {"endpoint": endpoint, "tags_state": state, "refresh": True}
+    return render("telemetry/endpoint.html#endpoint-tags-refresh", context)

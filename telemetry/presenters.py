@@ -9,6 +9,7 @@ fragments pushed to a group read as ``SYSTEM`` (its members were checked when th
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -270,15 +271,23 @@ def may_tag(user: Principal, endpoint: Endpoint) -> bool:
     return has_role_on(user, Role.OPERATOR, endpoint.site_id)
 
 
+def tags_state(tags: selectors.EndpointTags) -> str:
+    """A short digest of a device's site and labels: what its page's form shows (``#endpoint-tags-refresh``)."""
+    shown = f"{tags.site.pk if tags.site else ''}|{','.join(tags.labels)}"
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
 def tags_context(*, user: Principal, endpoint: Endpoint) -> dict[str, Any]:
     """The device page's site and labels form: the sites the user may move it to (with "none" for a global
     operator), the labels known, its own. Only for those who may change them (403)."""
     if not may_tag(user, endpoint):
         raise PermissionDenied("the device's site and labels need the operator role on its site")
+    tags = selectors.endpoint_tags(user=user, endpoint=endpoint)
     return {
         "endpoint": endpoint,
         "can_tag": True,
-        "tags": selectors.endpoint_tags(user=user, endpoint=endpoint),
+        "tags": tags,
+        "tags_state": tags_state(tags),
         "tag_sites": sites.site_choices(user=user, role=Role.OPERATOR),
         "tag_unassign": has_role_on(user, Role.OPERATOR, None),
         "known_labels": sites.label_names(user=user),

@@ -58,6 +58,8 @@ def endpoint_tags(request: PageRequest, name: str) -> HttpResponse:
     context = {**presenters.tags_context(user=request.user, endpoint=device), **answer}
     html = render_to_string("telemetry/endpoint.html#endpoint-tags", context, request)
     html += render_to_string("telemetry/endpoint.html#tags-answer", {**answer, "oob": True}, request)
+    # The state the form now shows, so that the push of this very change does not load it again.
+    html += render_to_string("telemetry/endpoint.html#endpoint-tags-refresh", {**context, "oob": True}, request)
     # The header too (the push brings it as well, but this user need not wait for it).
     header = {**presenters.status_context(device), "oob": True}
     html += render_to_string("telemetry/endpoint.html#endpoint-status", header, request)

@@ -5,6 +5,7 @@ message where the form is, and nothing stored."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -424,18 +425,20 @@ class TestDevicePage:
         monkeypatch.setattr(announce, "publish", lambda group, event: pushed.append((group, event.key)))
         device = Endpoint.objects.get(name="dev-c")
         with django_capture_on_commit_callbacks(execute=True):
-            as_user(operator).post("/endpoints/dev-c/tags/", {"action": "add", "label": "live"}, **HTMX)
+            response = as_user(operator).post("/endpoints/dev-c/tags/", {"action": "add", "label": "live"}, **HTMX)
         assert pushed == [
             ("dashboard", f"endpoint-row-{device.pk}"),
             (f"endpoint.{device.pk}", "endpoint-status"),
             (f"endpoint.{device.pk}", "endpoint-tags"),
         ]
+        body = text(response)
+        assert 'id="endpoint-tags-refresh" data-state="' in body  # the state this user's form now shows
         pushed.clear()
         with django_capture_on_commit_callbacks(execute=True):  # nothing changed: nothing pushed
             as_user(operator).post("/endpoints/dev-c/tags/", {"action": "add", "label": "live"}, **HTMX)
         assert pushed == []
 
-    def test_the_pushed_fragments_are_the_pages_own(self, fleet) -> None:
+    def test_the_pushed_fragments_are_the_pages_own(self, operator, fleet) -> None:
         from telemetry import partials
 
         device = Endpoint.objects.get(name="dev-a")
@@ -443,7 +446,11 @@ class TestDevicePage:
         assert "North" in row
         assert '<span class="label">beta</span>' in row
         refresh = partials.render_endpoint_tags_refresh(device.pk)
-        assert 'id="endpoint-tags-refresh" hx-swap-oob="true" hx-get="/endpoints/dev-a/tags/"' in refresh
+        state = element(text(as_user(operator).get("/endpoints/dev-a/")), "endpoint-tags-refresh")
+        (shown,) = re.findall(r'data-state="([0-9a-f]{16})"', state)
+        # only a page whose form shows another state takes it, and loads its own form again
+        assert f"hx-swap-oob=\"outerHTML:#endpoint-tags-refresh:not([data-state='{shown}'])\"" in refresh
+        assert 'hx-get="/endpoints/dev-a/tags/"' in refresh
         assert 'hx-trigger="load"' in refresh
         assert "<form" not in refresh
         assert partials.render_endpoint_tags_refresh(999_999) == ""
