@@ -22,7 +22,7 @@ from core.errors import FieldhubError, PermissionDenied
 from core.lwm2m import types as lwm2m
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
 from core.models import Endpoint, ResourceType
-from core.permissions import SYSTEM, Principal, has_role_on, scope_of
+from core.permissions import SYSTEM, Principal, has_role, has_role_on, scope_of
 from core.roles import Role
 from core.sites import selectors as sites
 from telemetry import selectors
@@ -235,8 +235,12 @@ def dashboard_context(
         "filter_error": filter_error,
         "events": events,
         "sites": sites.site_choices(user=user),
+        "sees_unassigned": has_role(user, Role.VIEWER),  # devices in no site: global roles only
         "known_labels": sites.label_names(user=user),
         "can_operate_some": bool(scope_of(user, Role.OPERATOR)),
+        # what the bulk change may move devices to (none for a viewer: no query)
+        "bulk_sites": sites.site_choices(user=user, role=Role.OPERATOR),
+        "bulk_unassign": has_role(user, Role.OPERATOR),
     }
 
 

@@ -513,6 +513,15 @@ class TestBulkChange:
         assert f'<input type="hidden" name="site" value="{north.pk}">' in element(body, "device-table")
         assert "Set site / labels" not in text(as_user(viewer).get("/"))
 
+    def test_it_offers_only_the_sites_the_operator_may_move_devices_to(self, north, south, fleet) -> None:
+        olga = site_role(north, Role.OPERATOR, "olga", global_role=Role.VIEWER)
+        body = text(as_user(olga).get(f"/?site={north.pk}"))
+        bulk = body.split('id="bulk-site"')[1].split("</select>")[0]
+        assert "North" in bulk
+        assert "South" not in bulk
+        assert 'value="none"' not in bulk  # taking devices out of every site needs the global role
+        assert '<option value="none"' in body.split('id="find-site"')[1].split("</select>")[0]  # she sees them
+
     def test_it_counts_first_and_changes_once_confirmed(self, operator, north, south, fleet) -> None:
         client = as_user(operator)
         form = {"site": str(north.pk), "to_site": str(south.pk), "add": "wave-1, hw-b", "remove": "beta"}
