@@ -61,13 +61,15 @@ simulate: install var/secret_key
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The README's pictures (docs/screenshots/dashboard.png and device.png), taken by the two browser tests that
-# make them; `make test` writes every browser test's pictures under var/screenshots/.
+# The README's pictures (docs/screenshots/dashboard.png, device.png and device-site-and-labels.png), taken by
+# the browser tests that make them; `make test` writes every browser test's pictures under var/screenshots/.
 screenshots: install
 	rm -rf var/readme-screenshots
 	FIELDHUB_SCREENSHOTS=var/readme-screenshots $(PY) -m pytest -q tests/browser/test_ui.py \
-	  -k "test_the_dashboard_changes_without_reloading or test_a_chart_gains_a_point_as_readings_arrive"
-	cp var/readme-screenshots/dashboard.png var/readme-screenshots/device.png docs/screenshots/
+	  tests/browser/test_sites_pages.py -k "test_the_dashboard_changes_without_reloading or \
+	  test_a_chart_gains_a_point_as_readings_arrive or test_a_label_set_on_the_device_page_shows_live"
+	cp var/readme-screenshots/dashboard.png var/readme-screenshots/device.png \
+	  var/readme-screenshots/device-site-and-labels.png docs/screenshots/
 
 lint: install
 	$(VENV)/bin/ruff check .

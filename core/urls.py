@@ -10,6 +10,7 @@ from core.api import api, bridge_api
 urlpatterns = [
     path("", include("telemetry.urls")),
     path("", include("firmware.urls")),
+    path("", include("core.sites.urls")),
     path("users/", views.users, name="users"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),

@@ -4,7 +4,7 @@ a fragment nobody watches is never rendered.
 
 Every write that changes what a telemetry page shows announces it here, once: the ingest
 (``post_stored``), a device's state set elsewhere (``endpoint_changed``), an operation queued or moved
-(``operation_changed``).
+(``operation_changed``), devices' site or labels changed (``endpoints_retagged``).
 
 What concerns one device goes to its own group, and, on the fleet pages, to the page's global group and to
 the group of the device's site (``groups.of_device``; a device in no site to the global group only), each
@@ -14,8 +14,9 @@ device, a site's group that site's devices."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Model
 
@@ -105,3 +106,32 @@ def operation_changed(
             partials.render_operation, operation.pk, insert=created, page=page, site_id=groups.site_of(group)
         )
         publish(group, LiveEvent(EventType.OPERATION, key, renderer))
+
+
+RETAGGED_LIVE_MAX = 100  # devices of one change pushed one by one; a larger bulk change shows at a reload
+
+
+def endpoints_retagged(endpoint_ids: Sequence[int], sites: Sequence[int | None] = ()) -> None:
+    """Devices' site or labels changed (``core.signals.endpoints_retagged``, after the commit): their
+    dashboard rows (in the groups of the site each is in now), their pages' headers, the site and labels
+    form of the operators who have it open, and, when devices moved, the counts of the sites they left and
+    joined (``sites``). A row stays on the open dashboards of a site its device left until they reload."""
+    shown = list(endpoint_ids[:RETAGGED_LIVE_MAX])
+    site_now = dict(Endpoint.objects.filter(pk__in=shown).values_list("pk", "site_id"))
+    for endpoint_id in shown:
+        if endpoint_id not in site_now:
+            continue  # deleted meanwhile
+        _row(endpoint_id, site_now[endpoint_id])
+        device = groups.endpoint(endpoint_id)
+        status = partial(partials.render_endpoint_status, endpoint_id)
+        publish(device, LiveEvent(EventType.STATUS, "endpoint-status", status))
+        tags = partial(partials.render_endpoint_tags_refresh, endpoint_id)
+        publish(device, LiveEvent(EventType.STATUS, "endpoint-tags", tags))
+    for site_id in sites:
+        fleet_counts_changed(site_id)
+
+
+def on_endpoints_retagged(
+    sender: Any, endpoint_ids: Sequence[int], sites: Sequence[int | None] = (), **kwargs: Any
+) -> None:
+    endpoints_retagged(endpoint_ids, sites)

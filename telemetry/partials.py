@@ -67,3 +67,14 @@ def render_operation(
     selectors.operations_mark_retryable([operation])
     html = render(f"telemetry/{page}.html#operation-row", {"op": operation, "oob": not insert})
     return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if insert else html
+
+
+def render_endpoint_tags_refresh(endpoint_id: int) -> str:
+    """Makes the site and labels form of a device page that has one (operators') load itself again: the form
+    is the user's own (what they may choose), so it is fetched, not pushed."""
+    endpoint = selectors.endpoint_find(user=SYSTEM, pk=endpoint_id)
+    if endpoint is None:
+        return ""
+    state = presenters.tags_state(selectors.endpoint_tags(user=SYSTEM, endpoint=endpoint))
+    context = {"endpoint": endpoint, "tags_state": state, "refresh": True}
+    return render("telemetry/endpoint.html#endpoint-tags-refresh", context)

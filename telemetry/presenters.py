@@ -9,6 +9,7 @@ fragments pushed to a group read as ``SYSTEM`` (its members were checked when th
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +18,13 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.utils import timezone
 
+from core.errors import FieldhubError, PermissionDenied
 from core.lwm2m import types as lwm2m
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID
 from core.models import Endpoint, ResourceType
-from core.permissions import SYSTEM, Principal, has_role_on
+from core.permissions import SYSTEM, Principal, has_role, has_role_on, scope_of
 from core.roles import Role
+from core.sites import selectors as sites
 from telemetry import selectors
 from telemetry.ingest.rows import Post, PostValue
 from telemetry.models import Event, Resource
@@ -160,6 +163,8 @@ def device_rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
     return [
         {
             "endpoint": e,
+            "site": e.site,  # joined by the page (with_site_and_labels), else read here
+            "labels": [label.name for label in e.labels.all()],
             "firmware_version": latest[e.pk].get(selectors.FIRMWARE_VERSION_PATH),
             "battery": latest[e.pk].get(selectors.BATTERY_PATH),
             "sparkline": sparkline(recent.get(e.pk, [])),
@@ -188,22 +193,54 @@ def sparkline(points: Sequence[tuple[dt.datetime, float]]) -> dict[str, Any] | N
 
 
 def dashboard_context(
-    *, user: Principal, q: str = "", status: str | None = None, sort: str = selectors.DEFAULT_SORT, page: int = 1
+    *,
+    user: Principal,
+    q: str = "",
+    status: str | None = None,
+    sort: str = selectors.DEFAULT_SORT,
+    page: int = 1,
+    site: str = "",
+    label: str = "",
 ) -> dict[str, Any]:
     """The dashboard: counts, one page of the device table, the newest events; a constant number of
     queries however large the fleet. ``takes_new``: pushed new devices belong at the top of this table
-    (the first page of the default order, unfiltered), so its body accepts them (``render_endpoint_row``)."""
-    devices = selectors.endpoint_page(
-        user=user, name=q or None, status=status, sort=sort, page=page, per_page=DASHBOARD_ROWS
-    )
+    (the first page of the default order, unfiltered), so its body accepts them (``render_endpoint_row``).
+    A ``site`` or ``label`` filter that names nothing known shows no device and ``filter_error`` (the
+    page answers 422) rather than an error page: the label is typed."""
+    filter_error = ""
+    try:
+        devices = selectors.endpoint_page(
+            user=user,
+            name=q or None,
+            status=status,
+            sort=sort,
+            page=page,
+            per_page=DASHBOARD_ROWS,
+            site=site or None,
+            labels=[label] if label else None,
+            tags=True,
+        )
+    except FieldhubError as exc:
+        if exc.path not in ("site", "label"):
+            raise
+        filter_error, devices = str(exc), selectors.EndpointPage(items=[], number=1, pages=1, total=0, start=0, end=0)
     events = summarize_events(list(selectors.event_list(user=user, values=False)[:EVENTS_SHOWN]))
-    takes_new = devices.number == 1 and sort == selectors.DEFAULT_SORT and not q and not status
+    filtered = bool(q or status or site or label)
     return {
         "fleet": selectors.fleet_counts_shown(user=user),
         "rows": device_rows(devices.items),
         "devices": devices,
-        "takes_new": takes_new,
+        "takes_new": devices.number == 1 and sort == selectors.DEFAULT_SORT and not filtered,
+        "filtered": filtered,
+        "filter_error": filter_error,
         "events": events,
+        "sites": sites.site_choices(user=user),
+        "sees_unassigned": has_role(user, Role.VIEWER),  # devices in no site: global roles only
+        "known_labels": sites.label_names(user=user),
+        "can_operate_some": bool(scope_of(user, Role.OPERATOR)),
+        # what the bulk change may move devices to (none for a viewer: no query)
+        "bulk_sites": sites.site_choices(user=user, role=Role.OPERATOR),
+        "bulk_unassign": has_role(user, Role.OPERATOR),
     }
 
 
@@ -233,6 +270,34 @@ def status_context(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
+def may_tag(user: Principal, endpoint: Endpoint) -> bool:
+    """Does the device page offer ``user`` its site and labels form (the service decides; this hides it)?"""
+    return has_role_on(user, Role.OPERATOR, endpoint.site_id)
+
+
+def tags_state(tags: selectors.EndpointTags) -> str:
+    """A short digest of a device's site and labels: what its page's form shows (``#endpoint-tags-refresh``)."""
+    shown = f"{tags.site.pk if tags.site else ''}|{','.join(tags.labels)}"
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
+def tags_context(*, user: Principal, endpoint: Endpoint) -> dict[str, Any]:
+    """The device page's site and labels form: the sites the user may move it to (with "none" for a global
+    operator), the labels known, its own. Only for those who may change them (403)."""
+    if not may_tag(user, endpoint):
+        raise PermissionDenied("the device's site and labels need the operator role on its site")
+    tags = selectors.endpoint_tags(user=user, endpoint=endpoint)
+    return {
+        "endpoint": endpoint,
+        "can_tag": True,
+        "tags": tags,
+        "tags_state": tags_state(tags),
+        "tag_sites": sites.site_choices(user=user, role=Role.OPERATOR),
+        "tag_unassign": has_role_on(user, Role.OPERATOR, None),
+        "known_labels": sites.label_names(user=user),
+    }
+
+
 def latest_values_context(endpoint: Endpoint, readings: list[selectors.LatestReading]) -> dict[str, Any]:
     """The latest-values table: the first LATEST_VALUES_SHOWN values, and how many there are in all."""
     shown = [_display(r, endpoint.name) for r in readings[:LATEST_VALUES_SHOWN]]
@@ -257,6 +322,7 @@ def endpoint_context(
     )
     return {
         **status_context(endpoint),
+        **(tags_context(user=user, endpoint=endpoint) if may_tag(user, endpoint) else {"can_tag": False}),
         **latest,
         "can_operate": has_role_on(user, Role.OPERATOR, endpoint.site_id),  # its controls (base.html)
         "events": events,

@@ -35,25 +35,30 @@ DEVICE_COLUMNS = (
 @login_required
 @require_GET
 def dashboard(request: PageRequest) -> HttpResponse:
-    """The fleet; ``q``, ``status``, ``sort`` and ``page`` choose the device table's rows (htmx asks for the
-    table alone and pushes the URL, so the same URL works without JavaScript and after a reload)."""
+    """The fleet; ``q``, ``status``, ``site``, ``label``, ``sort`` and ``page`` choose the device table's rows
+    (htmx asks for the table alone and pushes the URL, so the same URL works without JavaScript and after a
+    reload). A site or label that names nothing known is a 422 with the reason in the table."""
     q, status = pages.text(request, "q"), pages.text(request, "status") or None
+    site, label = pages.text(request, "site"), pages.text(request, "label")
     sort = pages.text(request, "sort") or selectors.DEFAULT_SORT
     context = {
         "nav": "dashboard",
         "q": q,
         "status": status or "",
+        "site": site,
+        "label": label,
         "sort": sort,
         "sort_param": "" if sort == selectors.DEFAULT_SORT else sort,
         **presenters.dashboard_context(
-            user=request.user, q=q, status=status, sort=sort, page=pages.page_number(request)
+            user=request.user, q=q, status=status, sort=sort, page=pages.page_number(request), site=site, label=label
         ),
     }
     devices = context["devices"]
 
     def at(*, sort: str = sort, page: int = 1) -> str:
         shown_sort = None if sort == selectors.DEFAULT_SORT else sort
-        return pages.link("/", q=q, status=status, sort=shown_sort, page=None if page == 1 else page)
+        filters = {"q": q, "status": status, "site": site, "label": label}
+        return pages.link("/", **filters, sort=shown_sort, page=None if page == 1 else page)
 
     context["columns"] = [
         {
@@ -73,15 +78,29 @@ def dashboard(request: PageRequest) -> HttpResponse:
         "next": at(page=number + 1) if number < last else None,
         "last": at(page=last) if number < last else None,
     }
+    answer = 422 if context["filter_error"] else 200
     if request.htmx and request.htmx.target == "device-table":
-        return TemplateResponse(request, "telemetry/dashboard.html#device-table", context)
-    return TemplateResponse(request, "telemetry/dashboard.html", context)
+        return TemplateResponse(request, "telemetry/dashboard.html#device-table", context, status=answer)
+    return TemplateResponse(request, "telemetry/dashboard.html", context, status=answer)
 
 
 @login_required
 @require_GET
 def endpoint(request: PageRequest, name: str) -> HttpResponse:
     """A device; ``path``, ``before`` and ``after`` choose the readings table's resource and page."""
+    if request.htmx and request.htmx.target == "readings":
+        return render_endpoint_page(request, name, template="telemetry/endpoint.html#readings")
+    return render_endpoint_page(request, name)
+
+
+def render_endpoint_page(
+    request: PageRequest,
+    name: str,
+    *,
+    template: str = "telemetry/endpoint.html",
+    extra: dict[str, Any] | None = None,
+    status: int = 200,
+) -> TemplateResponse:
     context = {
         "nav": "dashboard",
         **presenters.endpoint_context(
@@ -91,15 +110,14 @@ def endpoint(request: PageRequest, name: str) -> HttpResponse:
             before=pages.text(request, "before") or None,
             after=pages.text(request, "after") or None,
         ),
+        **(extra or {}),
     }
     if context["readings_page"] is not None:
         paged = bool(request.GET.get("before") or request.GET.get("after"))
         filters = {"path": context["readings_path"]}
         here = reverse("endpoint", args=[name])
         context["readings_pager"] = _cursor_pager(here, filters, context["readings_page"], paged=paged)
-    if request.htmx and request.htmx.target == "readings":
-        return TemplateResponse(request, "telemetry/endpoint.html#readings", context)
-    return TemplateResponse(request, "telemetry/endpoint.html", context)
+    return TemplateResponse(request, template, context, status=status)
 
 
 def _time_filters(request: PageRequest) -> tuple[dict[str, str], Any, Any]:

@@ -3,33 +3,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import Count, QuerySet
 
 from core.errors import FieldhubError, NotFound
-from core.models import Label, Site, SiteRole, SiteRule
+from core.models import Endpoint, Label, Site, SiteRole, SiteRule
 from core.permissions import Principal, require_on, require_scope, scope_of
 from core.roles import Role
+from core.sites.services import rule_matches
 
 UNASSIGNED = "none"  # ?site=none: the devices in no site
+PREVIEW_MAX_DEVICES = 20_000  # a rule's preview reads every visible device's name: only for fleets up to this
+LABELS_LISTED = 200  # label names a page offers to pick from
 
 
 def site_list(*, user: Principal) -> QuerySet[Site]:
-    """The user's sites by name, each with ``devices``, its number of devices: one query."""
-    sites = require_scope(user, Role.VIEWER).filter(Site.objects.all(), "pk")
-    return sites.annotate(devices=Count("endpoints")).order_by("name", "id")
+    """The sites the user sees (every one with a global role, else theirs) by name, each with ``devices``,
+    its number of devices: one query."""
+    scope = require_scope(user, Role.VIEWER)
+    return scope.filter(Site.objects.annotate(devices=Count("endpoints")), "pk").order_by("name", "id")
+
+
+def site_choices(*, user: Principal, role: Role = Role.VIEWER) -> list[Site]:
+    """The sites where the user holds ``role`` (to filter by, or to move devices to), by name; none without it."""
+    return list(scope_of(user, role).filter(Site.objects.all(), "pk").order_by("name", "id"))
+
+
+def label_names(*, user: Principal, limit: int = LABELS_LISTED) -> list[str]:
+    """The labels known (every one ever given), by name (the first ``limit``): what a label field offers."""
+    require_scope(user, Role.VIEWER)
+    return list(Label.objects.order_by("name").values_list("name", flat=True)[:limit])
 
 
 def sites_administered(*, user: Principal) -> QuerySet[Site]:
     """The sites where ``user`` is an admin (every site for a global admin), by name; none for others."""
-    return (
-        scope_of(user, Role.ADMIN).filter(Site.objects.order_by("name", "id"), "pk")
-        if scope_of(user, Role.ADMIN)
-        else Site.objects.none()
-    )
+    scope = scope_of(user, Role.ADMIN)
+    return scope.filter(Site.objects.order_by("name", "id"), "pk") if scope else Site.objects.none()
 
 
 def site_get(*, user: Principal, pk: int) -> Site:
-    """One site with ``devices`` (its number of devices), or a 404."""
+    """One site with ``devices`` (its number of devices), or a 404 (also for a site the user does not see)."""
+    if not 0 < pk < 2**63:
+        raise NotFound(f"no site with id {pk}", path="site")
     try:
         return site_list(user=user).get(pk=pk)
     except Site.DoesNotExist:
@@ -38,11 +54,14 @@ def site_get(*, user: Principal, pk: int) -> Site:
 
 def site_rules(*, user: Principal, site: Site) -> QuerySet[SiteRule]:
     """The site's assignment rules in the order they are tried (position, then id)."""
-    require_on(user, Role.VIEWER, site.pk, what=f"site {site.pk}")
+    if not require_scope(user, Role.VIEWER).includes(site.pk):
+        raise NotFound(f"no site with id {site.pk}", path="site")
     return SiteRule.objects.filter(site=site).order_by("position", "id")
 
 
 def site_rule_get(*, user: Principal, site: Site, pk: int) -> SiteRule:
+    if not 0 < pk < 2**63:
+        raise NotFound(f"site {site.pk} has no rule with id {pk}", path="rule")
     try:
         return site_rules(user=user, site=site).get(pk=pk)
     except SiteRule.DoesNotExist:
@@ -94,3 +113,15 @@ def labels_for_filter(*, user: Principal, names: list[str], path: str = "label")
     if missing:
         raise FieldhubError(f"unknown label(s): {', '.join(missing[:20])}", path=path)
     return found
+
+
+def rules_preview(*, user: Principal, rules: Sequence[tuple[str, str]]) -> list[int] | None:
+    """For each (kind, text) rule, how many devices the user sees have a name it matches now (a hint: rules
+    place only devices that appear later). One query reading the names; None for a fleet over
+    ``PREVIEW_MAX_DEVICES`` (too slow to count this way)."""
+    visible = require_scope(user, Role.VIEWER).filter(Endpoint.objects.all())
+    names = list(visible.values_list("name", flat=True)[: PREVIEW_MAX_DEVICES + 1])
+    if len(names) > PREVIEW_MAX_DEVICES:
+        return None
+    checked = [SiteRule(kind=kind, text=text) for kind, text in rules]
+    return [sum(1 for name in names if rule_matches(rule, name)) for rule in checked]

@@ -18,10 +18,12 @@ from django.db.models import QuerySet
 
 from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.models import Endpoint, EndpointLabel, Label, Site, SiteRule
-from core.permissions import Principal, require, require_on, require_scope
+from core.permissions import Principal, Scope, has_role, has_role_on, require, require_scope
 from core.roles import Role
+from core.signals import endpoints_retagged
 
 SITE_NAME_MAX = 100
+SITE_DESCRIPTION_MAX = 2000
 LABEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 RULE_TEXT_MAX = 255
 MAX_LABELS = 100  # per call: more is surely a mistake
@@ -45,6 +47,22 @@ def _site_name(name: str) -> str:
     return name
 
 
+def _site_description(description: str) -> str:
+    if len(description) > SITE_DESCRIPTION_MAX:
+        raise FieldhubError(f"a description is at most {SITE_DESCRIPTION_MAX} characters", path="description")
+    return description
+
+
+def may_manage_sites(user: Principal) -> bool:
+    """Create, rename and delete sites: global admins (what the pages offer; the services check it)."""
+    return has_role(user, Role.ADMIN)
+
+
+def may_manage_rules(user: Principal, site_id: int) -> bool:
+    """Add and delete a site's rules: global admins and the site's admins."""
+    return has_role_on(user, Role.ADMIN, site_id)
+
+
 def _name_taken(name: str, *, other_than: int | None = None) -> None:
     taken = Site.objects.filter(name__iexact=name)
     if other_than is not None:
@@ -55,7 +73,7 @@ def _name_taken(name: str, *, other_than: int | None = None) -> None:
 
 def site_create(*, actor: Principal, name: str, description: str = "") -> Site:
     require(actor, Role.ADMIN)
-    name = _site_name(name)
+    name, description = _site_name(name), _site_description(description)
     with transaction.atomic():
         _name_taken(name)
         try:
@@ -66,9 +84,11 @@ def site_create(*, actor: Principal, name: str, description: str = "") -> Site:
 
 
 def site_update(*, actor: Principal, site: Site, name: str | None = None, description: str | None = None) -> Site:
-    require_on(actor, Role.ADMIN, site.pk, what=f"site {site.name!r}")
+    require(actor, Role.ADMIN)
     if name is not None:
         name = _site_name(name)
+    if description is not None:
+        description = _site_description(description)
     with transaction.atomic():
         if name is not None:
             _name_taken(name, other_than=site.pk)
@@ -95,8 +115,9 @@ def site_delete(*, actor: Principal, site: Site) -> None:
 
 def site_rule_create(*, actor: Principal, site: Site, kind: str, text: str, position: int = 0) -> SiteRule:
     """A rule giving devices that first appear with a matching name this site: ``prefix`` (the name starts
-    with ``text``) or ``pattern`` (a shell pattern: ``*``, ``?``, ``[seq]``, matched case-sensitively)."""
-    require_on(actor, Role.ADMIN, site.pk, what=f"site {site.name!r}")
+    with ``text``) or ``pattern`` (a shell pattern: ``*``, ``?``, ``[seq]``, matched case-sensitively).
+    Global admins and the site's admins manage its rules."""
+    _require_site_admin(actor, site.pk)
     if kind not in SiteRule.Kind.values:
         raise FieldhubError(f"kind must be one of {', '.join(SiteRule.Kind.values)}", path="kind")
     if not text or len(text) > RULE_TEXT_MAX:
@@ -108,9 +129,15 @@ def site_rule_create(*, actor: Principal, site: Site, kind: str, text: str, posi
 
 
 def site_rule_delete(*, actor: Principal, rule: SiteRule) -> None:
-    require_on(actor, Role.ADMIN, rule.site_id, what=f"the rules of site {rule.site_id}")
+    _require_site_admin(actor, rule.site_id)
     with transaction.atomic():
         rule.delete()
+
+
+def _require_site_admin(actor: Principal, site_id: int) -> None:
+    require_scope(actor, Role.ADMIN)  # "this needs the admin role" for one who is admin nowhere
+    if not may_manage_rules(actor, site_id):
+        raise PermissionDenied("the site's rules need the admin role on the site")
 
 
 def rule_matches(rule: SiteRule, name: str) -> bool:
@@ -167,14 +194,22 @@ def endpoints_change(
     labels: Sequence[object] | None = None,
     add: Sequence[object] = (),
     remove: Sequence[object] = (),
+    preview: bool = False,
 ) -> Changed:
     """Site and labels of many devices at once, all or nothing: ``site`` puts them in a site (None: in
     none); ``labels`` replaces their labels (an empty list clears them), or ``add`` and ``remove`` change
     them. Labels are created on first use. ``changed`` counts the devices of which anything changed.
-    The actor operates every one of the devices (403 naming how many they do not) and the new site."""
+    ``preview`` checks everything and counts the devices (``matched``) but changes nothing (``changed`` 0).
+
+    The actor is operator of every chosen device's site (global operators of devices in no site too) and,
+    to move them, of the new site (taking devices out of every site needs the global role)."""
     scope = require_scope(actor, Role.OPERATOR)
-    if not isinstance(site, Keep):
-        require_on(actor, Role.OPERATOR, site.pk if site is not None else None, what="moving devices there")
+    if not isinstance(site, Keep) and not has_role_on(actor, Role.OPERATOR, None if site is None else site.pk):
+        raise PermissionDenied(
+            "taking devices out of every site needs the global operator role"
+            if site is None
+            else f"moving devices to site {site.name!r} needs the operator role there"
+        )
     wanted = None if labels is None else label_names_check(labels)
     to_add, to_remove = label_names_check(add), label_names_check(remove)
     if wanted is not None and (to_add or to_remove):
@@ -183,13 +218,10 @@ def endpoints_change(
         raise FieldhubError("a label cannot be added and removed at once", path="remove_labels")
     with transaction.atomic():
         # The devices chosen before anything changes (a change may move them out of a filter's reach).
-        chosen = Endpoint.objects.filter(pk__in=endpoints.values("pk"))
-        ids = list(chosen.order_by("pk").values_list("pk", flat=True))
+        ids, moved_sites = _chosen(scope, endpoints, site)
         matched = len(ids)
-        if not scope.everywhere:
-            foreign = chosen.exclude(site__in=sorted(scope.site_ids)).count()
-            if foreign:
-                raise PermissionDenied(f"{foreign} of the {matched} devices are not on a site you operate")
+        if preview:
+            return Changed(matched=matched, changed=0)
         new_labels = _labels_get_or_create(wanted if wanted is not None else to_add)
         touched: set[int] = set()
         for start in range(0, len(ids), CHUNK):
@@ -203,7 +235,30 @@ def endpoints_change(
             elif to_remove:
                 touched |= _labels_remove(chunk, keep_only=None, remove=to_remove)
             touched |= _labels_add(chunk, new_labels)
+    if touched:
+        changed_ids = sorted(touched)
+        transaction.on_commit(
+            lambda: endpoints_retagged.send(sender=Endpoint, endpoint_ids=changed_ids, sites=moved_sites)
+        )
     return Changed(matched=matched, changed=len(touched))
+
+
+def _chosen(
+    scope: Scope, endpoints: QuerySet[Endpoint], site: Site | Keep | None
+) -> tuple[list[int], list[int | None]]:
+    """The ids of the devices a change reaches, all of them operated by the actor (``scope``; else 403
+    naming how many are not), and the sites whose device counts a move changes (those the devices leave,
+    and the one they join)."""
+    chosen = Endpoint.objects.filter(pk__in=endpoints.values("pk"))
+    ids = list(chosen.order_by("pk").values_list("pk", flat=True))
+    if not scope.everywhere:
+        foreign = chosen.exclude(site__in=sorted(scope.site_ids)).count()
+        if foreign:
+            raise PermissionDenied(f"{foreign} of the {len(ids)} devices are not on a site you operate")
+    if isinstance(site, Keep):
+        return ids, []
+    left = set(chosen.values_list("site_id", flat=True).distinct())
+    return ids, sorted({*left, site.pk if site is not None else None}, key=lambda pk: (pk is None, pk or 0))
 
 
 def endpoints_site_set(*, actor: Principal, endpoints: QuerySet[Endpoint], site: Site | None) -> Changed:

@@ -183,12 +183,18 @@ def endpoint_page(
     sort: str = DEFAULT_SORT,
     page: int = 1,
     per_page: int = 50,
+    site: str | int | None = None,
+    labels: list[str] | None = None,
+    tags: bool = False,
 ) -> EndpointPage:
-    """Page ``page`` (from 1) of ``endpoint_list``: two queries (the count, the page). A page past the end
-    is the last page: a list that shrank since its link was made still shows something."""
+    """Page ``page`` (from 1) of ``endpoint_list``: two queries (the count, the page), and with ``tags`` the
+    devices' labels (``with_site_and_labels``). A page past the end is the last page: a list that shrank
+    since its link was made still shows something."""
     if page < 1:
         raise FieldhubError("page must be a whole number, 1 or more", path="page")
-    endpoints = endpoint_list(user=user, status=status, name=name, sort=sort)
+    endpoints = endpoint_list(user=user, status=status, name=name, sort=sort, site=site, labels=labels)
+    if tags:
+        endpoints = with_site_and_labels(endpoints)
     total = endpoints.count()
     pages = max(1, -(-total // per_page))
     number = min(page, pages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.models import Endpoint
+from core.sites import services as sites
 from firmware.services import campaign_create
 from telemetry.downlink.queue import operation_enqueue
 from tests.browser.conftest import log_in, screenshot
@@ -13,7 +14,7 @@ from tests.factories import make_firmware
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PAGES = ["/", "/events/", "/operations/", "/firmware/", "/firmware/campaigns/new/", "/tokens/", "/users/"]
+PAGES = ["/", "/events/", "/operations/", "/firmware/", "/firmware/campaigns/new/", "/tokens/", "/users/", "/sites/"]
 
 
 WIDE = """() => Array.from(document.querySelectorAll("body *")).filter(el => {
@@ -36,8 +37,11 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, server: str, personas) -> 
     campaign = campaign_create(
         actor=personas["admin"], name="phones", firmware=make_firmware(), endpoints=[device], waves=[100]
     )
+    site = sites.site_create(actor=personas["admin"], name="A site with a rather long name", description="x " * 80)
+    sites.site_rule_create(actor=personas["admin"], site=site, kind="pattern", text="urn:dev:browser-*-" + "x" * 60)
+    sites.endpoints_change(actor=personas["admin"], endpoints=Endpoint.objects.all(), site=site, add=["hw-rev-b"])
     page = log_in(browser, server, "ada", width=390)
-    for path in [*PAGES, f"/endpoints/{EP}/", f"/firmware/campaigns/{campaign.pk}/"]:
+    for path in [*PAGES, f"/endpoints/{EP}/", f"/firmware/campaigns/{campaign.pk}/", f"/sites/{site.pk}/"]:
         page.goto(f"{server}{path}")
         if page.locator("[ws-connect]").count():
             live(page)

@@ -139,6 +139,41 @@ EXPECTED: dict[tuple[str, str], Row] = {
         "/endpoints/{o.endpoint.name}/firmware/update/",
         (302, 403, 403, 302, 302, 302, 302),
     ),
+    # A device's site and labels (its page's form; GET: the form, for operators of its site), the dashboard's
+    # bulk change (its first post counts the devices and asks to confirm: 200).
+    ("GET", "endpoints/<str:name>/tags/"): ("/endpoints/{o.endpoint.name}/tags/", (302, 403, 403, 200, 200, 200, 302)),
+    ("POST", "endpoints/<str:name>/tags/"): (
+        "/endpoints/{o.endpoint.name}/tags/",
+        (302, 403, 403, 302, 302, 302, 302),
+    ),
+    ("GET", "bulk/"): ("/bulk/", (302, 405, 405, 405, 405, 405, 302)),
+    ("POST", "bulk/"): ("/bulk/", (302, 403, 403, 200, 200, 200, 302)),
+    # The sites pages: viewers read; global admins create, change and delete sites; admins (global or of the
+    # site) its rules.
+    ("GET", "sites/"): ("/sites/", (302, 403, 200, 200, 200, 200, 302)),
+    ("POST", "sites/"): ("/sites/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "sites/<int:pk>/"): ("/sites/{o.site.pk}/", (302, 403, 200, 200, 200, 200, 302)),
+    ("POST", "sites/<int:pk>/"): ("/sites/{o.site.pk}/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "sites/<int:pk>/delete/"): ("/sites/{o.site.pk}/delete/", (302, 405, 405, 405, 405, 405, 302)),
+    ("POST", "sites/<int:pk>/delete/"): ("/sites/{o.site.pk}/delete/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "sites/<int:pk>/rules/"): ("/sites/{o.site.pk}/rules/", (302, 405, 405, 405, 405, 405, 302)),
+    ("POST", "sites/<int:pk>/rules/"): ("/sites/{o.site.pk}/rules/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "sites/<int:pk>/rules/preview/"): (
+        "/sites/{o.site.pk}/rules/preview/?kind=prefix&text=urn",
+        (302, 403, 200, 200, 200, 200, 302),
+    ),
+    ("POST", "sites/<int:pk>/rules/preview/"): (
+        "/sites/{o.site.pk}/rules/preview/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("GET", "sites/<int:pk>/rules/<int:rule_pk>/delete/"): (
+        "/sites/{o.site.pk}/rules/{o.rule.pk}/delete/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("POST", "sites/<int:pk>/rules/<int:rule_pk>/delete/"): (
+        "/sites/{o.site.pk}/rules/{o.rule.pk}/delete/",
+        (302, 403, 403, 403, 302, 302, 302),
+    ),
     ("GET", "users/"): ("/users/", (302, 403, 403, 403, 200, 200, 302)),
     ("POST", "users/"): ("/users/", (302, 403, 403, 403, 201, 201, 302)),
     ("GET", "tokens/"): ("/tokens/", (302, 403, 200, 200, 200, 200, 302)),
@@ -901,6 +936,11 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
             "waves": "100",
         },
         "users/": {"action": "create", "username": "newcomer", "role": "viewer"},
+        "endpoints/<str:name>/tags/": {"action": "add", "label": "matrix"},
+        "bulk/": {"add": "matrix"},
+        "sites/": {"name": "a page's site"},
+        "sites/<int:pk>/": {"name": "matrix site", "description": "changed"},
+        "sites/<int:pk>/rules/": {"kind": "prefix", "text": "urn:imei:97"},
         "tokens/": {"name": "mine"},
         "accounts/login/": {"username": "nobody", "password": "wrong"},
         "admin/login/": {"username": "nobody", "password": "wrong"},

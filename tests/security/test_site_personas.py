@@ -50,6 +50,7 @@ GLOBAL_ADMIN_ONLY = (
     "firmware/",
     "firmware/<int:pk>/delete/",
     "api/v1/sites",
+    "sites/",
     "users/",  # the matrix's body creates a user with a global role
 )
 
@@ -79,6 +80,12 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("GET", "api/v1/sites/<site_id>/users"),
             ("PUT", "api/v1/sites/<site_id>/users/<username>"),
             ("DELETE", "api/v1/sites/<site_id>/users/<username>"),
+            ("GET", "sites/<int:pk>/"),
+            ("POST", "sites/<int:pk>/"),
+            ("POST", "sites/<int:pk>/delete/"),
+            ("GET", "sites/<int:pk>/rules/preview/"),
+            ("POST", "sites/<int:pk>/rules/"),
+            ("POST", "sites/<int:pk>/rules/<int:rule_pk>/delete/"),
         )
     },
     # Someone else's token: only a global admin revokes it.
@@ -113,6 +120,8 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("GET", "firmware/campaigns/<int:pk>/"),
             ("POST", "firmware/campaigns/<int:pk>/<str:action>/"),
             ("POST", "firmware/campaigns/new/"),
+            ("GET", "endpoints/<str:name>/tags/"),
+            ("POST", "endpoints/<str:name>/tags/"),
         )
     },
     ("POST", "api/v1/endpoints/bulk"): {"elsewhere-operator": 422},

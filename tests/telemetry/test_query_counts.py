@@ -45,17 +45,18 @@ def grow(devices: int, events: int, operations: int) -> None:
 
 
 PAGES: dict[str, tuple[str, int]] = {
-    # Every page: session, user, role groups, site roles (what the navigation offers a global viewer, who
-    # may be more on some site: core.context_processors).
-    # + fleet counts, updating count, device count, the page of devices, their latest firmware and
-    # battery, their sparklines, the newest events, their values (two)
-    "dashboard": ("/", 13),
-    # + the device (its site joined), its labels, its identity and registrations, latest values, events and
-    # their values (two), operations and their retry guard, the readings table's resource, its page and units
+    # session, user, role groups, fleet counts, updating count, device count, the page of devices (their
+    # sites joined), their labels, their latest firmware and battery, their sparklines, the newest events,
+    # their values (two), the sites and labels to filter by, the user's site roles (may they operate any?)
+    "dashboard": ("/", 16),
+    # session, user, role groups, the device (its site joined), its labels, its identity and registrations,
+    # latest values, events and their values (two), operations and their retry guard, the readings table's
+    # resource, its page and units, the user's site roles (may they change the device's site and labels?)
     "device": ("/endpoints/dev-000/", 16),
-    # + the events, their values (two)
+    # session, user, role groups, the user's site roles (the navigation: core.context_processors), the
+    # events, their values (two)
     "events": ("/events/", 7),
-    # + the operations, their retry guard
+    # session, user, role groups, the user's site roles, the operations, their retry guard
     "operations": ("/operations/", 6),
 }
 
