@@ -14,6 +14,9 @@ from firmware import partials
 from firmware.models import Campaign, FirmwareUpdate
 from realtime import LiveEvent, groups, publish
 from realtime.groups import EventType
+from telemetry.rollouts import announce as rollouts_announce
+
+PREFIX = "fw"  # firmware.rollouts.PREFIX: a campaign's id among rollouts
 
 
 def update_changed(update: FirmwareUpdate, *, created: bool = False) -> None:
@@ -50,6 +53,7 @@ def campaign_progress_changed(campaign_id: int) -> None:
     """A campaign's counts changed: its head on its page and its row in the firmware page's list."""
     renderer = partial(partials.render_campaign, campaign_id)
     publish(groups.FIRMWARE, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign_id}", renderer))
+    rollouts_announce.summary_changed(f"{PREFIX}-{campaign_id}")  # its row on the rollout list
 
 
 def images_changed() -> None:

@@ -144,6 +144,11 @@ class OperationsConsumer(FragmentConsumer):
         return [groups.OPERATIONS], 0
 
 
+class RolloutsConsumer(FragmentConsumer):
+    def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
+        return [groups.ROLLOUTS], 0
+
+
 class EventsConsumer(FragmentConsumer):
     def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         return [groups.EVENTS], 0

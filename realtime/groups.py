@@ -10,6 +10,7 @@ DASHBOARD = "dashboard"
 FIRMWARE = "firmware"
 OPERATIONS = "operations"
 EVENTS = "events"
+ROLLOUTS = "rollouts"
 
 
 def endpoint(endpoint_id: int) -> str:
@@ -46,4 +47,5 @@ class EventType:
     OPERATION = "operation.status"
     FIRMWARE = "firmware.progress"
     CAMPAIGN = "firmware.campaign"
+    ROLLOUT = "rollout.progress"
     HEARTBEAT = "realtime.heartbeat"

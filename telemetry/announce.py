@@ -8,6 +8,7 @@ Every write that changes what a telemetry page shows announces it here, once: th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -65,3 +66,22 @@ def operation_changed(operation: EndpointOperation, *, created: bool = False) ->
     for group, page in ((groups.endpoint(operation.endpoint_id), "endpoint"), (groups.OPERATIONS, "operations")):
         renderer = partial(partials.render_operation, operation.pk, insert=created, page=page)
         publish(group, LiveEvent(EventType.OPERATION, key, renderer))
+
+
+BULK_ROWS_PUSHED = 20  # new rows a bulk enqueue puts on top of the operations page
+BULK_DEVICES_PUSHED = 100  # device pages a bulk enqueue pushes its new row to
+
+
+def operations_queued(operations: Sequence[EndpointOperation]) -> None:
+    """Many operations were queued at once (a rollout's wave): one push to the operations page with the
+    newest ``BULK_ROWS_PUSHED`` of them on top, and each row to its device's page for the first
+    ``BULK_DEVICES_PUSHED`` (a larger wave's devices show theirs when their pages load)."""
+    if not operations:
+        return
+    newest = sorted(operation.pk for operation in operations)[-BULK_ROWS_PUSHED:]
+    rows = partial(partials.render_operations_inserted, newest)
+    publish(groups.OPERATIONS, LiveEvent(EventType.OPERATION, f"operations-bulk-{newest[-1]}", rows))
+    for operation in operations[:BULK_DEVICES_PUSHED]:
+        row = partial(partials.render_operation, operation.pk, insert=True, page="endpoint")
+        key = f"operation-{operation.pk}-new"
+        publish(groups.endpoint(operation.endpoint_id), LiveEvent(EventType.OPERATION, key, row))

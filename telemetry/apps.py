@@ -6,9 +6,13 @@ class TelemetryConfig(AppConfig):
 
     def ready(self) -> None:
         """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
-        and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``)."""
+        and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
+        rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``)."""
         from telemetry import hooks, partitions
         from telemetry.lifecycle import services as lifecycle
+        from telemetry.rollouts import services as rollouts
 
         hooks.add_periodic(partitions.partitions_maintain_periodically)
         hooks.add_periodic(lifecycle.endpoints_expire)
+        hooks.add_periodic(rollouts.rollouts_advance)
+        hooks.add_operation_listener(rollouts.operations_changed)

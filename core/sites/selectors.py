@@ -6,7 +6,7 @@ from django.db.models import Count, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Label, Site, SiteRule
-from core.permissions import Principal, require
+from core.permissions import Principal, require, require_scope
 from core.roles import Role
 
 UNASSIGNED = "none"  # ?site=none: the devices in no site
@@ -59,7 +59,7 @@ def site_for_filter(*, user: Principal, value: str | int | None, path: str = "si
 def labels_for_filter(*, user: Principal, names: list[str], path: str = "label") -> list[Label]:
     """The labels a ``label`` filter names (repeated or comma-separated; lower-cased): unknown ones are a 422
     naming ``path`` and them."""
-    require(user, Role.VIEWER)
+    require_scope(user, Role.VIEWER)
     wanted = sorted({name.strip().lower() for value in names for name in value.split(",") if name.strip()})
     if not wanted:
         return []

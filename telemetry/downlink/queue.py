@@ -23,10 +23,10 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from core import leshan
-from core.errors import Conflict, FieldhubError
+from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
 from core.models import Endpoint
-from core.permissions import Principal, author_of, require
+from core.permissions import Principal, author_of, require, require_scope
 from core.roles import Role
 from telemetry import announce, hooks, ingest
 from telemetry.downlink import requests, wakeup
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 Kind = EndpointOperation.Kind
 Status = EndpointOperation.Status
+FINISHED = (Status.CONFIRMED, Status.FAILED, Status.CANCELLED)
 
 
 def operation_enqueue(
@@ -57,25 +58,76 @@ def operation_enqueue(
     value) for several resources of an instance or the instances of a multi-instance resource.
     """
     require(actor, Role.OPERATOR)
-    if kind not in Kind.values:
-        raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in Kind.values)}", path="kind")
-    try:
-        parsed = Path.parse(path)
-    except NodeError as exc:
-        raise FieldhubError(exc.problem, path="path") from None
-    payload = requests.operation_payload(kind, parsed, value, values, arguments)
+    request = operation_request(kind=kind, path=path, value=value, values=values, arguments=arguments)
     with transaction.atomic():
         operation = EndpointOperation.objects.create(
             endpoint=endpoint,
             kind=kind,
-            path=str(parsed),
-            payload=payload,
+            path=request.path,
+            payload=request.payload,
             created_by=author_of(actor),
         )
         if endpoint.online and not endpoint.sleeping:
             wakeup.wake(endpoint.pk)
         announce.operation_changed(operation, created=True)
     return operation
+
+
+@dataclass(frozen=True)
+class Request:
+    """An operation's request, checked against the registry: what every operation made from it sends."""
+
+    kind: str
+    path: str
+    payload: dict[str, Any] | None
+
+
+def operation_request(
+    *, kind: str, path: str, value: Any = None, values: dict[str, Any] | None = None, arguments: str = ""
+) -> Request:
+    """Check a request (``requests.operation_payload``) before anything is queued: a 422 naming the bad field."""
+    if kind not in Kind.values:
+        raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in Kind.values)}", path="kind")
+    try:
+        parsed = Path.parse(path)
+    except NodeError as exc:
+        raise FieldhubError(exc.problem, path="path") from None
+    return Request(kind, str(parsed), requests.operation_payload(kind, parsed, value, values, arguments))
+
+
+BULK_BATCH = 2000  # rows per INSERT of operations_enqueue_many
+
+
+def operations_enqueue_many(
+    *, actor: Principal, endpoints: Sequence[Endpoint], request: Request, author: Principal | None = None
+) -> list[EndpointOperation]:
+    """Queue the same checked ``request`` (``operation_request``) for many devices in one transaction: one
+    multi-row INSERT per ``BULK_BATCH`` operations, one announcement for all of them, one wake-up hint for
+    the reachable devices. ``actor`` must hold the operator role on every device's site (403 naming how
+    many it lacks); ``author`` is whom the operations record as having queued them (a rollout's later waves
+    are queued on its creator's behalf), ``actor`` by default."""
+    scope = require_scope(actor, Role.OPERATOR)
+    foreign = sum(1 for endpoint in endpoints if not scope.includes(endpoint.site_id))
+    if foreign:
+        raise PermissionDenied(f"{foreign} of these devices need the operator role on their site")
+    created_by = author_of(author if author is not None else actor)
+    rows = [
+        EndpointOperation(
+            endpoint_id=endpoint.pk,
+            kind=request.kind,
+            path=request.path,
+            payload=request.payload,
+            created_by=created_by,
+        )
+        for endpoint in endpoints
+    ]
+    if not rows:
+        return []
+    with transaction.atomic():
+        operations = EndpointOperation.objects.bulk_create(rows, batch_size=BULK_BATCH)
+        wakeup.wake_many([endpoint.pk for endpoint in endpoints if endpoint.online and not endpoint.sleeping])
+        announce.operations_queued(operations)
+    return operations
 
 
 def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:
@@ -91,6 +143,7 @@ def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> Endpo
                 f"operation {operation.pk} is {operation.status.lower()}: only a queued one can be cancelled"
             )
         announce.operation_changed(operation)
+        hooks.operations_changed([operation.pk], finished=True)
     return operation
 
 
@@ -122,6 +175,7 @@ def operation_retry(*, actor: Principal, operation: EndpointOperation) -> Endpoi
         if endpoint.online and not endpoint.sleeping:
             wakeup.wake(endpoint.pk)
         announce.operation_changed(operation)
+        hooks.operations_changed([operation.pk], finished=False)
     return operation
 
 
@@ -187,6 +241,7 @@ def operations_claim(*, endpoint_ids: Sequence[int] | None, limit: int) -> list[
         for op in due:
             op.status, op.last_attempt_at = Status.SENDING, now
             announce.operation_changed(op)
+        hooks.operations_changed([op.pk for op in due], finished=False)
     return [Claim(op.pk, op.endpoint_id, locked[op.endpoint_id], op.kind, op.path, op.payload) for op in due]
 
 
@@ -240,6 +295,7 @@ def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:
                 operation.next_attempt_at = now + dt.timedelta(seconds=backoff)
         operation.save()
         announce.operation_changed(operation)
+        hooks.operations_changed([operation.pk], finished=operation.status in FINISHED)
     return proceed
 
 
@@ -283,7 +339,7 @@ def operations_recover() -> int:
         status=Status.SENDING,
         last_attempt_at__lt=now - dt.timedelta(seconds=settings.OPERATION_DELAYED_TIMEOUT),
     ).exclude(request_id="")
-    touched = 0
+    touched, changed = 0, []
     with transaction.atomic():
         for operation in lost.select_for_update(skip_locked=True):
             operation.attempts += 1
@@ -300,13 +356,16 @@ def operations_recover() -> int:
                 operation.status = Status.QUEUED
             operation.save()
             announce.operation_changed(operation)
+            changed.append(operation.pk)
             touched += 1
         for operation in stale_delayed.select_for_update(skip_locked=True):
             operation.status, operation.completed_at = Status.FAILED, now
             operation.last_error = "Leshan delayed it, and the device did not wake in time"
             operation.save()
             announce.operation_changed(operation)
+            changed.append(operation.pk)
             touched += 1
+        hooks.operations_changed(changed, finished=True)  # some only queued again: looked at, nothing more
     return touched
 
 
