@@ -17,6 +17,7 @@ from realtime.groups import EventType
 from telemetry import partials, presenters
 
 if TYPE_CHECKING:
+    from telemetry.downlink.queue import Queued
     from telemetry.ingest.rows import Post
     from telemetry.ingest.store import Saved
     from telemetry.models import EndpointOperation
@@ -72,7 +73,7 @@ BULK_ROWS_PUSHED = 20  # new rows a bulk enqueue puts on top of the operations p
 BULK_DEVICES_PUSHED = 100  # device pages a bulk enqueue pushes its new row to
 
 
-def operations_queued(operations: Sequence[EndpointOperation]) -> None:
+def operations_queued(operations: Sequence[Queued]) -> None:
     """Many operations were queued at once (a rollout's wave): one push to the operations page with the
     newest ``BULK_ROWS_PUSHED`` of them on top, and each row to its device's page for the first
     ``BULK_DEVICES_PUSHED`` (a larger wave's devices show theirs when their pages load)."""

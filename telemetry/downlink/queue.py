@@ -14,10 +14,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -95,39 +95,79 @@ def operation_request(
     return Request(kind, str(parsed), requests.operation_payload(kind, parsed, value, values, arguments))
 
 
-BULK_BATCH = 2000  # rows per INSERT of operations_enqueue_many
+BULK_BATCH = 2000  # rows per INSERT of operations_enqueue_many (elsewhere than on PostgreSQL)
+
+
+class Target(Protocol):
+    """What queuing for a device needs of it (an ``Endpoint``, or the few columns of one)."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def site_id(self) -> int | None: ...
+    @property
+    def online(self) -> bool: ...
+    @property
+    def sleeping(self) -> bool: ...
+
+
+class Queued(NamedTuple):
+    pk: int
+    endpoint_id: int
 
 
 def operations_enqueue_many(
-    *, actor: Principal, endpoints: Sequence[Endpoint], request: Request, author: Principal | None = None
-) -> list[EndpointOperation]:
+    *, actor: Principal, endpoints: Sequence[Target], request: Request, author: Principal | None = None
+) -> list[Queued]:
     """Queue the same checked ``request`` (``operation_request``) for many devices in one transaction: one
-    multi-row INSERT per ``BULK_BATCH`` operations, one announcement for all of them, one wake-up hint for
-    the reachable devices. ``actor`` must hold the operator role on every device's site (403 naming how
-    many it lacks); ``author`` is whom the operations record as having queued them (a rollout's later waves
-    are queued on its creator's behalf), ``actor`` by default."""
+    statement on PostgreSQL (a rollout's wave of 10,000 devices, docs/benchmarks.md), batches of
+    ``BULK_BATCH`` rows elsewhere; one announcement for all of them, one wake-up hint for the reachable
+    devices. ``actor`` must hold the operator role on every device's site (403 naming how many it lacks);
+    ``author`` is whom the operations record as having queued them (a rollout's later waves are queued on
+    its creator's behalf), ``actor`` by default. Returns each operation's id and device, in order."""
     scope = require_scope(actor, Role.OPERATOR)
     foreign = sum(1 for endpoint in endpoints if not scope.includes(endpoint.site_id))
     if foreign:
         raise PermissionDenied(f"{foreign} of these devices need the operator role on their site")
-    created_by = author_of(author if author is not None else actor)
-    rows = [
-        EndpointOperation(
-            endpoint_id=endpoint.pk,
-            kind=request.kind,
-            path=request.path,
-            payload=request.payload,
-            created_by=created_by,
-        )
-        for endpoint in endpoints
-    ]
-    if not rows:
+    if not endpoints:
         return []
+    created_by = author_of(author if author is not None else actor)
+    ids = [endpoint.pk for endpoint in endpoints]
     with transaction.atomic():
-        operations = EndpointOperation.objects.bulk_create(rows, batch_size=BULK_BATCH)
+        queued = _insert(ids, request, created_by.pk if created_by is not None else None)
         wakeup.wake_many([endpoint.pk for endpoint in endpoints if endpoint.online and not endpoint.sleeping])
-        announce.operations_queued(operations)
-    return operations
+        announce.operations_queued(queued)
+    return queued
+
+
+def _insert(endpoint_ids: list[int], request: Request, created_by_id: int | None) -> list[Queued]:
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        rows = [
+            EndpointOperation(
+                endpoint_id=pk,
+                kind=request.kind,
+                path=request.path,
+                payload=request.payload,
+                created_by_id=created_by_id,
+            )
+            for pk in endpoint_ids
+        ]
+        made = EndpointOperation.objects.bulk_create(rows, batch_size=BULK_BATCH)
+        return [Queued(operation.pk, operation.endpoint_id) for operation in made]
+    table = EndpointOperation._meta.db_table
+    payload = None if request.payload is None else json.dumps(request.payload)
+    sql = (
+        f"INSERT INTO {table} (endpoint_id, kind, path, payload, status, attempts, last_error, request_id, "
+        "created_by_id, created_at, updated_at) "
+        "SELECT e.id, %s, %s, %s::jsonb, %s, 0, '', '', %s, %s, %s "
+        "FROM unnest(%s::bigint[]) WITH ORDINALITY AS e(id, n) ORDER BY e.n RETURNING id, endpoint_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [request.kind, request.path, payload, Status.QUEUED, created_by_id, now, now, endpoint_ids])
+        rows = cursor.fetchall()
+    by_endpoint = {endpoint_id: pk for pk, endpoint_id in rows}
+    return [Queued(by_endpoint[pk], pk) for pk in endpoint_ids]
 
 
 def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:

@@ -4,7 +4,7 @@ and the list of every kind (``kinds``) newest first."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
@@ -18,6 +18,7 @@ from telemetry.rollouts import kinds
 from telemetry.selectors.endpoints import endpoints_filter, endpoints_named, visible_endpoints
 
 Op = EndpointOperation.Status
+LIST_OFFSET_MAX = 100_000  # the rollout list merges kinds: it reads offset + limit rows of each
 NAMES_MAX = 10_000  # names one selection may list
 DEVICES_MAX = 100_000  # devices one rollout may reach
 NOT_OPERABLE = "not operable: you do not hold the operator role on its site"
@@ -70,12 +71,27 @@ class Selection:
         return {key: value for key, value in {**found, "labels": self.labels}.items() if value}
 
 
+class Device(NamedTuple):
+    """A selected device: what a rollout needs of it (not a model instance: a selection may be 100,000)."""
+
+    pk: int
+    name: str
+    site_id: int | None
+    online: bool
+    sleeping: bool
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A selection resolved: the devices to operate (by name), and those skipped with the reason."""
 
-    devices: list[Endpoint]
-    skipped: list[tuple[Endpoint, str]]
+    devices: list[Device]
+    skipped: list[tuple[Device, str]]
+
+
+def _devices(endpoints: QuerySet[Endpoint], limit: int) -> list[Device]:
+    rows = endpoints.order_by("name").values_list(*DEVICE_FIELDS)[:limit]
+    return [Device(*row) for row in rows]
 
 
 def _filtered(user: Principal, selection: Selection) -> QuerySet[Endpoint]:
@@ -100,11 +116,11 @@ def selection_resolve(*, user: Principal, selection: Selection) -> Resolved:
         raise FieldhubError(f"a list of at most {NAMES_MAX} endpoints", path="selection.endpoints")
     operable = _filtered(user, selection)
     if not selection.by_names:
-        devices = list(operable.only(*DEVICE_FIELDS).order_by("name")[: DEVICES_MAX + 1])
+        devices = _devices(operable, DEVICES_MAX + 1)
         if len(devices) > DEVICES_MAX:
             raise FieldhubError(f"a rollout reaches at most {DEVICES_MAX} devices", path="selection")
         return Resolved(devices=devices, skipped=[])
-    named = list(endpoints_named(user=user, names=selection.endpoints).only(*DEVICE_FIELDS).order_by("name"))
+    named = _devices(endpoints_named(user=user, names=selection.endpoints), NAMES_MAX)
     scope = require_scope(user, Role.OPERATOR)
     return Resolved(
         devices=[e for e in named if scope.includes(e.site_id)],
@@ -242,7 +258,10 @@ def summary_of(rollout: Rollout) -> kinds.RolloutSummary:
 
 def summaries_page(*, user: Principal, limit: int, offset: int) -> OffsetPage[kinds.RolloutSummary]:
     """Rollouts of every kind newest first: the newest ``offset + limit`` of each kind, merged (one query
-    for the commands' page and one for their count, and what each other kind needs for its own)."""
+    for the commands' page and one for their count, and what each other kind needs for its own); an offset
+    past ``LIST_OFFSET_MAX`` is a 422."""
+    if offset > LIST_OFFSET_MAX:
+        raise FieldhubError(f"offset is at most {LIST_OFFSET_MAX} in the rollout list", path="offset")
     own = rollout_list(user=user)
     rows: list[kinds.RolloutSummary] = [summary_of(r) for r in own[: offset + limit]]
     count = own.count()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, FieldhubError
@@ -84,53 +84,77 @@ def rollout_create(
         )
         first = resolved.devices[: sizes[0]]
         operations = _queue(rollout, first)
-        members = [
-            RolloutDevice(rollout=rollout, endpoint=e, wave=0, operation=o)
-            for e, o in zip(first, operations, strict=True)
-        ]
+        rows: list[Member] = [(o.endpoint_id, 0, o.pk, "") for o in operations]
         start = sizes[0]
         for wave, size in enumerate(sizes[1:], 1):
-            members += [RolloutDevice(rollout=rollout, endpoint=e, wave=wave) for e in resolved.devices[start:][:size]]
+            rows += [(device.pk, wave, None, "") for device in resolved.devices[start : start + size]]
             start += size
-        members += [RolloutDevice(rollout=rollout, endpoint=e, wave=None, skipped=why) for e, why in resolved.skipped]
-        RolloutDevice.objects.bulk_create(members, batch_size=queue.BULK_BATCH)
+        rows += [(device.pk, None, None, why) for device, why in resolved.skipped]
+        _insert_members(rollout.pk, rows)
         announce.rollout_changed(rollout.pk, created=True)
     return rollout
 
 
-def _queue(rollout: Rollout, endpoints: Sequence[Endpoint]) -> list[EndpointOperation]:
+def _queue(rollout: Rollout, endpoints: Sequence[queue.Target]) -> list[queue.Queued]:
     """The rollout's operation for each of ``endpoints`` (checked when the rollout was made), queued on its
     creator's behalf: the selection was theirs to operate then."""
     request = queue.Request(rollout.kind, rollout.path, rollout.payload)
     return queue.operations_enqueue_many(actor=SYSTEM, endpoints=endpoints, request=request, author=rollout.created_by)
 
 
+Member = tuple[int, int | None, int | None, str]  # endpoint id, wave, operation id, why skipped
+
+
+def _insert_members(rollout_id: int, rows: list[Member]) -> None:
+    """The frozen selection: one row per device, in one statement on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        members = [
+            RolloutDevice(rollout_id=rollout_id, endpoint_id=e, wave=w, operation_id=o, skipped=why)
+            for e, w, o, why in rows
+        ]
+        RolloutDevice.objects.bulk_create(members, batch_size=queue.BULK_BATCH)
+        return
+    columns: list[list[Any]] = [[row[n] for row in rows] for n in range(4)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RolloutDevice._meta.db_table} (rollout_id, endpoint_id, wave, operation_id, skipped) "
+            "SELECT %s, * FROM unnest(%s::bigint[], %s::integer[], %s::bigint[], %s::text[])",
+            [rollout_id, *columns],
+        )
+
+
 def _start_wave(rollout: Rollout, wave: int) -> None:
     """Queue a later wave's operations. A device that no longer matches the selection's state filter (an
     ``online`` selection's device now offline) is skipped with the reason."""
     rollout.current_wave = wave
-    members = list(
-        RolloutDevice.objects.filter(rollout=rollout, wave=wave, operation__isnull=True, skipped="")
-        .select_related("endpoint")
-        .only(
-            "id", "rollout_id", "wave", "skipped", "operation_id", *(f"endpoint__{f}" for f in selectors.DEVICE_FIELDS)
-        )
-        .order_by("id")
-    )
+    rows = RolloutDevice.objects.filter(rollout=rollout, wave=wave, operation__isnull=True, skipped="").order_by("id")
+    members = list(rows.values_list("id", "endpoint_id", "endpoint__site_id", "endpoint__online", "endpoint__sleeping"))
     status = rollout.selection.get("status")
     if status in STATUS_FILTERS:
-        matching = set(
-            Endpoint.objects.filter(STATUS_FILTERS[status], pk__in=[m.endpoint_id for m in members]).values_list(
-                "pk", flat=True
-            )
+        ids = [endpoint_id for _, endpoint_id, *_ in members]
+        matching = set(Endpoint.objects.filter(STATUS_FILTERS[status], pk__in=ids).values_list("pk", flat=True))
+        gone = [pk for pk, endpoint_id, *_ in members if endpoint_id not in matching]
+        RolloutDevice.objects.filter(pk__in=gone).update(skipped=f"no longer {status} when wave {wave + 1} started")
+        members = [member for member in members if member[1] in matching]
+    devices = [
+        selectors.Device(endpoint_id, "", site, online, sleeping) for _, endpoint_id, site, online, sleeping in members
+    ]
+    queued = _queue(rollout, devices)
+    _link([pk for pk, *_ in members], [operation.pk for operation in queued])
+
+
+def _link(member_ids: list[int], operation_ids: list[int]) -> None:
+    """Each member's operation, in one statement on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        members = [RolloutDevice(pk=m, operation_id=o) for m, o in zip(member_ids, operation_ids, strict=True)]
+        RolloutDevice.objects.bulk_update(members, ["operation"], batch_size=500)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {RolloutDevice._meta.db_table} AS d SET operation_id = v.operation_id "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, operation_id) WHERE d.id = v.id",
+            [member_ids, operation_ids],
         )
-        for member in members:
-            if member.endpoint_id not in matching:
-                member.skipped = f"no longer {status} when wave {wave + 1} started"
-    todo = [member for member in members if not member.skipped]
-    for member, operation in zip(todo, _queue(rollout, [member.endpoint for member in todo]), strict=True):
-        member.operation = operation
-    RolloutDevice.objects.bulk_update(members, ["operation", "skipped"], batch_size=500)
 
 
 def rollouts_advance(*, rollout_id: int | None = None) -> None:
