@@ -57,6 +57,19 @@ def stage(rollout: Rollout) -> str:
     return text.format(wave=rollout.current_wave + 1, of=f" of {waves}" if waves > 1 else "")
 
 
+def sends(rollout: Rollout) -> str:
+    """What each operation carries, in words: "the value +02", "the values 14 = +01, 15 = UTC", "the
+    arguments 0='x'" ("" for none)."""
+    asked = rollout.request or {}
+    if "value" in asked:
+        return f"the value {asked['value']}"
+    if "values" in asked:
+        return "the values " + ", ".join(f"{key} = {value}" for key, value in asked["values"].items())
+    if "arguments" in asked:
+        return f"the arguments {asked['arguments']}"
+    return ""
+
+
 def head_context(*, user: Principal, rollout: Rollout) -> dict[str, Any]:
     """A rollout's head: status, progress, its waves by status (one query), the controls."""
     waves = selectors.wave_counts(user=user, rollout=rollout)
@@ -66,6 +79,7 @@ def head_context(*, user: Principal, rollout: Rollout) -> dict[str, Any]:
         row["number"] = row["wave"] + 1
     return {
         "rollout": rollout,
+        "sends": sends(rollout),
         "p": selectors.progress(rollout),
         "stage": stage(rollout),
         "wave_rows": waves,

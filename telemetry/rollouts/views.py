@@ -70,7 +70,7 @@ def _created(request: PageRequest, form: Any) -> Rollout:
         kind=form.get("kind", ""),
         path=form.get("path", "").strip(),
         value=form.get("value") if form.get("value", "") != "" else None,
-        values=_values(form.get("values", "")),
+        values=_values(form.get("instance_values", "")),
         arguments=form.get("arguments", ""),
         selection=selection_of(form),
         waves=campaign_waves_parse(text=form.get("waves", "")),
