@@ -84,6 +84,7 @@ class _Batch:
     replace: dict[str, LiveEvent] = field(default_factory=dict)
     append: dict[str, list[str]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
+    sending: bool = False  # a message of this group is being rendered or sent: the next waits for it
 
     def take_token(self, now: float) -> float:
         """Take a token if there is one (0.0), else say how long until there is one."""
@@ -211,13 +212,25 @@ class Publisher:
 
     def _fire(self, group: str, batch: _Batch) -> None:
         batch.timer = None
+        if batch.sending:  # fired again when that message is out: renders finishing out of order would
+            return  # otherwise let an older state of an element arrive after a newer one
         wait = batch.take_token(time.monotonic())
         if wait > 0:
             batch.timer = asyncio.get_running_loop().call_later(wait, self._fire, group, batch)
             return
         replace, batch.replace = list(batch.replace.values()), {}
         appended, batch.append = [html for kept in batch.append.values() for html in kept], {}
-        asyncio.get_running_loop().create_task(self._send(group, replace, appended))
+        batch.sending = True
+        asyncio.get_running_loop().create_task(self._send_in_turn(group, batch, replace, appended))
+
+    async def _send_in_turn(self, group: str, batch: _Batch, replace: list[LiveEvent], appended: list[str]) -> None:
+        """One message of a group at a time, in the order its events came."""
+        try:
+            await self._send(group, replace, appended)
+        finally:
+            batch.sending = False
+            if (batch.replace or batch.append) and batch.timer is None and self._batches.get(group) is batch:
+                self._fire(group, batch)
 
     async def _send(self, group: str, replace: list[LiveEvent], appended: list[str]) -> None:
         """Render, then send (as one message, or as few as fit MAX_FRAME_BYTES each); every event handed over for
