@@ -154,3 +154,33 @@ def test_pause_starts_no_further_wave_until_resumed(double: LeshanDouble, operat
     assert statuses(rollout)["dev-2"] == "queued"
     drain()
     assert statuses(rollout)["dev-2"] == "confirmed"
+
+
+@pytest.mark.postgres
+def test_two_dispatchers_finishing_one_wave_start_the_next_once(settings: Any, operator: Any) -> None:
+    import threading
+
+    names = [f"race-{n:02d}" for n in range(12)]
+    leshan = LeshanDouble(latency=0.01, clients=[simulated(name) for name in names])
+    with leshan.run_in_thread() as url:
+        settings.LESHAN_URL = url
+        for name in names:
+            heard_from(name)
+        rollout = start(operator, selection=Selection(name="race-"), waves=[4, 4, 0])
+
+        def run() -> None:
+            for _ in range(3):
+                asyncio.run(Dispatcher(listen=False, concurrency=3).drain(within=30))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        drain()
+    done = Rollout.objects.get()
+    assert done.status == Rollout.Status.COMPLETED, done.reason
+    assert done.reason == "all 3 waves done: 12 of 12 devices confirmed"
+    assert EndpointOperation.objects.count() == 12  # each wave queued once
+    assert set(statuses(rollout).values()) == {"confirmed"}
+    assert [r.method for r in leshan.requests].count("PUT") == 12
