@@ -359,3 +359,35 @@ class TestPages:
         assert viewing.get("/rollouts/new/").status_code == 403
         assert viewing.get(f"/rollouts/{rollout.pk}/").status_code == 200
         assert viewing.get("/rollouts/zz/").status_code == 404
+
+    def test_the_rollout_list_runs_a_constant_number_of_queries(
+        self, operator: Any, django_assert_max_num_queries: Any, django_assert_num_queries: Any
+    ) -> None:
+        from firmware.services import campaign_create
+        from tests.factories import make_firmware
+
+        client = Client()
+        client.force_login(operator)
+        devices = fleet(4)
+        create(operator)
+        campaign_create(actor=operator, name="fw", firmware=make_firmware(), endpoints=devices[:1], waves=[100])
+        client.get("/rollouts/")
+        with django_assert_max_num_queries(20) as few:
+            assert client.get("/rollouts/").status_code == 200
+        for n in range(3):
+            create(operator, name=f"more {n}")
+            campaign_create(
+                actor=operator, name=f"fw {n}", firmware=make_firmware(), endpoints=[devices[1 + n]], waves=[100]
+            )
+        with django_assert_num_queries(len(few.captured_queries)):
+            page = client.get("/rollouts/")
+        assert page.content.count(b'class="rollout-row"') == 8
+
+    def test_send_to_many_carries_the_dashboards_filter(self, operator: Any, viewer: Any) -> None:
+        fleet(2)
+        client = Client()
+        client.force_login(operator)
+        page = client.get("/?q=dev&status=online")
+        assert b'href="/rollouts/new/?q=dev&amp;status=online" data-send-to-many' in page.content
+        table = client.get("/?q=dev", headers={"HX-Request": "true", "HX-Target": "device-table"})
+        assert b'href="/rollouts/new/?q=dev" data-send-to-many' in table.content
