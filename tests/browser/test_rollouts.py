@@ -59,6 +59,8 @@ def test_send_to_many_with_a_preview_then_the_rollout_moves_live(
     page.get_by_label("Value (write one resource)").fill("+05")
     page.get_by_label("Waves", exact=True).fill("100")
     screenshot(page, "rollout-new")
+    leshan.clients[ONLINE].queue_mode = True
+    leshan.sleep(ONLINE)  # it falls asleep: the write waits for it (and the page is live before it wakes)
     with page.expect_navigation():
         page.get_by_role("button", name="Start the rollout").click()
     screenshot(page, "rollout-started")
@@ -66,6 +68,9 @@ def test_send_to_many_with_a_preview_then_the_rollout_moves_live(
     assert page.url == f"{server}/rollouts/{rollout.pk}/"
     live(page)
     head = page.locator("header.campaign-head")
+    assert "running" in head.inner_text()
+    leshan.wake(ONLINE)
+    registers(server, ONLINE)  # heard from again: the dispatcher delivers the write
     head.locator(".campaign-status.cs-completed").wait_for(timeout=WAIT)  # pushed once the device confirmed
     assert "1 confirmed" in head.inner_text()
     assert leshan.clients[ONLINE].resources["/3/0/14"][1] == "+05"
