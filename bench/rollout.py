@@ -2,8 +2,10 @@
 queue its first wave in one transaction (issue 17: under 2 s on PostgreSQL).
 
 Runs in this process against ``DATABASE_URL`` (migrated first; use a database of its own: it adds
-``--devices`` endpoints named ``bench-rollout-…`` and removes the rollouts and operations of earlier runs
-of this script). Prints the seconds of each run and the median.
+``--devices`` endpoints named ``bench-rollout-<devices>-…`` and removes the rollouts and operations of
+earlier runs of this script). Prints the seconds of each run and the median; with more devices than the
+first wave, also how long the second wave takes to start once the first is confirmed (``rollouts_advance``,
+as after the dispatcher's last completion of the wave).
 
     DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_rollout .venv/bin/python bench/rollout.py
     DEBUG=1 .venv/bin/python bench/rollout.py --devices 20000 --first 10000 --runs 5
@@ -21,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
-PREFIX = "bench-rollout-"
+PREFIX = "bench-rollout-"  # then the fleet's size: each --devices has a fleet of its own
 
 
 def main() -> None:
@@ -43,19 +45,21 @@ def main() -> None:
     from core.permissions import SYSTEM
     from telemetry.models import EndpointOperation, Rollout
     from telemetry.rollouts.selectors import Selection
-    from telemetry.rollouts.services import rollout_create
+    from telemetry.rollouts.services import rollout_create, rollouts_advance
 
+    prefix = f"{PREFIX}{args.devices}-"
     Rollout.objects.filter(name__startswith="bench ").delete()
     EndpointOperation.objects.filter(endpoint__name__startswith=PREFIX).delete()
-    have = Endpoint.objects.filter(name__startswith=PREFIX).count()
+    have = Endpoint.objects.filter(name__startswith=prefix).count()
     Endpoint.objects.bulk_create(
-        [Endpoint(name=f"{PREFIX}{n:06d}", online=True) for n in range(have, args.devices)], batch_size=5000
+        [Endpoint(name=f"{prefix}{n:06d}", online=True) for n in range(have, args.devices)], batch_size=5000
     )
     waves = [args.first] if args.first >= args.devices else [args.first, 0]
     print(f"{connection.vendor}: {args.devices} devices, first wave {args.first}, waves {waves} (devices)")
-    seconds = []
+    seconds: list[float] = []
+    later: list[float] = []
     for run in range(args.runs):
-        EndpointOperation.objects.filter(endpoint__name__startswith=PREFIX, status="QUEUED").update(status="CANCELLED")
+        EndpointOperation.objects.filter(endpoint__name__startswith=prefix, status="QUEUED").update(status="CANCELLED")
         started = time.perf_counter()
         rollout = rollout_create(
             actor=SYSTEM,
@@ -63,14 +67,24 @@ def main() -> None:
             kind="WRITE",
             path="/1/0/1",
             value=300,
-            selection=Selection(name=PREFIX),
+            selection=Selection(name=prefix),
             waves=waves,
             unit="devices",
         )
         seconds.append(time.perf_counter() - started)
         queued = EndpointOperation.objects.filter(rollout_device__rollout=rollout).count()
-        print(f"run {run + 1}: {seconds[-1]:.3f} s, {queued} operations queued")
+        line = f"run {run + 1}: {seconds[-1]:.3f} s, {queued} operations queued"
+        if len(waves) > 1:  # the next wave, started as the dispatcher's completion of the first would
+            EndpointOperation.objects.filter(rollout_device__rollout=rollout).update(status="CONFIRMED")
+            started = time.perf_counter()
+            rollouts_advance(rollout_id=rollout.pk)
+            later.append(time.perf_counter() - started)
+            queued = EndpointOperation.objects.filter(rollout_device__rollout=rollout, status="QUEUED").count()
+            line += f"; wave 2: {later[-1]:.3f} s, {queued} queued"
+        print(line)
     print(f"median {statistics.median(seconds):.3f} s over {args.runs} runs")
+    if later:
+        print(f"wave 2 median {statistics.median(later):.3f} s")
 
 
 if __name__ == "__main__":
