@@ -129,6 +129,22 @@ class TestCreate:
         make_endpoint(name="dev-late", online=True)  # arrives after: not in the rollout
         assert RolloutDevice.objects.filter(rollout=rollout).count() == len(devices)
 
+    def test_a_later_waves_device_no_longer_in_the_state_selected_is_skipped(self, operator: Any) -> None:
+        fleet(3)
+        rollout = create(operator, selection=Selection(status="online"), waves=[1, 0], unit="devices")
+        Endpoint.objects.filter(name="dev-02").update(online=False)
+        EndpointOperation.objects.update(status=Op.CONFIRMED)  # wave 1 delivered
+        services.rollouts_advance(rollout_id=rollout.pk)
+        skipped = RolloutDevice.objects.get(endpoint__name="dev-02")
+        assert (skipped.wave, skipped.operation, skipped.skipped) == (1, None, "no longer online when wave 2 started")
+        queued = EndpointOperation.objects.filter(status=Op.QUEUED).values_list("endpoint__name", flat=True)
+        assert list(queued) == ["dev-01"]
+        EndpointOperation.objects.update(status=Op.CONFIRMED)
+        services.rollouts_advance(rollout_id=rollout.pk)
+        done = Rollout.objects.get()
+        assert done.status == Rollout.Status.COMPLETED
+        assert done.reason == "all 2 waves done: 2 of 3 devices confirmed, 1 skipped"
+
     def test_a_filter_selects_by_state_labels_and_firmware(self, operator: Any, admin_user: Any) -> None:
         from core.lwm2m.nodes import Path, Reading
         from core.lwm2m.types import DataType
