@@ -145,6 +145,9 @@ class OperationsConsumer(FragmentConsumer):
 
 
 class RolloutsConsumer(FragmentConsumer):
+    """The rollout pages: a rollout's head and its devices' rows, whatever their site (global roles only:
+    ``allowed`` checks the global role)."""
+
     def groups_for(self, user: User | AnonymousUser) -> tuple[list[str], int]:
         return [groups.ROLLOUTS], 0
 
