@@ -24,6 +24,9 @@ from firmware.models import Campaign, CampaignDevice, FirmwareUpdate
 from realtime import LiveEvent, groups, publish
 from realtime.groups import EventType
 from telemetry.announce import site_of_device
+from telemetry.rollouts import announce as rollouts_announce
+
+PREFIX = "fw"  # firmware.rollouts.PREFIX: a campaign's id among rollouts
 
 
 def update_changed(update: FirmwareUpdate, *, created: bool = False) -> None:
@@ -78,6 +81,7 @@ def campaign_progress_changed(campaign_id: int, *, fleet: list[str] | None = Non
     renderer = partial(partials.render_campaign, campaign_id)
     for group in campaign_groups(campaign_id) if fleet is None else fleet:
         publish(group, LiveEvent(EventType.CAMPAIGN, f"campaign-{campaign_id}", renderer))
+    rollouts_announce.summary_changed(f"{PREFIX}-{campaign_id}")  # its row on the rollout list
 
 
 def images_changed() -> None:

@@ -16,14 +16,16 @@ class FirmwareConfig(AppConfig):
 
     def ready(self) -> None:
         """Plug into telemetry without telemetry importing firmware (see telemetry.hooks)."""
-        from firmware import services
+        from firmware import rollouts, services
         from telemetry import hooks
+        from telemetry.rollouts import kinds
 
         hooks.set_firmware_listener(services.firmware_reported)
         hooks.add_fleet_counter("updating", updating_count)
         hooks.add_periodic(services.firmware_updates_expire)
         hooks.add_periodic(services.campaigns_advance)
         hooks.add_retry_guard(retry_refusals)
+        kinds.add_kind(rollouts.KIND)
 
 
 # What telemetry asks through its hooks, read on Fieldhub's own account: telemetry checked who asks (the

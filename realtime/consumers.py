@@ -167,6 +167,16 @@ class EventsConsumer(FleetConsumer):
     group = groups.EVENTS
 
 
+class RolloutsConsumer(FragmentConsumer):
+    """The rollout pages: a rollout's head and its devices' rows, whatever their site: global roles only
+    (4403 for a user whose role is on some sites only; their rollout pages are not live yet)."""
+
+    def groups_for(self, user: User | AnonymousUser, access: SocketAccess) -> tuple[list[str], SocketAccess, int]:
+        if not scope_of(user, self.role).everywhere:
+            return [], access, CLOSE_FORBIDDEN
+        return [groups.ROLLOUTS], access, 0
+
+
 class EndpointConsumer(FragmentConsumer):
     """One device's page: 4404 for a device that does not exist or that the user may not see (the role on
     its site, or a global one for a device in no site)."""

@@ -18,6 +18,7 @@ DASHBOARD = "dashboard"
 FIRMWARE = "firmware"
 OPERATIONS = "operations"
 EVENTS = "events"
+ROLLOUTS = "rollouts"
 
 
 SITE = ".site."
@@ -82,4 +83,5 @@ class EventType:
     OPERATION = "operation.status"
     FIRMWARE = "firmware.progress"
     CAMPAIGN = "firmware.campaign"
+    ROLLOUT = "rollout.progress"
     HEARTBEAT = "realtime.heartbeat"

@@ -26,6 +26,7 @@ from realtime.groups import EventType
 from telemetry import partials, presenters
 
 if TYPE_CHECKING:
+    from telemetry.downlink.queue import Queued
     from telemetry.ingest.rows import Post
     from telemetry.ingest.store import Saved
     from telemetry.models import EndpointOperation
@@ -135,3 +136,22 @@ def on_endpoints_retagged(
     sender: Any, endpoint_ids: Sequence[int], sites: Sequence[int | None] = (), **kwargs: Any
 ) -> None:
     endpoints_retagged(endpoint_ids, sites)
+
+
+BULK_ROWS_PUSHED = 20  # new rows a bulk enqueue puts on top of the operations page
+BULK_DEVICES_PUSHED = 100  # device pages a bulk enqueue pushes its new row to
+
+
+def operations_queued(operations: Sequence[Queued]) -> None:
+    """Many operations were queued at once (a rollout's wave): one push to the operations page with the
+    newest ``BULK_ROWS_PUSHED`` of them on top, and each row to its device's page for the first
+    ``BULK_DEVICES_PUSHED`` (a larger wave's devices show theirs when their pages load)."""
+    if not operations:
+        return
+    newest = sorted(operation.pk for operation in operations)[-BULK_ROWS_PUSHED:]
+    rows = partial(partials.render_operations_inserted, newest)
+    publish(groups.OPERATIONS, LiveEvent(EventType.OPERATION, f"operations-bulk-{newest[-1]}", rows))
+    for operation in operations[:BULK_DEVICES_PUSHED]:
+        row = partial(partials.render_operation, operation.pk, insert=True, page="endpoint")
+        key = f"operation-{operation.pk}-new"
+        publish(groups.endpoint(operation.endpoint_id), LiveEvent(EventType.OPERATION, key, row))

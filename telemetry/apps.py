@@ -6,13 +6,17 @@ class TelemetryConfig(AppConfig):
 
     def ready(self) -> None:
         """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
-                and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``); the live
-        updates of devices whose site or labels changed."""
+        and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
+        rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
+        live updates of devices whose site or labels changed."""
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
         from telemetry.lifecycle import services as lifecycle
+        from telemetry.rollouts import services as rollouts
 
         hooks.add_periodic(partitions.partitions_maintain_periodically)
         hooks.add_periodic(lifecycle.endpoints_expire)
+        hooks.add_periodic(rollouts.rollouts_advance)
+        hooks.add_operation_listener(rollouts.operations_changed)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")

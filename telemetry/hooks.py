@@ -97,3 +97,24 @@ def retry_refusals(operation_ids: Sequence[int]) -> dict[int, str]:
         for pk, reason in guard(operation_ids).items():
             refusals.setdefault(pk, reason)
     return refusals
+
+
+# Listeners told, inside the transaction, that operations changed status (claimed, completed, cancelled,
+# retried, recovered): ``finished`` when they reached an end (confirmed, failed, cancelled). Rollouts move
+# their waves on from here (``telemetry.rollouts``), as firmware campaigns do from their updates.
+OperationListener = Callable[[Sequence[int], bool], None]
+
+_operation_listeners: list[OperationListener] = []
+
+
+def add_operation_listener(listener: OperationListener) -> None:
+    if listener not in _operation_listeners:
+        _operation_listeners.append(listener)
+
+
+def operations_changed(operation_ids: Sequence[int], *, finished: bool) -> None:
+    """Called by the downlink queue with the operations one of its writes changed."""
+    if not operation_ids:
+        return
+    for listener in _operation_listeners:
+        listener(operation_ids, finished)

@@ -174,3 +174,63 @@ class EndpointOperation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.path} on {self.endpoint_id} ({self.status})"
+
+
+class Rollout(models.Model):
+    """One operation (a write, an execute, an observation or its cancel) sent to a selection of devices in
+    waves (``telemetry.rollouts``): a wave starts when the one before it finished with few enough failures,
+    else the rollout halts and says why. The selection is frozen when it is made (``RolloutDevice``)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "RUNNING", "running"
+        PAUSED = "PAUSED", "paused"
+        HALTED = "HALTED", "halted"
+        COMPLETED = "COMPLETED", "completed"
+        ABORTED = "ABORTED", "aborted"
+
+    OPEN_STATUSES = (Status.RUNNING, Status.PAUSED, Status.HALTED)
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=EndpointOperation.Kind.choices)
+    path = models.CharField(max_length=32, help_text="LwM2M path, e.g. /1/0/1")
+    request = models.JSONField(default=dict, help_text="what the operator asked: value, values or arguments")
+    payload = models.JSONField(null=True, blank=True, help_text="what each operation sends (checked once)")
+    selection = models.JSONField(default=dict, help_text="how the devices were chosen: a filter or names")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    waves = models.JSONField(help_text="devices in each wave, e.g. [10, 90, 900]")
+    current_wave = models.PositiveIntegerField(default=0, help_text="0-based index of the wave under way")
+    max_failure_rate = models.FloatField(help_text="a wave with more failed than this (0..1) halts the rollout")
+    reason = models.TextField(blank=True, help_text="why the rollout halted or ended")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind} {self.path})"
+
+
+class RolloutDevice(models.Model):
+    """One device of a rollout: its wave and, once its wave started, its operation (whose status is the
+    device's: queued, sent, confirmed, failed, cancelled); or why it was skipped."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="devices")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="+")
+    wave = models.PositiveIntegerField(null=True, blank=True, help_text="0-based; empty: skipped when it was made")
+    operation = models.OneToOneField(
+        EndpointOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="rollout_device"
+    )
+    skipped = models.CharField(max_length=255, blank=True, help_text="why no operation was queued")
+
+    class Meta:
+        ordering = [models.F("wave").asc(nulls_last=True), "id"]
+        constraints = [models.UniqueConstraint(fields=["rollout", "endpoint"], name="rolloutdevice_unique")]
+        indexes = [models.Index(fields=["rollout", "wave", "id"], name="rolloutdevice_wave")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} in rollout {self.rollout_id}"

@@ -9,6 +9,8 @@ counts count that site's devices."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from core.permissions import SYSTEM
 from realtime import render
 from telemetry import presenters, selectors
@@ -55,6 +57,14 @@ def render_latest_values(endpoint_id: int) -> str:
 def render_event(summary: presenters.EventSummary) -> str:
     html = render("telemetry/dashboard.html#event-row", {"event": summary})
     return f'<ul hx-swap-oob="afterbegin:#events">{html}</ul>'
+
+
+def render_operations_inserted(operation_ids: Sequence[int]) -> str:
+    """Operations queued together (a rollout's wave), newest first, on top of the operations page."""
+    operations = list(selectors.operation_list(user=SYSTEM).filter(pk__in=list(operation_ids)))
+    selectors.operations_mark_retryable(operations)
+    html = "".join(render("telemetry/operations.html#operation-row", {"op": op, "oob": False}) for op in operations)
+    return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if html else ""
 
 
 def render_operation(

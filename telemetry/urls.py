@@ -4,6 +4,7 @@
 from django.urls import URLPattern, path
 
 from telemetry import tag_views, views
+from telemetry.rollouts import views as rollouts
 
 urlpatterns: list[URLPattern] = [
     path("", views.dashboard, name="dashboard"),
@@ -15,4 +16,9 @@ urlpatterns: list[URLPattern] = [
     path("operations/", views.operations, name="operations"),
     path("operations/<int:pk>/cancel/", views.operation_cancel, name="operation_cancel"),
     path("operations/<int:pk>/retry/", views.operation_retry, name="operation_retry"),
+    path("rollouts/", rollouts.rollouts, name="rollouts"),
+    path("rollouts/new/", rollouts.rollout_new, name="rollout_new"),
+    path("rollouts/preview/", rollouts.rollout_preview, name="rollout_preview"),
+    path("rollouts/<str:rollout_id>/", rollouts.rollout, name="rollout"),
+    path("rollouts/<str:rollout_id>/<str:action>/", rollouts.rollout_action, name="rollout_action"),
 ]

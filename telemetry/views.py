@@ -54,6 +54,10 @@ def dashboard(request: PageRequest) -> HttpResponse:
         ),
     }
     devices = context["devices"]
+    labels = ",".join(request.GET.getlist("label"))
+    context["send_to_many"] = pages.link(
+        "/rollouts/new/", q=q, status=status, site=pages.text(request, "site"), label=labels
+    )
 
     def at(*, sort: str = sort, page: int = 1) -> str:
         shown_sort = None if sort == selectors.DEFAULT_SORT else sort

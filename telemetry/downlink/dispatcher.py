@@ -187,7 +187,7 @@ class Dispatcher:
         return Response(Outcome.REJECTED, detail=f"unknown operation kind {kind}")
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """PostgreSQL LISTEN on a connection of its own; every notification wakes a device."""
+        """PostgreSQL LISTEN on a connection of its own; every notification wakes the devices it names."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             raw = None
@@ -206,8 +206,9 @@ class Dispatcher:
                         raw.poll()
                         while raw.notifies:
                             note = raw.notifies.pop(0)
-                            if note.payload.isdigit():
-                                self._wake(int(note.payload))
+                            for part in note.payload.split(","):  # one id, or many (wakeup.wake_many)
+                                if part.isdigit():
+                                    self._wake(int(part))
                 finally:
                     loop.remove_reader(raw.fileno())
             except asyncio.CancelledError:

@@ -14,19 +14,19 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from core import leshan
-from core.errors import Conflict, FieldhubError
+from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
 from core.models import Endpoint
-from core.permissions import Principal, author_of, require_on
+from core.permissions import Principal, author_of, require_on, require_scope
 from core.roles import Role
 from telemetry import announce, hooks, ingest
 from telemetry.downlink import requests, wakeup
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 Kind = EndpointOperation.Kind
 Status = EndpointOperation.Status
+FINISHED = (Status.CONFIRMED, Status.FAILED, Status.CANCELLED)
 
 
 def operation_enqueue(
@@ -57,25 +58,116 @@ def operation_enqueue(
     value) for several resources of an instance or the instances of a multi-instance resource.
     """
     require_on(actor, Role.OPERATOR, endpoint.site_id)
-    if kind not in Kind.values:
-        raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in Kind.values)}", path="kind")
-    try:
-        parsed = Path.parse(path)
-    except NodeError as exc:
-        raise FieldhubError(exc.problem, path="path") from None
-    payload = requests.operation_payload(kind, parsed, value, values, arguments)
+    request = operation_request(kind=kind, path=path, value=value, values=values, arguments=arguments)
     with transaction.atomic():
         operation = EndpointOperation.objects.create(
             endpoint=endpoint,
             kind=kind,
-            path=str(parsed),
-            payload=payload,
+            path=request.path,
+            payload=request.payload,
             created_by=author_of(actor),
         )
         if endpoint.online and not endpoint.sleeping:
             wakeup.wake(endpoint.pk)
         announce.operation_changed(operation, created=True)
     return operation
+
+
+@dataclass(frozen=True)
+class Request:
+    """An operation's request, checked against the registry: what every operation made from it sends."""
+
+    kind: str
+    path: str
+    payload: dict[str, Any] | None
+
+
+def operation_request(
+    *, kind: str, path: str, value: Any = None, values: dict[str, Any] | None = None, arguments: str = ""
+) -> Request:
+    """Check a request (``requests.operation_payload``) before anything is queued: a 422 naming the bad field."""
+    if kind not in Kind.values:
+        raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in Kind.values)}", path="kind")
+    try:
+        parsed = Path.parse(path)
+    except NodeError as exc:
+        raise FieldhubError(exc.problem, path="path") from None
+    return Request(kind, str(parsed), requests.operation_payload(kind, parsed, value, values, arguments))
+
+
+BULK_BATCH = 2000  # rows per INSERT of operations_enqueue_many (elsewhere than on PostgreSQL)
+
+
+class Target(Protocol):
+    """What queuing for a device needs of it (an ``Endpoint``, or the few columns of one)."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def site_id(self) -> int | None: ...
+    @property
+    def online(self) -> bool: ...
+    @property
+    def sleeping(self) -> bool: ...
+
+
+class Queued(NamedTuple):
+    pk: int
+    endpoint_id: int
+
+
+def operations_enqueue_many(
+    *, actor: Principal, endpoints: Sequence[Target], request: Request, author: Principal | None = None
+) -> list[Queued]:
+    """Queue the same checked ``request`` (``operation_request``) for many devices in one transaction: one
+    statement on PostgreSQL (a rollout's wave of 10,000 devices, docs/benchmarks.md), batches of
+    ``BULK_BATCH`` rows elsewhere; one announcement for all of them, one wake-up hint for the reachable
+    devices. ``actor`` must hold the operator role on every device's site (403 naming how many it lacks);
+    ``author`` is whom the operations record as having queued them (a rollout's later waves are queued on
+    its creator's behalf), ``actor`` by default. Returns each operation's id and device, in order."""
+    scope = require_scope(actor, Role.OPERATOR)
+    foreign = sum(1 for endpoint in endpoints if not scope.includes(endpoint.site_id))
+    if foreign:
+        raise PermissionDenied(f"{foreign} of these devices need the operator role on their site")
+    if not endpoints:
+        return []
+    created_by = author_of(author if author is not None else actor)
+    ids = [endpoint.pk for endpoint in endpoints]
+    with transaction.atomic():
+        queued = _insert(ids, request, created_by.pk if created_by is not None else None)
+        wakeup.wake_many([endpoint.pk for endpoint in endpoints if endpoint.online and not endpoint.sleeping])
+        announce.operations_queued(queued)
+    return queued
+
+
+def _insert(endpoint_ids: list[int], request: Request, created_by_id: int | None) -> list[Queued]:
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        rows = [
+            EndpointOperation(
+                endpoint_id=pk,
+                kind=request.kind,
+                path=request.path,
+                payload=request.payload,
+                created_by_id=created_by_id,
+            )
+            for pk in endpoint_ids
+        ]
+        made = EndpointOperation.objects.bulk_create(rows, batch_size=BULK_BATCH)
+        return [Queued(operation.pk, operation.endpoint_id) for operation in made]
+    table = EndpointOperation._meta.db_table
+    payload = None if request.payload is None else json.dumps(request.payload)
+    sql = (
+        f"INSERT INTO {table} (endpoint_id, kind, path, payload, status, attempts, last_error, request_id, "
+        "created_by_id, created_at, updated_at) "
+        "SELECT e.id, %s, %s, %s::jsonb, %s, 0, '', '', %s, %s, %s "
+        "FROM unnest(%s::bigint[]) WITH ORDINALITY AS e(id, n) ORDER BY e.n RETURNING id, endpoint_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [request.kind, request.path, payload, Status.QUEUED, created_by_id, now, now, endpoint_ids])
+        rows = cursor.fetchall()
+    by_endpoint = {endpoint_id: pk for pk, endpoint_id in rows}
+    return [Queued(by_endpoint[pk], pk) for pk in endpoint_ids]
 
 
 def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:
@@ -91,6 +183,7 @@ def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> Endpo
                 f"operation {operation.pk} is {operation.status.lower()}: only a queued one can be cancelled"
             )
         announce.operation_changed(operation)
+        hooks.operations_changed([operation.pk], finished=True)
     return operation
 
 
@@ -122,6 +215,7 @@ def operation_retry(*, actor: Principal, operation: EndpointOperation) -> Endpoi
         if endpoint.online and not endpoint.sleeping:
             wakeup.wake(endpoint.pk)
         announce.operation_changed(operation)
+        hooks.operations_changed([operation.pk], finished=False)
     return operation
 
 
@@ -188,6 +282,7 @@ def operations_claim(*, endpoint_ids: Sequence[int] | None, limit: int) -> list[
         for op in due:
             op.status, op.last_attempt_at = Status.SENDING, now
             announce.operation_changed(op, site_id=locked[op.endpoint_id][1])
+        hooks.operations_changed([op.pk for op in due], finished=False)
     return [Claim(op.pk, op.endpoint_id, locked[op.endpoint_id][0], op.kind, op.path, op.payload) for op in due]
 
 
@@ -241,6 +336,7 @@ def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:
                 operation.next_attempt_at = now + dt.timedelta(seconds=backoff)
         operation.save()
         announce.operation_changed(operation)
+        hooks.operations_changed([operation.pk], finished=operation.status in FINISHED)
     return proceed
 
 
@@ -284,7 +380,7 @@ def operations_recover() -> int:
         status=Status.SENDING,
         last_attempt_at__lt=now - dt.timedelta(seconds=settings.OPERATION_DELAYED_TIMEOUT),
     ).exclude(request_id="")
-    touched = 0
+    touched, changed = 0, []
     with transaction.atomic():
         for operation in lost.select_for_update(skip_locked=True):
             operation.attempts += 1
@@ -301,13 +397,16 @@ def operations_recover() -> int:
                 operation.status = Status.QUEUED
             operation.save()
             announce.operation_changed(operation)
+            changed.append(operation.pk)
             touched += 1
         for operation in stale_delayed.select_for_update(skip_locked=True):
             operation.status, operation.completed_at = Status.FAILED, now
             operation.last_error = "Leshan delayed it, and the device did not wake in time"
             operation.save()
             announce.operation_changed(operation)
+            changed.append(operation.pk)
             touched += 1
+        hooks.operations_changed(changed, finished=True)  # some only queued again: looked at, nothing more
     return touched
 
 

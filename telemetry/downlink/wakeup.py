@@ -48,3 +48,33 @@ def _wake_local(endpoint_id: int) -> None:
             callback(endpoint_id)
         except Exception:  # a dispatcher shutting down must not fail a write
             logger.exception("downlink: waking a dispatcher failed")
+
+
+NOTIFY_PAYLOAD_MAX = 7000  # bytes of one NOTIFY payload (PostgreSQL's limit is 8000)
+
+
+def wake_many(endpoint_ids: list[int]) -> None:
+    """``wake`` for many devices at once (a rollout's wave): their ids comma-separated in as few NOTIFYs as
+    fit, and one callback after commit for this process's dispatchers."""
+    if not endpoint_ids:
+        return
+    if connection.vendor == "postgresql":
+        payloads, current = [], ""
+        for endpoint_id in endpoint_ids:
+            text = str(endpoint_id)
+            if current and len(current) + len(text) + 1 > NOTIFY_PAYLOAD_MAX:
+                payloads.append(current)
+                current = ""
+            current = f"{current},{text}" if current else text
+        payloads.append(current)
+        with connection.cursor() as cursor:
+            for payload in payloads:
+                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+    if _local:
+        ids = list(endpoint_ids)
+
+        def wake_all() -> None:
+            for endpoint_id in ids:
+                _wake_local(endpoint_id)
+
+        transaction.on_commit(wake_all)

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import (
     Case,
     Count,
+    Exists,
     F,
     OuterRef,
     Prefetch,
@@ -35,6 +36,8 @@ FIRMWARE_VERSION_PATH = "/3/0/3"
 
 
 BATTERY_PATH = "/3/0/9"
+
+FIRMWARE_VERSION_MAX = 64
 
 
 def visible_endpoints(user: Principal, role: Role = Role.VIEWER) -> QuerySet[Endpoint]:
@@ -123,9 +126,11 @@ def endpoints_filter(
     name: str | None = None,
     site: str | int | None = None,
     labels: list[str] | None = None,
+    firmware: str | None = None,
 ) -> QuerySet[Endpoint]:
     """``endpoints`` in state ``status``, with ``name`` in their name, in ``site`` (an id, or "none": in no
-    site), with every one of ``labels`` (each may be comma-separated). A bad value is a 422 naming it."""
+    site), with every one of ``labels`` (each may be comma-separated), running ``firmware`` (their latest
+    3/0/3 Firmware Version, exactly). A bad value is a 422 naming it."""
     if status is not None:
         if status not in STATUS_FILTERS:
             raise FieldhubError(f"status must be one of {', '.join(STATUS_FILTERS)}", path="status")
@@ -136,6 +141,16 @@ def endpoints_filter(
         endpoints = endpoints.filter(site=sites.site_for_filter(user=user, value=site))
     for label in sites.labels_for_filter(user=user, names=labels or []):
         endpoints = endpoints.filter(endpointlabel__label=label)  # one join per label: devices with all
+    if firmware:
+        if len(firmware) > FIRMWARE_VERSION_MAX:
+            raise FieldhubError(f"firmware is a version of at most {FIRMWARE_VERSION_MAX} characters", path="firmware")
+        running = LatestValue.objects.filter(
+            endpoint=OuterRef("pk"),
+            path=FIRMWARE_VERSION_PATH,
+            resource__measured_at=F("measured_at"),
+            resource__value_str=firmware,
+        )
+        endpoints = endpoints.filter(Exists(running))
     return endpoints
 
 

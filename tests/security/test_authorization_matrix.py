@@ -35,6 +35,8 @@ from realtime.routing import websocket_urlpatterns
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
+from telemetry.rollouts.selectors import Selection
+from telemetry.rollouts.services import rollout_create
 from tests.factories import make_endpoint, make_firmware, make_user
 
 PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin", "superuser", "bridge")
@@ -174,6 +176,23 @@ EXPECTED: dict[tuple[str, str], Row] = {
         "/sites/{o.site.pk}/rules/{o.rule.pk}/delete/",
         (302, 403, 403, 403, 302, 302, 302),
     ),
+    # Rollouts: viewers read, operators start and steer them (a site operator on their sites' devices).
+    ("GET", "rollouts/"): ("/rollouts/", (302, 403, 200, 200, 200, 200, 302)),
+    ("POST", "rollouts/"): ("/rollouts/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "rollouts/new/"): ("/rollouts/new/", (302, 403, 403, 200, 200, 200, 302)),
+    ("POST", "rollouts/new/"): ("/rollouts/new/", (302, 403, 403, 302, 302, 302, 302)),
+    ("GET", "rollouts/preview/"): ("/rollouts/preview/", (302, 403, 403, 200, 200, 200, 302)),
+    ("POST", "rollouts/preview/"): ("/rollouts/preview/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "rollouts/<str:rollout_id>/"): ("/rollouts/{o.rollout.pk}/", (302, 403, 200, 200, 200, 200, 302)),
+    ("POST", "rollouts/<str:rollout_id>/"): ("/rollouts/{o.rollout.pk}/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "rollouts/<str:rollout_id>/<str:action>/"): (
+        "/rollouts/{o.rollout.pk}/pause/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("POST", "rollouts/<str:rollout_id>/<str:action>/"): (
+        "/rollouts/{o.rollout.pk}/pause/",
+        (302, 403, 403, 302, 302, 302, 302),
+    ),
     ("GET", "users/"): ("/users/", (302, 403, 403, 403, 200, 200, 302)),
     ("POST", "users/"): ("/users/", (302, 403, 403, 403, 201, 201, 302)),
     ("GET", "tokens/"): ("/tokens/", (302, 403, 200, 200, 200, 200, 302)),
@@ -289,6 +308,26 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     ("POST", "api/v1/campaigns/<campaign_id>/abort"): (
         "/api/v1/campaigns/{o.campaign.pk}/abort",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("GET", "api/v1/rollouts"): ("/api/v1/rollouts", (401, 403, 200, 200, 200, 200, 401)),
+    ("POST", "api/v1/rollouts"): ("/api/v1/rollouts", (401, 403, 403, 201, 201, 201, 401)),
+    ("POST", "api/v1/rollouts/preview"): ("/api/v1/rollouts/preview", (401, 403, 403, 200, 200, 200, 401)),
+    ("GET", "api/v1/rollouts/<rollout_id>"): ("/api/v1/rollouts/{o.rollout.pk}", (401, 403, 200, 200, 200, 200, 401)),
+    ("GET", "api/v1/rollouts/<rollout_id>/devices"): (
+        "/api/v1/rollouts/{o.rollout.pk}/devices",
+        (401, 403, 200, 200, 200, 200, 401),
+    ),
+    ("POST", "api/v1/rollouts/<rollout_id>/pause"): (
+        "/api/v1/rollouts/{o.rollout.pk}/pause",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("POST", "api/v1/rollouts/<rollout_id>/resume"): (
+        "/api/v1/rollouts/{o.rollout.pk}/resume",
+        (401, 403, 403, 409, 409, 409, 401),
+    ),
+    ("POST", "api/v1/rollouts/<rollout_id>/abort"): (
+        "/api/v1/rollouts/{o.rollout.pk}/abort",
         (401, 403, 403, 200, 200, 200, 401),
     ),
     # Sites: viewers read, admins manage; the site and labels of devices: operators.
@@ -822,6 +861,7 @@ WS_EXPECTED: dict[str, tuple[str, tuple[int | str, ...]]] = {
     "ws/firmware/": ("/ws/firmware/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/operations/": ("/ws/operations/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/events/": ("/ws/events/", (4401, 4403, "open", "open", "open", "open", 4401)),
+    "ws/rollouts/": ("/ws/rollouts/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/endpoints/<str:endpoint>/": ("/ws/endpoints/{endpoint}/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "": ("/ws/nothing-here/", (4404, 4404, 4404, 4404, 4404, 4404, 4404)),
 }
@@ -847,6 +887,7 @@ class Objects:
     resource_type: Any
     site: Any  # a site with no devices, one rule, and a viewer (``user``)
     rule: Any
+    rollout: Any  # running, its one wave queued
 
     def fill(self, template: str) -> str:
         return template.format(o=self)
@@ -875,6 +916,14 @@ def objects(db: None) -> Objects:
     site = site_create(actor=superuser, name="matrix site")
     rule = site_rule_create(actor=superuser, site=site, kind="prefix", text="urn:imei:99")
     user_set_site_role(actor=superuser, user=owner, site=site, role="viewer")
+    rollout = rollout_create(
+        actor=superuser,
+        name="matrix",
+        kind="READ",
+        path="/3/0/0",
+        selection=Selection(endpoints=[spare.name]),
+        waves=[100],
+    )
     return Objects(
         endpoint=endpoint,
         spare=make_endpoint(name="urn:imei:350000000000003"),
@@ -891,6 +940,7 @@ def objects(db: None) -> Objects:
         resource_type=temperature,
         site=site,
         rule=rule,
+        rollout=rollout,
     )
 
 
@@ -904,6 +954,8 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "api/v1/sites/<site_id>": {"description": "changed"},
         "api/v1/sites/<site_id>/rules": {"kind": "pattern", "text": "urn:imei:98*"},
         "api/v1/sites/<site_id>/users/<username>": {"role": "operator"},
+        "api/v1/rollouts": {"name": "r", "kind": "read", "path": "/3/0/0", "selection": {"endpoints": [o.spare.name]}},
+        "api/v1/rollouts/preview": {"endpoints": [o.spare.name]},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
@@ -932,6 +984,14 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
             "name": "c",
             "version": o.firmware.version,
             "select": "list",
+            "endpoints": o.spare.name,
+            "waves": "100",
+        },
+        "rollouts/new/": {
+            "name": "r",
+            "kind": "READ",
+            "path": "/3/0/0",
+            "select": "names",
             "endpoints": o.spare.name,
             "waves": "100",
         },

@@ -122,9 +122,25 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("POST", "firmware/campaigns/new/"),
             ("GET", "endpoints/<str:name>/tags/"),
             ("POST", "endpoints/<str:name>/tags/"),
+            ("GET", "api/v1/rollouts/<rollout_id>"),
+            ("GET", "api/v1/rollouts/<rollout_id>/devices"),
+            ("POST", "api/v1/rollouts/<rollout_id>/pause"),
+            ("POST", "api/v1/rollouts/<rollout_id>/resume"),
+            ("POST", "api/v1/rollouts/<rollout_id>/abort"),
+            ("GET", "rollouts/<str:rollout_id>/"),
+            ("POST", "rollouts/<str:rollout_id>/<str:action>/"),
         )
     },
-    ("POST", "api/v1/endpoints/bulk"): {"elsewhere-operator": 422},
+    # ... and a rollout or bulk change naming home's devices names devices unknown to them.
+    **{
+        (method, route): {"elsewhere-operator": 422}
+        for method, route in (
+            ("POST", "api/v1/endpoints/bulk"),
+            ("POST", "api/v1/rollouts"),
+            ("POST", "api/v1/rollouts/preview"),
+            ("POST", "rollouts/new/"),
+        )
+    },
 }
 
 
