@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
 from core.paging import OffsetPage
-from core.permissions import Principal, require_scope
+from core.permissions import Principal, require_scope, scope_of
 from core.roles import Role
 from telemetry.models import EndpointOperation, Rollout, RolloutDevice
 from telemetry.rollouts import kinds
@@ -166,6 +166,18 @@ def rollout_list(*, user: Principal) -> QuerySet[Rollout]:
         mine = scope.filter(RolloutDevice.objects.filter(rollout=OuterRef("pk")), "endpoint__site")
         rollouts = rollouts.filter(Exists(mine))
     return with_progress(rollouts).order_by("-created_at", "-id")
+
+
+def may_steer(*, user: Principal, rollout: Rollout) -> bool:
+    """May ``user`` pause, resume or abort ``rollout``: an operator of every device it reaches (one query
+    for a role on some sites only; none for a global operator)."""
+    scope = scope_of(user, Role.OPERATOR)
+    if scope.everywhere:
+        return True
+    if not scope:
+        return False
+    members = RolloutDevice.objects.filter(rollout=rollout)
+    return not members.exclude(endpoint__site__in=sorted(scope.site_ids)).exists()
 
 
 def rollout_get(*, user: Principal, pk: int) -> Rollout:

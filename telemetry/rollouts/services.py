@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.errors import Conflict, FieldhubError
+from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.models import Endpoint
 from core.permissions import SYSTEM, Principal, author_of, require_scope
 from core.roles import Role
@@ -225,7 +225,10 @@ def _complete(rollout: Rollout) -> None:
 
 
 def _locked(actor: Principal, rollout: Rollout) -> Rollout:
+    """The rollout, locked, for an actor who operates every device it reaches (403 otherwise)."""
     require_scope(actor, Role.OPERATOR)
+    if not selectors.may_steer(user=actor, rollout=rollout):
+        raise PermissionDenied("this rollout reaches devices of sites you do not operate: a global operator steers it")
     return Rollout.objects.select_for_update().get(pk=rollout.pk)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -407,3 +408,54 @@ class TestPages:
         assert b'href="/rollouts/new/?q=dev&amp;status=online" data-send-to-many' in page.content
         table = client.get("/?q=dev", headers={"HX-Request": "true", "HX-Target": "device-table"})
         assert b'href="/rollouts/new/?q=dev" data-send-to-many' in table.content
+
+
+class TestSiteUsersSteering:
+    """A rollout that reaches devices of several sites is steered by global operators only; an operator of
+    every site it reaches steers it; its pages are live for global roles only."""
+
+    @pytest.fixture
+    def two_sites(self, operator) -> tuple[Any, Any, Rollout]:
+        north, south = (
+            site_create(actor=operator_admin(), name="North"),
+            site_create(actor=operator_admin(), name="South"),
+        )
+        fleet(2, prefix="n", site=north)
+        fleet(2, prefix="s", site=south)
+        return north, south, create(operator)
+
+    def test_an_operator_of_one_of_its_sites_cannot_pause_or_abort_it(self, two_sites) -> None:
+        north, _south, rollout = two_sites
+        olga = make_user(username="olga")
+        SiteRole.objects.create(user=olga, site=north, role=Role.OPERATOR.value)
+        assert not selectors.may_steer(user=olga, rollout=rollout)
+        for steer in (services.rollout_pause, services.rollout_abort):
+            with pytest.raises(PermissionDenied, match="reaches devices of sites you do not operate"):
+                steer(actor=olga, rollout=rollout)
+        rollout.refresh_from_db()
+        assert rollout.status == Rollout.Status.RUNNING
+        page = as_client(olga).get(f"/rollouts/{rollout.pk}/").content.decode()
+        assert not re.search(r"<body[^>]*data-can-operate", page)  # its controls are not offered
+        assert 'ws-connect="/ws/rollouts/"' not in page
+        assert "rollout pages are live for global roles only" in page
+
+    def test_an_operator_of_every_site_it_reaches_steers_it(self, two_sites) -> None:
+        north, south, rollout = two_sites
+        olga = make_user(username="olga")
+        for site in (north, south):
+            SiteRole.objects.create(user=olga, site=site, role=Role.OPERATOR.value)
+        services.rollout_pause(actor=olga, rollout=rollout)
+        rollout.refresh_from_db()
+        assert rollout.status == Rollout.Status.PAUSED
+
+
+def operator_admin() -> Any:
+    from core.permissions import SYSTEM
+
+    return SYSTEM
+
+
+def as_client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
