@@ -19,6 +19,8 @@ from core import pages
 from core.errors import FieldhubError, PermissionDenied
 from core.http import PageRequest
 from core.models import Site, SiteRule
+from core.permissions import scope_of
+from core.roles import Role
 from core.sites import selectors, services
 
 
@@ -42,6 +44,7 @@ def sites(request: PageRequest) -> HttpResponse:
             return redirect("site", pk=site.pk)
     context["sites"] = selectors.site_list(user=request.user)
     context["can_manage"] = services.may_manage_sites(request.user)
+    context["sees_unassigned"] = scope_of(request.user, Role.VIEWER).everywhere  # ?site=none is theirs
     return TemplateResponse(request, "core/sites.html", context, status=status)
 
 

@@ -365,3 +365,8 @@ def test_the_django_admin_shows_a_users_site_roles_read_only(fleet) -> None:
     assert "Site roles" in page
     assert re.search(r'class="field-site">\s*<p>A</p>\s*</td>\s*<td class="field-role">\s*<p>operator</p>', page)
     assert 'name="site_roles-0-role"' not in page  # given and taken on /users/ only
+
+
+def test_the_sites_page_links_the_devices_in_no_site_for_global_roles_only(fleet, viewer) -> None:
+    assert "/?site=none" in as_user(viewer).get("/sites/").content.decode()
+    assert "/?site=none" not in as_user(on_sites("sam", A=Role.ADMIN)).get("/sites/").content.decode()
