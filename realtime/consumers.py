@@ -167,14 +167,10 @@ class EventsConsumer(FleetConsumer):
     group = groups.EVENTS
 
 
-class RolloutsConsumer(FragmentConsumer):
-    """The rollout pages: a rollout's head and its devices' rows, whatever their site: global roles only
-    (4403 for a user whose role is on some sites only; their rollout pages are not live yet)."""
+class RolloutsConsumer(FleetConsumer):
+    """The rollout pages: the rollouts of the user's sites and their devices' rows (telemetry.rollouts.announce)."""
 
-    def groups_for(self, user: User | AnonymousUser, access: SocketAccess) -> tuple[list[str], SocketAccess, int]:
-        if not scope_of(user, self.role).everywhere:
-            return [], access, CLOSE_FORBIDDEN
-        return [groups.ROLLOUTS], access, 0
+    group = groups.ROLLOUTS
 
 
 class EndpointConsumer(FragmentConsumer):

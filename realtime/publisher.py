@@ -221,7 +221,7 @@ class Publisher:
     def _fire(self, group: str, batch: _Batch) -> None:
         batch.timer = None
         now = time.monotonic()
-        if batch.sending and group in IN_TURN and now - batch.sending_since < IN_TURN_MAX:
+        if batch.sending and group.partition(groups.SITE)[0] in IN_TURN and now - batch.sending_since < IN_TURN_MAX:
             # Fired again when that message is out (renders finishing out of order would let an older state
             # of an element arrive after a newer one), or after IN_TURN_MAX if it is stuck (Redis away).
             later = batch.sending_since + IN_TURN_MAX - now

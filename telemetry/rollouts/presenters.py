@@ -48,14 +48,7 @@ def list_context(*, user: Principal, page: int) -> dict[str, Any]:
         "pages": pages,
         "total": found.count,
         "may_operate": bool(scope_of(user, Role.OPERATOR)),
-        "live": live(user),
     }
-
-
-def live(user: Principal) -> bool:
-    """Whether the rollout pages update live for ``user``: for global roles (the rollouts socket carries
-    every site's devices); a user whose role is on some sites only sees the progress when the page loads."""
-    return scope_of(user, Role.VIEWER).everywhere
 
 
 def stage(rollout: Rollout) -> str:
@@ -132,7 +125,6 @@ def rollout_context(*, user: Principal, pk: int, status: str | None, page: int) 
         "page": number,
         "pages": pages,
         "total": total,
-        "live": live(user),
         "can_operate": selectors.may_steer(user=user, rollout=rollout),  # its controls (base.html)
     }
 

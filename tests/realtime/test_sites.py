@@ -236,6 +236,60 @@ class TestFleetPages:
         assert "beta-only" not in to_alice
 
 
+class TestRolloutPages:
+    async def test_a_rollout_reaches_the_sites_of_its_devices_with_their_rows_only(self, fleet: Fleet) -> None:
+        alice = await opened("/ws/rollouts/", fleet.alice)
+        globe = await opened("/ws/rollouts/", fleet.globe)
+
+        def create() -> int:
+            from telemetry.rollouts import services as rollouts
+            from telemetry.rollouts.selectors import Selection
+
+            rollout = rollouts.rollout_create(
+                actor=fleet.admin,
+                name="time zone everywhere",
+                kind="WRITE",
+                path="/3/0/14",
+                value="+02",
+                selection=Selection(endpoints=[fleet.in_a.name, fleet.in_b.name, fleet.loose.name]),
+                waves=[100],
+            )
+            rollouts.rollout_pause(actor=fleet.admin, rollout=rollout)
+            return rollout.pk
+
+        rollout = await database_sync_to_async(create)()
+        to_alice, to_globe = await receive_all(alice), await receive_all(globe)
+        assert f'id="rollout-head-{rollout}"' in to_alice  # the rollout as a whole: it has a device in A
+        assert f'id="rollout-head-{rollout}"' in to_globe
+        for name in ("dev-in-beta", "dev-in-no-site"):
+            assert name not in to_alice
+        await alice.disconnect()
+        await globe.disconnect()
+
+    async def test_a_rollout_without_devices_of_a_site_is_not_sent_there(self, fleet: Fleet) -> None:
+        alice = await opened("/ws/rollouts/", fleet.alice)
+
+        def create() -> int:
+            from telemetry.rollouts import services as rollouts
+            from telemetry.rollouts.selectors import Selection
+
+            return rollouts.rollout_create(
+                actor=fleet.admin,
+                name="beta only",
+                kind="WRITE",
+                path="/3/0/14",
+                value="+02",
+                selection=Selection(endpoints=[fleet.in_b.name]),
+                waves=[100],
+            ).pk
+
+        rollout = await database_sync_to_async(create)()
+        to_alice = await receive_all(alice)
+        assert f"rollout-{rollout}" not in to_alice
+        assert "beta only" not in to_alice
+        await alice.disconnect()
+
+
 class TestDeviceSockets:
     async def test_a_device_the_user_may_not_see_is_4404_as_one_that_does_not_exist(self, fleet: Fleet) -> None:
         assert await refused("/ws/endpoints/dev-in-beta/", fleet.alice) == CLOSE_NOT_FOUND
