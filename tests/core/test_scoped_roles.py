@@ -115,10 +115,7 @@ class TestReads:
         assert names(client.get("/api/v1/events")) == ["a1", "a2"]
         assert names(client.get("/api/v1/sites")) == ["A"]
         page = client.get("/").content.decode()
-        assert "a1" in page
-        assert "b1" not in page
-        assert "loose" not in page
-        assert re.search(r"\b2\b devices|of 2\b", page)
+        assert set(re.findall(r'href="/endpoints/([^/"]+)/"', page)) == {"a1", "a2"}
 
     def test_a_viewer_of_two_sites_sees_both_and_never_the_devices_in_no_site(self, fleet) -> None:
         client = as_user(on_sites("sally", A=Role.VIEWER, B=Role.VIEWER))
@@ -264,9 +261,8 @@ class TestSiteAdmins:
         ann = on_sites("ann", A=Role.VIEWER)
         client = as_user(on_sites("sam", A=Role.ADMIN))
         page = client.get("/users/").content.decode()
-        assert "ann" in page
-        assert "bert" not in page
-        assert viewer.username not in page
+        listed = set(re.findall(r'<tr id="user-\d+">\s*<td>([^<\s]+)', page))
+        assert listed == {"ann", "sam"}
         created = client.post(
             "/users/", {"action": "create", "username": "newbie", "role": "operator", "site": fleet["A"].pk}
         )
