@@ -11,7 +11,7 @@ from django.db.models import Count, F, Q, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
-from core.permissions import EVERYWHERE, Principal, Scope, require_scope
+from core.permissions import Principal, require_scope
 from core.roles import Role
 from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
 from telemetry.models import LatestValue
@@ -87,11 +87,6 @@ def update_get(*, user: Principal, pk: int) -> FirmwareUpdate:
 def update_find(*, user: Principal, pk: int) -> FirmwareUpdate | None:
     """The update with id ``pk``, or None if it is gone (a live fragment for a row deleted meanwhile)."""
     return update_list(user=user).filter(pk=pk).first()
-
-
-def updating_count(*, user: Principal, scope: Scope = EVERYWHERE) -> int:
-    """Devices (of those in ``scope``) with an update under way (the dashboard's "updating")."""
-    return scope.filter(_updates(user), "endpoint__site").filter(status__in=FirmwareUpdate.ACTIVE_STATUSES).count()
 
 
 def updating_by_site(*, user: Principal, endpoints: QuerySet[Endpoint]) -> dict[int | None, int]:
