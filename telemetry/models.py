@@ -234,3 +234,25 @@ class RolloutDevice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint_id} in rollout {self.rollout_id}"
+
+
+# Alarms and their notifications keep their models in their own packages (telemetry/alarms,
+# telemetry/notifications); the telemetry app owns them.
+from telemetry.alarms.models import Alarm, AlarmChange, AlarmRule, AlarmWatch  # noqa: E402
+from telemetry.notifications.models import Notification, NotificationChannel  # noqa: E402
+
+__all__ = [
+    "Alarm",
+    "AlarmChange",
+    "AlarmRule",
+    "AlarmWatch",
+    "EndpointOperation",
+    "Event",
+    "EventResource",
+    "LatestValue",
+    "Notification",
+    "NotificationChannel",
+    "Resource",
+    "Rollout",
+    "RolloutDevice",
+]
