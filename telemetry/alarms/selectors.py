@@ -1,0 +1,115 @@
+"""Reading alarms, as the user may see them: the alarms of the devices they view (a site viewer: its
+sites' devices only; a foreign alarm is a 404, as a foreign device is)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+
+from core.errors import FieldhubError, NotFound
+from core.models import Endpoint
+from core.permissions import Principal, require_scope
+from core.roles import Role
+from telemetry.alarms.models import SEVERITY_RANK, Alarm, AlarmChange, Severity
+
+OPEN = "open"  # a state filter: active or acknowledged
+STATE_FILTERS = (OPEN, *Alarm.State.values)
+
+
+def _visible(user: Principal) -> QuerySet[Alarm]:
+    scope = require_scope(user, Role.VIEWER)
+    return scope.filter(Alarm.objects.all(), "endpoint__site")
+
+
+@dataclass(frozen=True)
+class AlarmFilter:
+    """What a list of alarms is narrowed to; every field optional. Bad values are a 422 naming the field."""
+
+    state: str | None = None  # "open", "active", "acknowledged", "cleared"
+    severity: str | None = None
+    site_id: int | None = None
+    endpoint: str | None = None  # a device's name
+    rule_id: int | None = None
+
+    def check(self) -> None:
+        if self.state is not None and self.state not in STATE_FILTERS:
+            raise FieldhubError(f"state must be one of {', '.join(STATE_FILTERS)}", path="state")
+        if self.severity is not None and self.severity not in Severity.values:
+            raise FieldhubError(f"severity must be one of {', '.join(Severity.values)}", path="severity")
+
+
+def alarm_list(*, user: Principal, filters: AlarmFilter | None = None) -> QuerySet[Alarm]:
+    """The alarms the user may see, newest raised first, with their rule and device."""
+    filters = filters or AlarmFilter()
+    filters.check()
+    alarms = _visible(user).select_related("rule", "endpoint", "endpoint__site")
+    if filters.state == OPEN:
+        alarms = alarms.filter(state__in=Alarm.OPEN)
+    elif filters.state is not None:
+        alarms = alarms.filter(state=filters.state)
+    if filters.severity is not None:
+        alarms = alarms.filter(severity=filters.severity)
+    if filters.site_id is not None:
+        alarms = alarms.filter(endpoint__site_id=filters.site_id)
+    if filters.endpoint is not None:
+        alarms = alarms.filter(endpoint__name=filters.endpoint)
+    if filters.rule_id is not None:
+        alarms = alarms.filter(rule_id=filters.rule_id)
+    return alarms.order_by("-raised_at", "-id")
+
+
+def alarm_find(*, user: Principal, pk: int) -> Alarm | None:
+    return alarm_list(user=user).filter(pk=pk).first()
+
+
+def alarm_get(*, user: Principal, pk: int) -> Alarm:
+    """One alarm the user may see; else (none, or another site's) a 404."""
+    alarm = alarm_find(user=user, pk=pk)
+    if alarm is None:
+        raise NotFound(f"no alarm {pk}", path="alarm")
+    return alarm
+
+
+def alarm_history(*, alarm: Alarm) -> QuerySet[AlarmChange]:
+    """An alarm's changes, oldest first (the alarm as read by ``alarm_get``: already checked)."""
+    return alarm.changes.select_related("user").order_by("at", "id")
+
+
+def open_counts(*, user: Principal, site_id: int | None = None) -> dict[str, int]:
+    """Open alarms by severity (every severity, zero when none), most severe first."""
+    alarms = _visible(user).filter(state__in=Alarm.OPEN)
+    if site_id is not None:
+        alarms = alarms.filter(endpoint__site_id=site_id)
+    counted = dict(alarms.values_list("severity").annotate(n=Count("id")).values_list("severity", "n"))
+    return {severity: counted.get(severity, 0) for severity in sorted(Severity.values, key=_rank, reverse=True)}
+
+
+def newest_open(*, user: Principal, limit: int = 5) -> list[Alarm]:
+    return list(alarm_list(user=user, filters=AlarmFilter(state=OPEN))[:limit])
+
+
+def worst_open_by_endpoint(*, endpoint_ids: Iterable[int]) -> dict[int, str]:
+    """For the device table's marks: the most severe open alarm's severity of each of these devices (the
+    caller has read the devices through the user's scope). Devices without open alarms are absent."""
+    ids = list(endpoint_ids)
+    if not ids:
+        return {}
+    worst: dict[int, str] = {}
+    rows = Alarm.objects.filter(endpoint_id__in=ids, state__in=Alarm.OPEN).values_list("endpoint_id", "severity")
+    for endpoint_id, severity in rows.distinct():
+        if endpoint_id not in worst or _rank(severity) > _rank(worst[endpoint_id]):
+            worst[endpoint_id] = severity
+    return worst
+
+
+def alarms_of(*, user: Principal, endpoint: Endpoint, limit: int = 20) -> list[Alarm]:
+    """A device's alarms for its page: the open ones first, then the newest cleared, at most ``limit``."""
+    alarms = alarm_list(user=user).filter(endpoint=endpoint)
+    opened = list(alarms.filter(state__in=Alarm.OPEN)[:limit])
+    return opened + list(alarms.filter(state=Alarm.State.CLEARED)[: max(0, limit - len(opened))])
+
+
+def _rank(severity: str) -> int:
+    return SEVERITY_RANK.get(Severity(severity), 0) if severity in Severity.values else 0
