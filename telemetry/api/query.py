@@ -124,6 +124,17 @@ def get_endpoint(request: ApiRequest, endpoint: str) -> DeviceView:
     return DeviceView(endpoint=device, latest=latest, resources=readings)
 
 
+# The path of the bulk change is also the path of a device named "bulk": its GET is that device's.
+@query_router.get(
+    "/endpoints/bulk",
+    response={200: EndpointDetailOut, **READ_ERRORS},
+    include_in_schema=False,
+    operation_id="telemetry_api_get_endpoint_named_bulk",
+)
+def get_endpoint_named_bulk(request: ApiRequest) -> DeviceView:
+    return get_endpoint(request, "bulk")
+
+
 @query_router.get(
     "/endpoints/{endpoint}/series",
     response={200: SeriesOut, **READ_ERRORS},

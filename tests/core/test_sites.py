@@ -393,3 +393,14 @@ class TestBulk:
         response = send(as_user(viewer), "POST", "/api/v1/endpoints/bulk", {"endpoints": ["d4"], "labels": ["x"]})
         assert (response.status_code, response.json()["detail"]) == (403, "this needs the operator role")
         assert labels_of("d4") == ["b"]
+
+    def test_a_device_named_bulk_is_read_at_its_own_path(self, viewer) -> None:
+        make_endpoint(name="bulk")
+        response = as_user(viewer).get("/api/v1/endpoints/bulk")
+        assert (response.status_code, response.json()["name"]) == (200, "bulk")
+        assert as_user(viewer).get("/api/v1/endpoints/bulk/readings").status_code == 200
+
+    def test_no_device_named_bulk_is_a_404(self, viewer) -> None:
+        response = as_user(viewer).get("/api/v1/endpoints/bulk")
+        assert response.status_code == 404
+        assert "bulk" in response.json()["detail"]

@@ -332,6 +332,8 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     # Sites: viewers read, admins manage; the site and labels of devices: operators.
     ("POST", "api/v1/endpoints/bulk"): ("/api/v1/endpoints/bulk", (401, 403, 403, 200, 200, 200, 401)),
+    # The same path read: the device named "bulk" (there is none in this fleet).
+    ("GET", "api/v1/endpoints/bulk"): ("/api/v1/endpoints/bulk", (401, 403, 404, 404, 404, 404, 401)),
     ("GET", "api/v1/sites"): ("/api/v1/sites", (401, 403, 200, 200, 200, 200, 401)),
     ("POST", "api/v1/sites"): ("/api/v1/sites", (401, 403, 403, 403, 201, 201, 401)),
     ("GET", "api/v1/sites/<site_id>"): ("/api/v1/sites/{o.site.pk}", (401, 403, 200, 200, 200, 200, 401)),
