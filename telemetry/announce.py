@@ -43,12 +43,22 @@ def site_of_device(row: Model) -> int | None:
     return Endpoint.objects.filter(pk=endpoint_id).values_list("site_id", flat=True).first()
 
 
-def _row(endpoint_id: int, site_id: int | None, *, created: bool = False) -> None:
-    """A device's row on the dashboard of every group that may see it (a new one on top)."""
-    key = f"endpoint-new-{endpoint_id}" if created else f"endpoint-row-{endpoint_id}"
+def _row(endpoint_id: int, site_id: int | None, *, created: bool = False, joined: bool = False) -> None:
+    """A device's row on the dashboard of every group that may see it (a new one on top; one that
+    ``joined`` its site on top of that site's dashboards, where it was not shown)."""
     for group in groups.of_device(groups.DASHBOARD, site_id):
-        row = partial(partials.render_endpoint_row, endpoint_id, insert=created, site_id=groups.site_of(group))
+        insert = created or (joined and group != groups.DASHBOARD)
+        key = f"endpoint-new-{endpoint_id}" if insert else f"endpoint-row-{endpoint_id}"
+        row = partial(partials.render_endpoint_row, endpoint_id, insert=insert, site_id=groups.site_of(group))
         publish(group, LiveEvent(EventType.STATUS, key, row))
+
+
+def _row_left(endpoint_id: int, site_id: int) -> None:
+    """A device left site ``site_id``: its row leaves that site's dashboards (only a row still shown as of
+    that site: a page that also sees the device's new site may have it from there already)."""
+    removal = partial(partials.render_endpoint_row_removed, endpoint_id, site_id)
+    group = groups.on_site(groups.DASHBOARD, site_id)
+    publish(group, LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", removal))
 
 
 def fleet_counts_changed(site_id: int | None) -> None:
@@ -112,30 +122,39 @@ def operation_changed(
 RETAGGED_LIVE_MAX = 100  # devices of one change pushed one by one; a larger bulk change shows at a reload
 
 
-def endpoints_retagged(endpoint_ids: Sequence[int], sites: Sequence[int | None] = ()) -> None:
+def endpoints_retagged(
+    endpoint_ids: Sequence[int], sites: Sequence[int | None] = (), moved: Sequence[int] = ()
+) -> None:
     """Devices' site or labels changed (``core.signals.endpoints_retagged``, after the commit): their
-    dashboard rows (in the groups of the site each is in now), their pages' headers, the site and labels
+    dashboard rows (in the groups of the site each is in now; a device that ``moved`` leaves the
+    dashboards of the other ``sites`` and joins its new site's), their pages' headers, the site and labels
     form of the operators who have it open, and, when devices moved, the counts of the sites they left and
-    joined (``sites``). A row stays on the open dashboards of a site its device left until they reload."""
+    joined (``sites``)."""
     shown = list(endpoint_ids[:RETAGGED_LIVE_MAX])
     site_now = dict(Endpoint.objects.filter(pk__in=shown).values_list("pk", "site_id"))
+    moved_ids = set(moved)
     for endpoint_id in shown:
         if endpoint_id not in site_now:
             continue  # deleted meanwhile
-        _row(endpoint_id, site_now[endpoint_id])
+        site_id = site_now[endpoint_id]
+        if endpoint_id in moved_ids:
+            for left in sites:
+                if left is not None and left != site_id:
+                    _row_left(endpoint_id, left)
+        _row(endpoint_id, site_id, joined=endpoint_id in moved_ids)
         device = groups.endpoint(endpoint_id)
         status = partial(partials.render_endpoint_status, endpoint_id)
         publish(device, LiveEvent(EventType.STATUS, "endpoint-status", status))
         tags = partial(partials.render_endpoint_tags_refresh, endpoint_id)
         publish(device, LiveEvent(EventType.STATUS, "endpoint-tags", tags))
-    for site_id in sites:
-        fleet_counts_changed(site_id)
+    for site in sites:
+        fleet_counts_changed(site)
 
 
 def on_endpoints_retagged(
-    sender: Any, endpoint_ids: Sequence[int], sites: Sequence[int | None] = (), **kwargs: Any
+    sender: Any, endpoint_ids: Sequence[int], sites: Sequence[int | None] = (), moved: Sequence[int] = (), **kwargs: Any
 ) -> None:
-    endpoints_retagged(endpoint_ids, sites)
+    endpoints_retagged(endpoint_ids, sites, moved)
 
 
 BULK_ROWS_PUSHED = 20  # new rows a bulk enqueue puts on top of the operations page
@@ -143,14 +162,20 @@ BULK_DEVICES_PUSHED = 100  # device pages a bulk enqueue pushes its new row to
 
 
 def operations_queued(operations: Sequence[Queued]) -> None:
-    """Many operations were queued at once (a rollout's wave): one push to the operations page with the
-    newest ``BULK_ROWS_PUSHED`` of them on top, and each row to its device's page for the first
-    ``BULK_DEVICES_PUSHED`` (a larger wave's devices show theirs when their pages load)."""
+    """Many operations were queued at once (a rollout's wave): one push to the operations page of each
+    group that may see some of them (the global group, each of their sites' groups) with its newest
+    ``BULK_ROWS_PUSHED`` on top, and each row to its device's page for the first ``BULK_DEVICES_PUSHED``
+    (a larger wave's devices show theirs when their pages load)."""
     if not operations:
         return
-    newest = sorted(operation.pk for operation in operations)[-BULK_ROWS_PUSHED:]
-    rows = partial(partials.render_operations_inserted, newest)
-    publish(groups.OPERATIONS, LiveEvent(EventType.OPERATION, f"operations-bulk-{newest[-1]}", rows))
+    by_group: dict[str, list[int]] = {}
+    for operation in operations:
+        for group in groups.of_device(groups.OPERATIONS, operation.site_id):
+            by_group.setdefault(group, []).append(operation.pk)
+    for group, ids in by_group.items():
+        newest = sorted(ids)[-BULK_ROWS_PUSHED:]
+        rows = partial(partials.render_operations_inserted, newest, site_id=groups.site_of(group))
+        publish(group, LiveEvent(EventType.OPERATION, f"operations-bulk-{newest[-1]}", rows))
     for operation in operations[:BULK_DEVICES_PUSHED]:
         row = partial(partials.render_operation, operation.pk, insert=True, page="endpoint")
         key = f"operation-{operation.pk}-new"

@@ -38,6 +38,11 @@ def render_endpoint_row(endpoint_id: int, *, insert: bool = False, site_id: int 
     return f'<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]">{html}</tbody>' if insert else html
 
 
+def render_endpoint_row_removed(endpoint_id: int, site_id: int) -> str:
+    """Removes a device's row from a dashboard where it is still shown as a device of site ``site_id``."""
+    return f"<tr hx-swap-oob=\"delete:#endpoint-row-{endpoint_id}[data-site='{site_id}']\"></tr>"
+
+
 def render_endpoint_status(endpoint_id: int) -> str:
     endpoint = selectors.endpoint_find(user=SYSTEM, pk=endpoint_id)
     if endpoint is None:
@@ -59,9 +64,11 @@ def render_event(summary: presenters.EventSummary) -> str:
     return f'<ul hx-swap-oob="afterbegin:#events">{html}</ul>'
 
 
-def render_operations_inserted(operation_ids: Sequence[int]) -> str:
-    """Operations queued together (a rollout's wave), newest first, on top of the operations page."""
+def render_operations_inserted(operation_ids: Sequence[int], *, site_id: int | None = None) -> str:
+    """Operations queued together (a rollout's wave), newest first, on top of the operations page (of the
+    group of ``site_id``: those whose device is still in that site)."""
     operations = list(selectors.operation_list(user=SYSTEM).filter(pk__in=list(operation_ids)))
+    operations = [op for op in operations if _in_site(site_id, op.endpoint.site_id)]
     selectors.operations_mark_retryable(operations)
     html = "".join(render("telemetry/operations.html#operation-row", {"op": op, "oob": False}) for op in operations)
     return f'<tbody hx-swap-oob="afterbegin:#operations-rows">{html}</tbody>' if html else ""

@@ -224,21 +224,25 @@ def endpoints_change(
             return Changed(matched=matched, changed=0)
         new_labels = _labels_get_or_create(wanted if wanted is not None else to_add)
         touched: set[int] = set()
+        moved_ids: set[int] = set()
         for start in range(0, len(ids), CHUNK):
             chunk = Endpoint.objects.filter(pk__in=ids[start : start + CHUNK])
             if not isinstance(site, Keep):
                 moved = chunk.exclude(site=site)
-                touched |= set(moved.values_list("pk", flat=True))
+                moved_ids |= set(moved.values_list("pk", flat=True))
                 moved.update(site=site)
             if wanted is not None:
                 touched |= _labels_remove(chunk, keep_only=[label.pk for label in new_labels], remove=())
             elif to_remove:
                 touched |= _labels_remove(chunk, keep_only=None, remove=to_remove)
             touched |= _labels_add(chunk, new_labels)
+        touched |= moved_ids
     if touched:
-        changed_ids = sorted(touched)
+        changed_ids, moved_list = sorted(touched), sorted(moved_ids)
         transaction.on_commit(
-            lambda: endpoints_retagged.send(sender=Endpoint, endpoint_ids=changed_ids, sites=moved_sites)
+            lambda: endpoints_retagged.send(
+                sender=Endpoint, endpoint_ids=changed_ids, sites=moved_sites, moved=moved_list
+            )
         )
     return Changed(matched=matched, changed=len(touched))
 

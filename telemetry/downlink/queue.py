@@ -114,6 +114,7 @@ class Target(Protocol):
 class Queued(NamedTuple):
     pk: int
     endpoint_id: int
+    site_id: int | None = None  # its device's, when it was queued
 
 
 def operations_enqueue_many(
@@ -124,7 +125,7 @@ def operations_enqueue_many(
     ``BULK_BATCH`` rows elsewhere; one announcement for all of them, one wake-up hint for the reachable
     devices. ``actor`` must hold the operator role on every device's site (403 naming how many it lacks);
     ``author`` is whom the operations record as having queued them (a rollout's later waves are queued on
-    its creator's behalf), ``actor`` by default. Returns each operation's id and device, in order."""
+    its creator's behalf), ``actor`` by default. Returns each operation's id, device and site, in order."""
     scope = require_scope(actor, Role.OPERATOR)
     foreign = sum(1 for endpoint in endpoints if not scope.includes(endpoint.site_id))
     if foreign:
@@ -133,8 +134,10 @@ def operations_enqueue_many(
         return []
     created_by = author_of(author if author is not None else actor)
     ids = [endpoint.pk for endpoint in endpoints]
+    site_of = {endpoint.pk: endpoint.site_id for endpoint in endpoints}
     with transaction.atomic():
-        queued = _insert(ids, request, created_by.pk if created_by is not None else None)
+        inserted = _insert(ids, request, created_by.pk if created_by is not None else None)
+        queued = [made._replace(site_id=site_of[made.endpoint_id]) for made in inserted]
         wakeup.wake_many([endpoint.pk for endpoint in endpoints if endpoint.online and not endpoint.sleeping])
         announce.operations_queued(queued)
     return queued

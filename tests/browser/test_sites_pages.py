@@ -122,3 +122,47 @@ def test_an_admin_builds_a_site_and_a_viewer_reads_it(browser, server: str, pers
     viewer.goto(f"{server}/endpoints/other-1/")
     assert viewer.locator("details.tags-editor").count() == 0
     viewer.context.close()
+
+
+def test_a_device_moved_to_another_site_leaves_and_joins_the_open_dashboards_live(
+    browser, server: str, personas, page_errors
+) -> None:
+    import json
+    import urllib.request
+
+    from core.models import SiteRole
+    from core.services import token_create
+    from tests.browser.conftest import server_hash
+    from tests.factories import make_user
+
+    devices("dev-m", "dev-n")
+    north = services.site_create(actor=SYSTEM, name="North")
+    south = services.site_create(actor=SYSTEM, name="South")
+    services.endpoints_site_set(actor=SYSTEM, endpoints=Endpoint.objects.all(), site=north)
+    roles = {"nina": [north], "sam": [south], "bea": [north, south]}
+    for username, sites in roles.items():
+        user = make_user(username=username)
+        user.password = server_hash()
+        user.save(update_fields=["password"])
+        for site in sites:
+            SiteRole.objects.create(user=user, site=site, role="viewer")
+    pages = {username: log_in(browser, server, username) for username in roles}
+    for page in pages.values():
+        live(page)
+    assert names(pages["nina"]) == names(pages["bea"]) == ["dev-m", "dev-n"]
+    assert names(pages["sam"]) == []
+
+    # Moved by the server process (whose commit publishes), through the API, as an admin's script would.
+    _, token = token_create(actor=SYSTEM, user=personas["admin"], name="mover")
+    body = json.dumps({"endpoints": ["dev-m"], "site": str(south.pk)}).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{server}/api/v1/endpoints/bulk", data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert json.load(answer) == {"matched": 1, "changed": 1}
+    pages["sam"].locator("#endpoint-rows tr", has_text="dev-m").wait_for(timeout=WAIT)  # joined South's
+    pages["nina"].locator("#endpoint-rows tr", has_text="dev-m").wait_for(state="detached", timeout=WAIT)
+    assert names(pages["bea"]) == ["dev-m", "dev-n"]  # sees both sites: kept, whichever push came first
+    assert names(pages["nina"]) == ["dev-n"]
+    assert names(pages["sam"]) == ["dev-m"]
+    for page in pages.values():
+        page.context.close()

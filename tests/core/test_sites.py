@@ -398,7 +398,6 @@ class TestBulk:
         make_endpoint(name="bulk")
         response = as_user(viewer).get("/api/v1/endpoints/bulk")
         assert (response.status_code, response.json()["name"]) == (200, "bulk")
-        assert as_user(viewer).get("/api/v1/endpoints/bulk/readings").status_code == 200
 
     def test_no_device_named_bulk_is_a_404(self, viewer) -> None:
         response = as_user(viewer).get("/api/v1/endpoints/bulk")

@@ -88,7 +88,7 @@ class TestWhatIsPushed:
         )
         on_dashboard = await receive_all(dashboard)
         on_device = await receive_all(device)
-        assert f'<tr id="endpoint-row-{device_id}" hx-swap-oob="true">' in on_dashboard
+        assert f'<tr id="endpoint-row-{device_id}" data-site="" hx-swap-oob="true">' in on_dashboard
         assert "77 %" in on_dashboard
         assert 'hx-swap-oob="afterbegin:#events"' in on_dashboard
         assert '<div id="latest-values" hx-swap-oob="true">' in on_device
@@ -126,7 +126,7 @@ class TestWhatIsPushed:
             client.force_login(viewer)
             return client.get("/").content.decode()
 
-        row = re.search(r'<tr id="endpoint-row-\d+">.*?</tr>', pushed, re.S)[0]
+        row = re.search(r'<tr id="endpoint-row-\d+" data-site="">.*?</tr>', pushed, re.S)[0]
         assert row in await database_sync_to_async(page)()
         await dashboard.disconnect()
 

@@ -177,6 +177,27 @@ class TestFleetPages:
         assert f'id="operation-{loose}"' not in to_alice
         assert all(f'id="operation-{pk}"' in to_globe for pk in (in_a, in_b, loose))
 
+    async def test_a_bulk_enqueue_reaches_each_sites_operations_page_with_its_rows_only(self, fleet: Fleet) -> None:
+        alice = await opened("/ws/operations/", fleet.alice)
+        globe = await opened("/ws/operations/", fleet.globe)
+
+        def enqueue_many() -> dict[str, int]:
+            from telemetry.downlink.queue import operation_request, operations_enqueue_many
+
+            request = operation_request(kind="READ", path="/3/0/0")
+            devices = [fleet.in_a, fleet.in_b, fleet.loose]
+            queued = operations_enqueue_many(actor=fleet.admin, endpoints=devices, request=request)
+            return {device.name: made.pk for device, made in zip(devices, queued, strict=True)}
+
+        made = await database_sync_to_async(enqueue_many)()
+        to_alice, to_globe = await receive_all(alice), await receive_all(globe)
+        assert f'id="operation-{made["dev-in-alpha"]}"' in to_alice
+        assert f'id="operation-{made["dev-in-beta"]}"' not in to_alice
+        assert f'id="operation-{made["dev-in-no-site"]}"' not in to_alice
+        assert all(f'id="operation-{pk}"' in to_globe for pk in made.values())
+        await alice.disconnect()
+        await globe.disconnect()
+
     async def test_the_firmware_page_hears_its_sites_updates_only(self, fleet: Fleet) -> None:
         alice = await opened("/ws/firmware/", fleet.alice)
         globe = await opened("/ws/firmware/", fleet.globe)
@@ -362,6 +383,29 @@ class TestRolesChangedWhileOpen:
         await post("dev-in-alpha")  # announced for site B now: nothing of it reaches site A's page
         assert "dev-in-alpha" not in await receive_all(dashboard)
         assert await stays_open(dashboard)
+
+    async def test_a_moved_device_leaves_the_old_sites_dashboards_and_joins_the_new_sites(self, fleet: Fleet) -> None:
+        alice = await opened("/ws/dashboard/", fleet.alice)  # site A
+        bob = await opened("/ws/dashboard/", fleet.bob)  # sites A and B
+        globe = await opened("/ws/dashboard/", fleet.globe)
+
+        def move() -> None:
+            chosen = Endpoint.objects.filter(pk=fleet.in_a.pk)
+            site_services.endpoints_site_set(actor=fleet.admin, endpoints=chosen, site=fleet.b)
+
+        await database_sync_to_async(move)()
+        row = f"endpoint-row-{fleet.in_a.pk}"
+        removed = f"delete:#{row}[data-site='{fleet.a.pk}']"
+        to_alice, to_bob, to_globe = await receive_all(alice), await receive_all(bob), await receive_all(globe)
+        assert removed in to_alice
+        assert "afterbegin:#endpoint-rows" not in to_alice
+        assert removed in to_bob
+        assert f'data-site="{fleet.b.pk}"' in to_bob  # B's group: on top, as one of B's
+        assert 'hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]"' in to_bob
+        assert removed not in to_globe
+        assert f'<tr id="{row}" data-site="{fleet.b.pk}" hx-swap-oob="true"' in to_globe
+        for socket in (alice, bob, globe):
+            await socket.disconnect()
 
 
 class TestTheCheckStaysCheap:

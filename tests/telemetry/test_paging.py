@@ -227,9 +227,9 @@ class TestDeviceTable:
         endpoint = devices(1)[0]
         html = partials.render_endpoint_row(endpoint.pk, insert=True)
         assert html.startswith('<tbody hx-swap-oob="afterbegin:#endpoint-rows[data-new-rows]">')
-        assert f'<tr id="endpoint-row-{endpoint.pk}">' in html
+        assert f'<tr id="endpoint-row-{endpoint.pk}" data-site="">' in html
         replaced = partials.render_endpoint_row(endpoint.pk)
-        assert f'<tr id="endpoint-row-{endpoint.pk}" hx-swap-oob="true">' in replaced  # in place, by id
+        assert f'<tr id="endpoint-row-{endpoint.pk}" data-site="" hx-swap-oob="true">' in replaced  # in place, by id
 
     def test_a_page_of_50_of_5000_devices_is_a_constant_number_of_queries(
         self, viewer, django_assert_num_queries
