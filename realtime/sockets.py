@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from realtime import access
 from realtime.groups import CLOSE_NOT_AUTHENTICATED, EventType
@@ -136,6 +137,7 @@ class Sockets:
             now = loop.time()
             with _logged("presence"):
                 if await presence.check():
+                    await _layer_answers()
                     for socket in list(here.values()):
                         await socket.send(RESYNC)
                 elif now - renewed >= PRESENCE_RENEW:
@@ -151,6 +153,40 @@ class Sockets:
                 checked = now
                 with _logged("access check"):
                     await self._check(list(here.values()))
+
+
+LAYER_BACK_SECONDS = 10.0  # at most this long the pages' RESYNC waits for the channel layer to answer
+PROBE_EVERY = 0.25  # seconds between the probes it sends meanwhile
+
+
+async def _layer_answers(within: float = LAYER_BACK_SECONDS) -> bool:
+    """Wait until a message sent through the channel layer reaches this process again. When Redis comes
+    back, the presence check may notice before the pub/sub layer has subscribed its groups again (it does so
+    when it reconnects, a second or so later); a page told to catch up then would reload and still miss
+    what is published in between. Sent again every ``PROBE_EVERY`` seconds (one sent before the probe's
+    subscription is lost); False when the layer did not answer in time (the pages are told anyway)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    channel = await layer.new_channel()
+    receiver = asyncio.ensure_future(layer.receive(channel))
+    try:
+        while loop.time() < deadline:
+            with contextlib.suppress(Exception):  # Redis not back yet: sent again
+                await layer.send(channel, {"type": "probe"})
+            done, _ = await asyncio.wait({receiver}, timeout=PROBE_EVERY)
+            if done and receiver.exception() is None:
+                return True
+            if done:  # the receive itself failed (Redis not back yet): listen again
+                receiver = asyncio.ensure_future(layer.receive(channel))
+        logger.warning("realtime: the channel layer did not answer within %.0f s after Redis came back", within)
+        return False
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiver
 
 
 @contextlib.contextmanager
