@@ -14,12 +14,14 @@ before, during and after streaming the big device's CSV export.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -106,6 +108,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@contextlib.contextmanager
+def loaded(postgres_url: str, readings: int, devices: int) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database beside ``postgres_url``, migrated, bootstrapped and loaded (``load``),
+    with a var dir of its own for as long as it is used: the environment of servers on it."""
+    with tempfile.TemporaryDirectory() as var_dir:
+        env = server_env(fresh_postgres(postgres_url), FIELDHUB_VAR_DIR=var_dir, CONN_MAX_AGE="60")
+        manage("migrate", "--noinput", env=env)
+        manage("bootstrap", env=env)
+        load(env, readings, devices)
+        yield env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
@@ -114,11 +128,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as var_dir:
-        env = server_env(fresh_postgres(args.postgres_url), FIELDHUB_VAR_DIR=var_dir, CONN_MAX_AGE="60")
-        manage("migrate", "--noinput", env=env)
-        manage("bootstrap", env=env)
-        load(env, args.readings, args.devices)
+    with loaded(args.postgres_url, args.readings, args.devices) as env:
         from django.db import connection
 
         with connection.cursor() as cursor:

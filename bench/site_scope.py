@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import manage, percentile, running_server, server_env
-from bench.ingest import fresh_postgres
-from bench.query import BIG, load, timed_get
+from bench.harness import percentile, running_server
+from bench.query import BIG, loaded, timed_get
 
 
 def spread(sites: int) -> tuple[str, str]:
@@ -65,11 +63,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=60)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as var_dir:
-        env = server_env(fresh_postgres(args.postgres_url), FIELDHUB_VAR_DIR=var_dir, CONN_MAX_AGE="60")
-        manage("migrate", "--noinput", env=env)
-        manage("bootstrap", env=env)
-        load(env, args.readings, args.devices)
+    with loaded(args.postgres_url, args.readings, args.devices) as env:
         global_token, site_token = spread(args.sites)
         with running_server("granian", env=env, workers=1) as url:
             checks = {
