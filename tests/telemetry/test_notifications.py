@@ -585,3 +585,35 @@ class TestPages:
         assert b"every site" not in form
         assert b">North<" in form
         assert b">South<" not in form
+
+
+class TestQueries:
+    def test_the_channel_list_costs_the_same_for_many_channels(self, admin_user: Any, north: Site) -> None:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        rule = make_rule()
+        client = as_user(admin_user)
+
+        def cost() -> int:
+            with CaptureQueriesContext(connection) as page:
+                assert client.get("/notifications/").status_code == 200
+            return len(page.captured_queries)
+
+        webhook(name="first", site=north, rules=[rule])
+        one = cost()
+        for number in range(5):
+            webhook(name=f"more {number}", site=north, rules=[rule])
+        assert cost() == one
+
+    def test_the_selector_reads_channels_sites_and_rules_in_two_queries(
+        self, admin_user: Any, north: Site, django_assert_num_queries: Any
+    ) -> None:
+        rule = make_rule()
+        for number in range(4):
+            webhook(name=f"c{number}", site=north, rules=[rule])
+        selectors.channel_list(user=admin_user).exists()  # the user's roles, looked up once
+        with django_assert_num_queries(2):  # the channels with their sites, their rules
+            rows = list(selectors.channel_list(user=admin_user))
+            assert [sorted(r.pk for r in row.rules.all()) for row in rows] == [[rule.pk]] * 4
+            assert {row.site.name for row in rows} == {"North"}
