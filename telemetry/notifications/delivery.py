@@ -85,6 +85,7 @@ async def send_webhook(session: aiohttp.ClientSession, claim: Claim) -> Outcome:
 
 def email_message(claim: Claim) -> EmailMessage:
     subject, text = email_text(claim)
+    subject = " ".join(subject.split())[:200]  # one line: a name with a line break cannot add headers
     headers = {
         "X-Fieldhub-Idempotency-Key": claim.key,
         "X-Fieldhub-Event": claim.event,

@@ -49,6 +49,7 @@ URL_MAX = 500
 SECRET_MIN, SECRET_MAX = 16, 200
 RECIPIENTS_MAX = 20
 RULES_MAX = 200
+EMAIL_MAX = 254
 DIGEST_AFTER_MAX = 10000
 
 
@@ -169,8 +170,23 @@ def message_body(
 # --- channels --------------------------------------------------------------------------------------------
 
 
+def _no_nul(value: str, path: str) -> str:
+    if "\x00" in value:
+        raise FieldhubError("must not contain a NUL character", path=path)
+    return value
+
+
+ID_MAX = 2**63 - 1
+
+
+def _id(value: int, path: str) -> int:
+    if isinstance(value, bool) or not 0 < value <= ID_MAX:
+        raise FieldhubError(f"no such id {value}", path=path)
+    return value
+
+
 def _name(name: str) -> str:
-    name = (name or "").strip()
+    name = _no_nul((name or "").strip(), "name")
     if not name or len(name) > NAME_MAX:
         raise FieldhubError(f"a channel needs a name of at most {NAME_MAX} characters", path="name")
     return name
@@ -183,7 +199,7 @@ def _kind(kind: str) -> str:
 
 
 def _url(url: str) -> str:
-    url = (url or "").strip()
+    url = _no_nul((url or "").strip(), "url")
     if not url:
         raise FieldhubError("a webhook needs a URL", path="url")
     if len(url) > URL_MAX:
@@ -201,6 +217,7 @@ def _url(url: str) -> str:
 
 
 def _secret(secret: str) -> str:
+    _no_nul(secret or "", "secret")
     if not SECRET_MIN <= len(secret or "") <= SECRET_MAX:
         raise FieldhubError(
             f"a webhook needs a secret of {SECRET_MIN} to {SECRET_MAX} characters (the signature's key)", path="secret"
@@ -214,6 +231,8 @@ def _recipients(recipients: Sequence[str]) -> list[str]:
         address = (address or "").strip() if isinstance(address, str) else ""
         if not address:
             continue
+        if len(address) > EMAIL_MAX or "\x00" in address:
+            raise FieldhubError(f"an address is at most {EMAIL_MAX} characters", path="recipients")
         try:
             validate_email(address)
         except ValidationError:
@@ -244,7 +263,7 @@ def _digest_after(value: int | None) -> int | None:
 def _site(site_id: int | None) -> Site | None:
     if site_id is None:
         return None
-    site = Site.objects.filter(pk=site_id).first()
+    site = Site.objects.filter(pk=_id(site_id, "site")).first()
     if site is None:
         raise FieldhubError(f"no site {site_id}", path="site")
     return site
@@ -253,7 +272,7 @@ def _site(site_id: int | None) -> Site | None:
 def _rules(rule_ids: Sequence[int], site: Site | None) -> list[AlarmRule]:
     """The rules a channel lists: they exist, and for a channel of a site, they are that site's (or of every
     site; the channel still only hears of its site's devices)."""
-    ids = sorted(set(rule_ids))
+    ids = sorted({_id(rule_id, "rules") for rule_id in rule_ids})
     if len(ids) > RULES_MAX:
         raise FieldhubError(f"at most {RULES_MAX} rules", path="rules")
     rules = list(AlarmRule.objects.filter(pk__in=ids).select_related("endpoint"))

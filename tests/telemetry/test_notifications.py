@@ -224,6 +224,11 @@ class TestChannelServices:
             ({"digest_after": 0}, "digest_after", "between 1 and"),
             ({"site_id": 987654}, "site", "no site 987654"),
             ({"rule_ids": [987654]}, "rules", "no alarm rule 987654"),
+            ({"rule_ids": [2**63]}, "rules", "no such id"),
+            ({"site_id": 2**64}, "site", "no such id"),
+            ({"name": "a\x00b"}, "name", "NUL"),
+            ({"url": "https://h.example.com/\x00"}, "url", "NUL"),
+            ({"secret": "x" * 16 + "\x00"}, "secret", "NUL"),
         ],
     )
     def test_it_refuses_a_bad_webhook_field_and_stores_nothing(
@@ -244,6 +249,7 @@ class TestChannelServices:
             (["not-an-address"], "'not-an-address' is not an e-mail address"),
             (["a@example.com", "b@@example.com"], "is not an e-mail address"),
             ([f"u{i}@example.com" for i in range(21)], "at most 20"),
+            (["a" * 250 + "@example.com"], "at most 254 characters"),
         ],
     )
     def test_it_refuses_bad_addresses(self, admin_user: Any, recipients: list[str], text: str) -> None:

@@ -354,6 +354,16 @@ class TestEmail:
         assert "value: 31.5" in text
         assert message.status == "sent"
 
+    def test_a_name_with_line_breaks_stays_in_the_subject(self, smtp: SmtpServer) -> None:
+        NotificationChannel.objects.create(name="m", kind="email", recipients=["ops@example.com"])
+        raise_alarm(make_rule(name="Hot\r\nBcc: evil@example.com"), make_endpoint(name="dev-1"))
+        assert drain() == 1
+        [envelope] = smtp.messages
+        assert envelope.rcpt_tos == ["ops@example.com"]
+        mail = email.message_from_bytes(envelope.original_content, policy=policy.default)
+        assert mail["Bcc"] is None
+        assert mail["Subject"] == "[Fieldhub] MAJOR alarm raised: Hot Bcc: evil@example.com on dev-1"
+
     def test_a_digest_by_mail(self, smtp: SmtpServer) -> None:
         NotificationChannel.objects.create(name="m", kind="email", recipients=["ops@example.com"], digest_after=1)
         raise_alarm(make_rule(name="one"), make_endpoint())
