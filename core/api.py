@@ -21,6 +21,7 @@ from core.lwm2m.nodes import NodeError
 from core.sites.api import sites_router
 from firmware.api import router as firmware_router
 from telemetry.api import bridge_router, operations_router, query_router
+from telemetry.notifications.api import notifications_router
 from telemetry.rollouts.api import rollouts_router
 
 logger = logging.getLogger(__name__)
@@ -118,4 +119,5 @@ api.add_router("/", operations_router)
 api.add_router("/", firmware_router)
 api.add_router("/", sites_router)
 api.add_router("/", rollouts_router)
+api.add_router("/", notifications_router)
 _register_error_handlers(api)

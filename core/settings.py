@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import dj_database_url
 import django_stubs_ext
@@ -352,6 +352,66 @@ if FIRMWARE_BASE_URL and urlparse(FIRMWARE_BASE_URL).scheme not in {"http", "htt
 # An update that stays in one phase (queued, downloading, downloaded, updating) longer has failed.
 FIRMWARE_PHASE_TIMEOUT = env_int("FIRMWARE_PHASE_TIMEOUT", 3600, minimum=10)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- notifications of alarms (telemetry/notifications) ------------------------------------------------
+
+# The public address of Fieldhub (http(s)://host[:port], no path), for links in notifications
+# (/alarms/<id>/); empty: links are paths alone.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+if PUBLIC_BASE_URL and urlparse(PUBLIC_BASE_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured("PUBLIC_BASE_URL must be an http:// or https:// URL")
+# Outgoing mail: smtp://user:password@host:port (plain), smtp+tls:// (STARTTLS), smtp+ssl:// (TLS from the
+# first byte), or console:// (printed: development). Empty: e-mail notifications wait and retry, unsent.
+EMAIL_URL = env_str("EMAIL_URL")
+EMAIL_FROM = env_str("EMAIL_FROM", "fieldhub@localhost")
+DEFAULT_FROM_EMAIL = EMAIL_FROM
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+
+
+def email_settings(url: str) -> dict[str, Any]:
+    """Django's EMAIL_* settings from an ``EMAIL_URL``."""
+    if not url:
+        return {}
+    parsed = urlparse(url)
+    if parsed.scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    schemes = {"smtp": (False, False, 25), "smtp+tls": (True, False, 587), "smtp+ssl": (False, True, 465)}
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise ImproperlyConfigured(
+            "EMAIL_URL must be smtp://, smtp+tls:// or smtp+ssl://[user:password@]host[:port], or console://"
+        )
+    use_tls, use_ssl, default_port = schemes[parsed.scheme]
+    try:
+        port = parsed.port or default_port
+    except ValueError:
+        raise ImproperlyConfigured("EMAIL_URL has a port that is not a number") from None
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parsed.hostname,
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parsed.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parsed.password or ""),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+    }
+
+
+globals().update(email_settings(EMAIL_URL))
+# A message not delivered (5xx, timeout, no connection) is retried with a doubling delay from
+# NOTIFY_BACKOFF_SECONDS up to NOTIFY_BACKOFF_MAX_SECONDS, for NOTIFY_RETRY_SECONDS after it was written.
+NOTIFY_RETRY_SECONDS = env_int("NOTIFY_RETRY_SECONDS", 86400, minimum=1)
+NOTIFY_BACKOFF_SECONDS = env_int("NOTIFY_BACKOFF_SECONDS", 10, minimum=1)
+NOTIFY_BACKOFF_MAX_SECONDS = env_int("NOTIFY_BACKOFF_MAX_SECONDS", 3600, minimum=1)
+# Seconds a webhook receiver or the SMTP server has to answer one message.
+NOTIFY_TIMEOUT_SECONDS = env_int("NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
+# A worker's lease on a message it sends: a message SENDING longer (its worker died) is due again.
+NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 60, minimum=2)
+if NOTIFY_LEASE_SECONDS <= NOTIFY_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("NOTIFY_LEASE_SECONDS must be longer than NOTIFY_TIMEOUT_SECONDS")
+# More than this many messages for one channel within a minute: the rest go as one digest (per minute).
+NOTIFY_DIGEST_AFTER = env_int("NOTIFY_DIGEST_AFTER", 10, minimum=1)
+# How often a delivery worker looks for due messages without being woken (retries, expired leases).
+NOTIFY_POLL_SECONDS = env_int("NOTIFY_POLL_SECONDS", 5, minimum=1)
 
 # --- logging ------------------------------------------------------------------------------------------
 

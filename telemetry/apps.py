@@ -8,10 +8,13 @@ class TelemetryConfig(AppConfig):
         """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
         and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
         rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
-        live updates of devices whose site or labels changed."""
+        live updates of devices whose site or labels changed; the notifications of alarm changes, written in
+        their transaction (``telemetry.notifications``)."""
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
+        from telemetry.alarms.signals import alarm_changed
         from telemetry.lifecycle import services as lifecycle
+        from telemetry.notifications import services as notifications
         from telemetry.rollouts import services as rollouts
 
         hooks.add_periodic(partitions.partitions_maintain_periodically)
@@ -20,3 +23,4 @@ class TelemetryConfig(AppConfig):
         hooks.add_operation_listener(rollouts.operations_changed)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")
+        alarm_changed.connect(notifications.on_alarm_changed, dispatch_uid="telemetry.notifications")

@@ -4,6 +4,7 @@
 from django.urls import URLPattern, path
 
 from telemetry import tag_views, views
+from telemetry.notifications import views as notifications
 from telemetry.rollouts import views as rollouts
 
 urlpatterns: list[URLPattern] = [
@@ -21,4 +22,9 @@ urlpatterns: list[URLPattern] = [
     path("rollouts/preview/", rollouts.rollout_preview, name="rollout_preview"),
     path("rollouts/<str:rollout_id>/", rollouts.rollout, name="rollout"),
     path("rollouts/<str:rollout_id>/<str:action>/", rollouts.rollout_action, name="rollout_action"),
+    path("notifications/", notifications.channels, name="notification_channels"),
+    path("notifications/new/", notifications.channel_new, name="notification_channel_new"),
+    path("notifications/<int:pk>/", notifications.channel, name="notification_channel"),
+    path("notifications/<int:pk>/test/", notifications.channel_test, name="notification_channel_test"),
+    path("notifications/<int:pk>/delete/", notifications.channel_delete, name="notification_channel_delete"),
 ]

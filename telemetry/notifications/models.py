@@ -31,6 +31,13 @@ class NotificationChannel(models.Model):
     on_raise = models.BooleanField(default=True)
     on_acknowledge = models.BooleanField(default=False)
     on_clear = models.BooleanField(default=True)
+    digest_after = models.PositiveIntegerField(
+        null=True, blank=True, help_text="more messages than this within a minute go as a digest; empty: the setting"
+    )
+    # The last delivery's outcome, for the channel's page and API.
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -73,6 +80,12 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # One message per channel and alarm change, however often the change is told of.
+            models.UniqueConstraint(
+                fields=["channel", "change"], condition=models.Q(change__isnull=False), name="notification_once"
+            )
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="notification_due"),
             models.Index(fields=["channel", "-created_at"], name="notification_channel_log"),

@@ -35,6 +35,7 @@ from realtime.routing import websocket_urlpatterns
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
+from telemetry.notifications.models import NotificationChannel
 from telemetry.rollouts.selectors import Selection
 from telemetry.rollouts.services import rollout_create
 from tests.factories import make_endpoint, make_firmware, make_user
@@ -329,6 +330,57 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "api/v1/rollouts/<rollout_id>/abort"): (
         "/api/v1/rollouts/{o.rollout.pk}/abort",
         (401, 403, 403, 200, 200, 200, 401),
+    ),
+    # Notification channels: admins only (global admins for a channel of every site, as this one).
+    ("GET", "notifications/"): ("/notifications/", (302, 403, 403, 403, 200, 200, 302)),
+    ("POST", "notifications/"): ("/notifications/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "notifications/new/"): ("/notifications/new/", (302, 403, 403, 403, 200, 200, 302)),
+    ("POST", "notifications/new/"): ("/notifications/new/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "notifications/<int:pk>/"): ("/notifications/{o.channel.pk}/", (302, 403, 403, 403, 200, 200, 302)),
+    ("POST", "notifications/<int:pk>/"): ("/notifications/{o.channel.pk}/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "notifications/<int:pk>/test/"): (
+        "/notifications/{o.channel.pk}/test/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("POST", "notifications/<int:pk>/test/"): (
+        "/notifications/{o.channel.pk}/test/",
+        (302, 403, 403, 403, 302, 302, 302),
+    ),
+    ("GET", "notifications/<int:pk>/delete/"): (
+        "/notifications/{o.channel.pk}/delete/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("POST", "notifications/<int:pk>/delete/"): (
+        "/notifications/{o.channel.pk}/delete/",
+        (302, 403, 403, 403, 302, 302, 302),
+    ),
+    ("GET", "api/v1/notification-channels"): (
+        "/api/v1/notification-channels",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("POST", "api/v1/notification-channels"): (
+        "/api/v1/notification-channels",
+        (401, 403, 403, 403, 201, 201, 401),
+    ),
+    ("GET", "api/v1/notification-channels/<channel_id>"): (
+        "/api/v1/notification-channels/{o.channel.pk}",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("PATCH", "api/v1/notification-channels/<channel_id>"): (
+        "/api/v1/notification-channels/{o.channel.pk}",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("DELETE", "api/v1/notification-channels/<channel_id>"): (
+        "/api/v1/notification-channels/{o.channel.pk}",
+        (401, 403, 403, 403, 204, 204, 401),
+    ),
+    ("POST", "api/v1/notification-channels/<channel_id>/test"): (
+        "/api/v1/notification-channels/{o.channel.pk}/test",
+        (401, 403, 403, 403, 202, 202, 401),
+    ),
+    ("GET", "api/v1/notification-channels/<channel_id>/deliveries"): (
+        "/api/v1/notification-channels/{o.channel.pk}/deliveries",
+        (401, 403, 403, 403, 200, 200, 401),
     ),
     # Sites: viewers read, admins manage; the site and labels of devices: operators.
     ("POST", "api/v1/endpoints/bulk"): ("/api/v1/endpoints/bulk", (401, 403, 403, 200, 200, 200, 401)),
@@ -890,6 +942,7 @@ class Objects:
     site: Any  # a site with no devices, one rule, and a viewer (``user``)
     rule: Any
     rollout: Any  # running, its one wave queued
+    channel: Any  # a webhook channel of every site
 
     def fill(self, template: str) -> str:
         return template.format(o=self)
@@ -943,6 +996,9 @@ def objects(db: None) -> Objects:
         site=site,
         rule=rule,
         rollout=rollout,
+        channel=NotificationChannel.objects.create(
+            name="matrix hook", kind="webhook", url="http://127.0.0.1:9/hook", secret="a-secret-for-the-matrix"
+        ),
     )
 
 
@@ -958,6 +1014,8 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "api/v1/sites/<site_id>/users/<username>": {"role": "operator"},
         "api/v1/rollouts": {"name": "r", "kind": "read", "path": "/3/0/0", "selection": {"endpoints": [o.spare.name]}},
         "api/v1/rollouts/preview": {"endpoints": [o.spare.name]},
+        "api/v1/notification-channels": {"name": "m", "kind": "email", "recipients": ["ops@example.com"]},
+        "api/v1/notification-channels/<channel_id>": {"name": "changed"},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
@@ -1004,6 +1062,8 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "sites/<int:pk>/": {"name": "matrix site", "description": "changed"},
         "sites/<int:pk>/rules/": {"kind": "prefix", "text": "urn:imei:97"},
         "tokens/": {"name": "mine"},
+        "notifications/new/": {"name": "m", "kind": "email", "recipients": "ops@example.com", "min_severity": "major"},
+        "notifications/<int:pk>/": {"name": "changed", "url": "http://127.0.0.1:9/x", "min_severity": "major"},
         "accounts/login/": {"username": "nobody", "password": "wrong"},
         "admin/login/": {"username": "nobody", "password": "wrong"},
     }

@@ -88,6 +88,24 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("POST", "sites/<int:pk>/rules/<int:rule_pk>/delete/"),
         )
     },
+    # The matrix's notification channel is of every site: a site admin neither sees it (404) nor makes one
+    # of every site (403; one of their own site they may).
+    **{
+        (method, route): {"home-admin": 404}
+        for method, route in (
+            ("GET", "api/v1/notification-channels/<channel_id>"),
+            ("PATCH", "api/v1/notification-channels/<channel_id>"),
+            ("DELETE", "api/v1/notification-channels/<channel_id>"),
+            ("POST", "api/v1/notification-channels/<channel_id>/test"),
+            ("GET", "api/v1/notification-channels/<channel_id>/deliveries"),
+            ("GET", "notifications/<int:pk>/"),
+            ("POST", "notifications/<int:pk>/"),
+            ("POST", "notifications/<int:pk>/test/"),
+            ("POST", "notifications/<int:pk>/delete/"),
+        )
+    },
+    ("POST", "api/v1/notification-channels"): {"home-admin": 403},
+    ("POST", "notifications/new/"): {"home-admin": 403},
     # Someone else's token: only a global admin revokes it.
     ("POST", "tokens/<int:pk>/revoke/"): {"home-admin": 404},
     # An operator of another site: the devices of home, their operations, update and campaign do not exist

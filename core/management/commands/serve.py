@@ -20,6 +20,7 @@ from realtime import wsprotocol
 from realtime.sockets import MAX_MESSAGE_BYTES
 from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.leshan_events import LeshanFollower
+from telemetry.notifications.delivery import NotificationWorker
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ def exit_within(grace: float) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Serve Fieldhub with daphne; with EMBEDDED_WORKERS (default on SQLite) the downlink dispatcher runs in "
-        "the same process, and with LESHAN_EVENTS the Leshan event follower too."
+        "Serve Fieldhub with daphne; with EMBEDDED_WORKERS (default on SQLite) the downlink dispatcher and the "
+        "notification worker run in the same process, and with LESHAN_EVENTS the Leshan event follower too."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -73,10 +74,13 @@ class Command(BaseCommand):
             loop = asyncio.get_event_loop()
             if settings.EMBEDDED_WORKERS:
                 tasks.append(loop.create_task(Dispatcher().run(stop)))
+                tasks.append(loop.create_task(NotificationWorker().run(stop)))
             if settings.LESHAN_EVENTS:
                 tasks.append(loop.create_task(LeshanFollower().run(stop)))
 
-        workers = ["dispatcher"] * settings.EMBEDDED_WORKERS + ["Leshan event follower"] * settings.LESHAN_EVENTS
+        workers = ["dispatcher", "notification worker"] * settings.EMBEDDED_WORKERS + [
+            "Leshan event follower"
+        ] * settings.LESHAN_EVENTS
         self.stdout.write(
             f"serving on http://{host}:{port}/" + (f" with the {' and '.join(workers)}" if workers else "")
         )
