@@ -12,8 +12,8 @@ inside its transaction):
 
 Reports may come late, twice or out of order (a result before its state, DOWNLOADED twice, a state
 going back): a state never moves an update backwards, the execute is queued once, and a finished update
-ignores what comes after. An update of a campaign that finishes moves its campaign on
-(``firmware.services.campaigns.campaigns_advance``).
+ignores what comes after. An update of a firmware rollout (a campaign) that finishes moves its rollout on
+(``telemetry.rollouts.services.rollouts_advance``).
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from core.models import Endpoint
 from core.permissions import SYSTEM, Principal, author_of, require_on
 from core.roles import Role
 from firmware import announce
-from firmware.models import Campaign, Firmware, FirmwareUpdate
-from firmware.services import campaigns
+from firmware.models import Firmware, FirmwareUpdate
 from firmware.services.images import package_uri
 from telemetry.downlink import queue as telemetry_queue
-from telemetry.models import EndpointOperation
+from telemetry.models import EndpointOperation, RolloutDevice
+from telemetry.rollouts import services as rollouts
 
 Status = FirmwareUpdate.Status
 State = FirmwareUpdate.State
@@ -50,25 +50,29 @@ FAILURE_RESULTS = frozenset(range(Result.NOT_ENOUGH_FLASH, Result.UNSUPPORTED_PR
 
 
 def firmware_update_start(
-    *, actor: Principal | None, endpoint: Endpoint, firmware: Firmware, campaign: Campaign | None = None
+    *,
+    actor: Principal | None,
+    endpoint: Endpoint,
+    firmware: Firmware,
+    member: tuple[int, int] | None = None,
 ) -> FirmwareUpdate:
     """Start updating a device (operator): the update, and the Package URI write queued for it. A device with
-    an active update gets a 409 (the database enforces one active update per device)."""
-    if campaign is None:
+    an active update gets a 409 (the database enforces one active update per device). ``member``: (rollout
+    id, device row id) of the firmware rollout whose wave starts it (checked when the rollout was made),
+    whose device row it becomes."""
+    if member is None:
         require_on(actor, Role.OPERATOR, endpoint.site_id)
     now = timezone.now()
     try:
         with transaction.atomic():
             update = FirmwareUpdate.objects.create(
-                endpoint=endpoint,
-                firmware=firmware,
-                campaign=campaign,
-                created_by=author_of(actor),
-                phase_started_at=now,
+                endpoint=endpoint, firmware=firmware, created_by=author_of(actor), phase_started_at=now
             )
             update.uri_operation = _queue(endpoint, Kind.WRITE, "/5/0/1", value=package_uri(firmware))
             update.save(update_fields=["uri_operation"])
-            announce.update_changed(update, created=True)
+            if member is not None:
+                RolloutDevice.objects.filter(pk=member[1]).update(update=update)
+            announce.update_changed(update, created=True, member=member)
     except IntegrityError:
         raise Conflict(f"{endpoint.name} has an update under way already", path="endpoint") from None
     return update
@@ -98,15 +102,22 @@ def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> Firmw
         if sent:
             update.cancel_operation = _queue(update.endpoint, Kind.WRITE, "/5/0/1", value="")
         _finish(update, Status.CANCELLED, error="cancelled by an operator")
-    campaigns.campaigns_advance(campaign_id=update.campaign_id)
+    _advance_rollout(update)
     return update
+
+
+def _advance_rollout(update: FirmwareUpdate) -> None:
+    """The update is over: its rollout, if it has one, may move on."""
+    found = announce.member_of(update)
+    if found is not None:
+        rollouts.rollouts_advance(rollout_id=found[0])
 
 
 def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
     """The ingest's firmware listener: what a device reported of its firmware moves its active update."""
     update = (
-        FirmwareUpdate.objects.select_for_update()
-        .select_related("firmware", "endpoint")
+        FirmwareUpdate.objects.select_for_update(of=("self", "firmware", "endpoint"))
+        .select_related("firmware", "endpoint", "rollout_device")
         .filter(endpoint_id=endpoint_id, status__in=FirmwareUpdate.ACTIVE_STATUSES)
         .first()
     )
@@ -120,8 +131,8 @@ def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
     if (update.status, update.state, update.result, update.rebooted) != before and update.active:
         update.save()
         announce.update_changed(update)
-    if not update.active and update.campaign_id:
-        transaction.on_commit(lambda: campaigns.campaigns_advance(campaign_id=update.campaign_id))
+    if not update.active:
+        transaction.on_commit(lambda: _advance_rollout(update))
 
 
 def _apply(update: FirmwareUpdate, reading: Reading) -> None:
@@ -195,7 +206,7 @@ def firmware_updates_expire() -> int:
     """Fail the active updates that made no progress for FIRMWARE_PHASE_TIMEOUT (the dispatcher's sweep)."""
     limit = timezone.now() - dt.timedelta(seconds=settings.FIRMWARE_PHASE_TIMEOUT)
     expired = 0
-    campaign_ids = set()
+    rollout_ids = set()
     with transaction.atomic():
         stale = FirmwareUpdate.objects.select_for_update(skip_locked=True).filter(
             status__in=FirmwareUpdate.ACTIVE_STATUSES, phase_started_at__lt=limit
@@ -205,8 +216,8 @@ def firmware_updates_expire() -> int:
             seconds = settings.FIRMWARE_PHASE_TIMEOUT
             _finish(update, Status.FAILED, error=f"timed out: no progress while {phase} for {seconds} s")
             expired += 1
-            if update.campaign_id:
-                campaign_ids.add(update.campaign_id)
-    for campaign_id in campaign_ids:
-        campaigns.campaigns_advance(campaign_id=campaign_id)
+            if (found := announce.member_of(update)) is not None:
+                rollout_ids.add(found[0])
+    for rollout_id in sorted(rollout_ids):
+        rollouts.rollouts_advance(rollout_id=rollout_id)
     return expired
