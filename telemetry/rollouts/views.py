@@ -41,7 +41,7 @@ def selection_of(form: Any) -> selectors.Selection:
         status=form.get("status", "").strip() or None,
         site=form.get("site", "").strip() or None,
         labels=labels,
-        firmware=form.get("image", "").strip() or None,
+        firmware=form.get("firmware", "").strip() or None,
         name=form.get("q", "").strip() or None,
     )
 

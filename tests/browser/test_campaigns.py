@@ -155,7 +155,7 @@ def test_the_form_refuses_a_campaign_of_busy_devices_and_skips_those_already_upd
     answer = start_campaign(page, server, name="autumn", version="1.1.0", waves="100")
     assert answer.status == 200
     autumn = Rollout.objects.get(name="autumn")
-    assert page.get_by_role("status").first.inner_text().startswith("Rollout “autumn” started")
+    assert page.get_by_role("status").first.inner_text().startswith("Campaign “autumn” started")
     assert "1 device skipped" in page.locator(".messages").inner_text()
     row = member_row(page, "urn:dev:c-00")
     assert row.locator(".outcome").inner_text() == "skipped: already running 1.1.0"
