@@ -18,6 +18,7 @@ go to each of those groups with that site's devices only. The images are no site
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from core.permissions import SYSTEM
@@ -28,6 +29,8 @@ from realtime.groups import EventType
 from telemetry.announce import site_of_device
 from telemetry.rollouts import announce as rollouts_announce
 from telemetry.rollouts import selectors as rollouts_selectors
+
+MEMBER_ROWS_PUSHED = 100  # device rows of a campaign's page one wave start pushes
 
 
 def member_of(update: FirmwareUpdate) -> tuple[int, int] | None:
@@ -59,6 +62,22 @@ def update_changed(update: FirmwareUpdate, *, created: bool = False, member: tup
             rows = partial(partials.render_members, rollout_id, update_id=update.pk, site_id=groups.site_of(group))
             publish(group, LiveEvent(EventType.CAMPAIGN, f"campaign-update-{update.pk}", rows))
         rollouts_announce.rollout_changed(rollout_id)  # its rows on the rollout list and here (campaign_changed)
+
+
+def wave_started(rollout_id: int, started: Sequence[FirmwareUpdate], member_ids: Sequence[int]) -> None:
+    """A firmware rollout's wave started these updates (its devices' rows ``member_ids``): each device's
+    page hears of its update; the campaign page's rows of the first ``MEMBER_ROWS_PUSHED`` (a wave may start
+    thousands: the head counts them all; the rollout engine pushes it once the wave is started)."""
+    for update in started:
+        device_row = partial(partials.render_update_row, update.pk, page="device", insert=True)
+        publish(
+            groups.endpoint(update.endpoint_id), LiveEvent(EventType.FIRMWARE, f"update-{update.pk}-new", device_row)
+        )
+    for update in started[:MEMBER_ROWS_PUSHED]:
+        for group in groups.of_device(groups.FIRMWARE, update.endpoint.site_id):
+            rows = partial(partials.render_members, rollout_id, update_id=update.pk, site_id=groups.site_of(group))
+            publish(group, LiveEvent(EventType.CAMPAIGN, f"campaign-update-{update.pk}", rows))
+    rollouts_announce.rollout_changed(rollout_id)
 
 
 def campaign_changed(rollout_id: int, *, waiting: bool = False, created: bool = False) -> None:

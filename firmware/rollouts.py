@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import IntegrityError, transaction
+
 from core.errors import Conflict, FieldhubError
 from core.models import Endpoint
 from core.permissions import SYSTEM, Principal
@@ -121,33 +123,40 @@ def _nothing_to_update(count: int, firmware: Firmware, skips: dict[int, _Skip]) 
 
 
 def start(rollout: Rollout, members: Sequence[tuple[int, int]]) -> None:
-    """Start the updates of a wave's members. A device that runs the target version by now, or has an
-    update under way, is skipped with the reason (and does not count in the wave's failure rate)."""
+    """Start the updates of a wave's members, at once (``updates.firmware_updates_start_wave``). A device
+    that runs the target version by now, or has an update under way, is skipped with the reason (and does
+    not count in the wave's failure rate)."""
     ids = [endpoint_id for _, endpoint_id in members]
     versions = selectors.running_versions(user=SYSTEM, endpoint_ids=ids)
     updating = selectors.updates_under_way(user=SYSTEM, endpoint_ids=ids)
     endpoints = Endpoint.objects.in_bulk(ids)
     firmware = rollout.firmware
     assert firmware is not None  # a firmware rollout's
+    skipped: dict[int, str] = {}
+    todo: list[tuple[int, Endpoint]] = []
     for member_id, endpoint_id in members:
-        skipped = ""
         if versions.get(endpoint_id) == firmware.version:
-            skipped = f"already running {firmware.version}"
+            skipped[member_id] = f"already running {firmware.version}"
         elif endpoint_id in updating:
-            skipped = _under_way(updating[endpoint_id])
+            skipped[member_id] = _under_way(updating[endpoint_id])
         else:
+            todo.append((member_id, endpoints[endpoint_id]))
+    try:
+        with transaction.atomic():
+            updates.firmware_updates_start_wave(
+                author=rollout.created_by, firmware=firmware, rollout_id=rollout.pk, members=todo
+            )
+    except IntegrityError:  # an update started since the look above: one by one, that one skipped
+        for member_id, endpoint in todo:
             try:
                 updates.firmware_update_start(
-                    actor=rollout.created_by,
-                    endpoint=endpoints[endpoint_id],
-                    firmware=firmware,
-                    member=(rollout.pk, member_id),
+                    actor=rollout.created_by, endpoint=endpoint, firmware=firmware, member=(rollout.pk, member_id)
                 )
-            except Conflict:  # an update started since the look above
-                other = selectors.updates_under_way(user=SYSTEM, endpoint_ids=[endpoint_id]).get(endpoint_id)
-                skipped = _under_way(other) if other else "an update was under way"
-        if skipped:
-            RolloutDevice.objects.filter(pk=member_id).update(skipped=skipped)
+            except Conflict:
+                other = selectors.updates_under_way(user=SYSTEM, endpoint_ids=[endpoint.pk]).get(endpoint.pk)
+                skipped[member_id] = _under_way(other) if other else "an update was under way"
+    for reason in set(skipped.values()):
+        RolloutDevice.objects.filter(pk__in=[m for m, why in skipped.items() if why == reason]).update(skipped=reason)
 
 
 def abort(rollout: Rollout) -> str:
@@ -167,7 +176,7 @@ def describe(rollout: Rollout) -> str:
 
 
 KIND = Kind(
-    name=Rollout.Kind.FIRMWARE,
+    name=Rollout.FIRMWARE,
     label="firmware",
     prefix=PREFIX,
     noun="campaign",

@@ -166,7 +166,7 @@ def progress(campaign: Rollout) -> dict[str, int]:
 def campaign_list(*, user: Principal) -> QuerySet[Rollout]:
     """Campaigns (firmware rollouts) newest first, each with its image and its progress counted in the same
     query: the rollouts' rule of who sees which (``telemetry.rollouts.selectors.rollout_list``)."""
-    return rollouts_selectors.rollout_list(user=user, kind=Rollout.Kind.FIRMWARE)
+    return rollouts_selectors.rollout_list(user=user, kind=Rollout.FIRMWARE)
 
 
 def campaign_get(*, user: Principal, pk: int) -> Rollout:
@@ -216,7 +216,7 @@ def members_waiting(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int
         wave__isnull=False,
         update__isnull=True,
         skipped="",
-        rollout__kind=Rollout.Kind.FIRMWARE,
+        rollout__kind=Rollout.FIRMWARE,
         rollout__status__in=CAMPAIGN_UNDER_WAY,
     )
     return {member.endpoint_id: member.rollout for member in members.select_related("rollout")}

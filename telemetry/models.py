@@ -184,13 +184,8 @@ class Rollout(models.Model):
     ``telemetry.rollouts.kinds``; it has its own ``number`` (its id "fw-<number>", its pages'
     /firmware/campaigns/<number>/)."""
 
-    class Kind(models.TextChoices):
-        WRITE = "WRITE", "write"
-        EXECUTE = "EXECUTE", "execute"
-        READ = "READ", "read"
-        OBSERVE = "OBSERVE", "observe"
-        OBSERVE_CANCEL = "OBSERVE_CANCEL", "cancel observation"
-        FIRMWARE = "FIRMWARE", "firmware update"
+    FIRMWARE = "FIRMWARE"  # the kind of a firmware rollout: a command's kinds, and this one
+    KINDS = [*EndpointOperation.Kind.choices, (FIRMWARE, "firmware update")]
 
     class Status(models.TextChoices):
         RUNNING = "RUNNING", "running"
@@ -202,7 +197,7 @@ class Rollout(models.Model):
     OPEN_STATUSES = (Status.RUNNING, Status.PAUSED, Status.HALTED)
 
     name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=KINDS)
     path = models.CharField(max_length=32, blank=True, help_text="LwM2M path, e.g. /1/0/1 (none for firmware)")
     firmware = models.ForeignKey(
         "firmware.Firmware",

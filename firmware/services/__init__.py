@@ -18,6 +18,7 @@ from firmware.services.updates import (
     firmware_update_cancel,
     firmware_update_start,
     firmware_updates_expire,
+    firmware_updates_start_wave,
 )
 from firmware.services.waves import campaign_waves_parse, wave_sizes
 
@@ -35,6 +36,7 @@ __all__ = [
     "firmware_update_cancel",
     "firmware_update_start",
     "firmware_updates_expire",
+    "firmware_updates_start_wave",
     "firmware_upload",
     "package_uri",
     "wave_sizes",

@@ -41,7 +41,7 @@ def campaign_create(
     return rollouts.rollout_start(
         actor=actor,
         name=name,
-        fields={"kind": Rollout.Kind.FIRMWARE, "firmware_id": firmware.pk},
+        fields={"kind": Rollout.FIRMWARE, "firmware_id": firmware.pk},
         devices=[Device(e.pk, e.name, e.site_id, e.online, e.sleeping) for e in devices],
         selection={"endpoints": len(devices)},
         waves=waves,

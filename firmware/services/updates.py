@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.bulk import column_set
 from core.errors import Conflict
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
@@ -76,6 +77,33 @@ def firmware_update_start(
     except IntegrityError:
         raise Conflict(f"{endpoint.name} has an update under way already", path="endpoint") from None
     return update
+
+
+def firmware_updates_start_wave(
+    *, author: Principal | None, firmware: Firmware, rollout_id: int, members: Sequence[tuple[int, Endpoint]]
+) -> None:
+    """Start the updates of a firmware rollout's wave at once (its ``members``: device row id and device,
+    checked when the rollout was made): the updates in one statement, their Package URI writes in one
+    (``operations_enqueue_many``), each linked to its write and to its device row in one each. A device that
+    got an update since the wave looked (the database keeps one active update per device) fails the lot
+    with an IntegrityError, nothing stored: ``firmware.rollouts.start`` then starts them one by one."""
+    if not members:
+        return
+    now = timezone.now()
+    request = telemetry_queue.operation_request(kind=Kind.WRITE, path="/5/0/1", value=package_uri(firmware))
+    with transaction.atomic():
+        made = FirmwareUpdate.objects.bulk_create(
+            [
+                FirmwareUpdate(endpoint=endpoint, firmware=firmware, created_by=author_of(author), phase_started_at=now)
+                for _, endpoint in members
+            ],
+            batch_size=telemetry_queue.BULK_BATCH,
+        )
+        endpoints = [endpoint for _, endpoint in members]
+        queued = telemetry_queue.operations_enqueue_many(actor=SYSTEM, endpoints=endpoints, request=request)
+        column_set(FirmwareUpdate, "uri_operation_id", [u.pk for u in made], [q.pk for q in queued])
+        column_set(RolloutDevice, "update_id", [member_id for member_id, _ in members], [u.pk for u in made])
+        announce.wave_started(rollout_id, made, [member_id for member_id, _ in members])
 
 
 def _queue(endpoint: Endpoint, kind: str, path: str, **kwargs: Any) -> EndpointOperation:

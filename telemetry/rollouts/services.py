@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.bulk import column_set
 from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.models import Endpoint
 from core.permissions import SYSTEM, Principal, author_of, require_scope
@@ -232,16 +233,7 @@ def _start_wave(rollout: Rollout, wave: int) -> None:
 
 def _link(member_ids: list[int], operation_ids: list[int]) -> None:
     """Each member's operation, in one statement on PostgreSQL."""
-    if connection.vendor != "postgresql":
-        members = [RolloutDevice(pk=m, operation_id=o) for m, o in zip(member_ids, operation_ids, strict=True)]
-        RolloutDevice.objects.bulk_update(members, ["operation"], batch_size=500)
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {RolloutDevice._meta.db_table} AS d SET operation_id = v.operation_id "
-            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, operation_id) WHERE d.id = v.id",
-            [member_ids, operation_ids],
-        )
+    column_set(RolloutDevice, "operation_id", member_ids, operation_ids)
 
 
 def rollouts_advance(*, rollout_id: int | None = None) -> None:

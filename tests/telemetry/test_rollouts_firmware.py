@@ -225,3 +225,37 @@ class TestLive:
         pushed.clear()
         finish(RolloutDevice.objects.filter(rollout=rollout).select_related("update").first().update, ok=True)
         assert {group for group, key in pushed if key == f"rollout-row-{rollout.pk}"} == heard
+
+
+def test_a_device_that_got_an_update_as_its_wave_started_is_skipped_and_the_others_start(
+    operator: Any, monkeypatch: Any
+) -> None:
+    """The wave starts its updates in one go; one device taken meanwhile (the look before missed it) makes
+    the database refuse the lot, and the wave starts them one by one, that device skipped with the reason."""
+    from firmware import rollouts as firmware_rollouts
+    from firmware.services import firmware_update_start
+
+    devices = [make_endpoint(name=f"fw-{n}") for n in range(3)]
+    image = make_firmware(version="2.0.0")
+    busy = firmware_update_start(actor=operator, endpoint=devices[1], firmware=make_firmware(version="1.5"))
+    monkeypatch.setattr(firmware_rollouts.selectors, "members_waiting", lambda **_: {})
+    real = firmware_rollouts.selectors.updates_under_way
+    looks: list[int] = []
+
+    def missing_the_busy_one(**kwargs: Any) -> Any:
+        looks.append(1)
+        return {} if len(looks) <= 2 else real(**kwargs)  # the plan's and the wave's look miss it
+
+    monkeypatch.setattr(firmware_rollouts.selectors, "updates_under_way", missing_the_busy_one)
+    rollout = services.rollout_start(
+        actor=operator,
+        name="race",
+        fields={"kind": Rollout.FIRMWARE, "firmware_id": image.pk},
+        devices=[selectors.Device(d.pk, d.name, None, False, False) for d in devices],
+        waves=[100],
+    )
+    members = {m.endpoint.name: m for m in RolloutDevice.objects.filter(rollout=rollout).select_related("update")}
+    assert members["fw-1"].update is None
+    assert members["fw-1"].skipped == "an update to 1.5 is under way"
+    assert {members[name].update.status for name in ("fw-0", "fw-2")} == {FirmwareUpdate.Status.QUEUED}
+    assert FirmwareUpdate.objects.get(endpoint=devices[1]) == busy
