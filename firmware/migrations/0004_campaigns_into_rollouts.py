@@ -1,4 +1,4 @@
-# Campaigns are firmware rollouts now: telemetry 0005 copied their rows into Rollout / RolloutDevice; their
+# Campaigns are firmware rollouts now: telemetry 0006 copied their rows into Rollout / RolloutDevice; their
 # tables, and the updates' link to them (now RolloutDevice.update), go.
 
 from django.db import migrations
@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('firmware', '0003_campaign_site'),
-        ('telemetry', '0005_firmware_rollouts'),
+        ('telemetry', '0006_campaigns_into_rollouts'),
     ]
 
     operations = [

@@ -309,7 +309,7 @@ def _locked(actor: Principal, rollout: Rollout) -> Rollout:
         raise PermissionDenied(
             f"this {_noun(rollout)} reaches devices of sites you do not operate: a global operator steers it"
         )
-    return Rollout.objects.select_for_update().select_related("firmware").get(pk=rollout.pk)
+    return Rollout.objects.select_for_update(of=("self",)).select_related("firmware").get(pk=rollout.pk)
 
 
 def rollout_pause(*, actor: Principal, rollout: Rollout) -> Rollout:

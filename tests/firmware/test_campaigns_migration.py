@@ -1,4 +1,4 @@
-"""The data migration that makes firmware campaigns rollouts (telemetry 0005, then firmware 0004 drops the
+"""The data migration that makes firmware campaigns rollouts (telemetry 0006, then firmware 0004 drops the
 campaign tables): campaign rows made in the old schema come out as firmware rollouts with the same number,
 site, status, waves, current wave, reason, timestamps, devices, skips and links to their updates; the old
 ids and URLs name them still, new campaigns continue the numbering, and the way back restores them."""
@@ -20,7 +20,7 @@ from telemetry.models import Rollout, RolloutDevice
 from tests.factories import make_endpoint, make_user
 
 BEFORE = [("telemetry", "0004_rollouts"), ("firmware", "0003_campaign_site")]
-AFTER = [("telemetry", "0005_firmware_rollouts"), ("firmware", "0004_campaigns_into_rollouts")]
+AFTER = [("telemetry", "0006_campaigns_into_rollouts"), ("firmware", "0004_campaigns_into_rollouts")]
 WHEN = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
