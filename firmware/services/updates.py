@@ -116,7 +116,11 @@ def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> Firmw
     state machine (an empty Package URI, as object 5 specifies)."""
     require_on(actor, Role.OPERATOR, update.endpoint.site_id)
     with transaction.atomic():
-        update = FirmwareUpdate.objects.select_for_update().select_related("endpoint").get(pk=update.pk)
+        update = (
+            FirmwareUpdate.objects.select_for_update(of=("self", "endpoint"))
+            .select_related("endpoint", "rollout_device")
+            .get(pk=update.pk)
+        )
         if not update.active:
             raise Conflict(f"the update is {update.status.lower()}: only an active one can be cancelled")
         sent = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.errors import NotFound
@@ -48,7 +48,6 @@ class RolloutSummary:
     url: str  # its page
     api_url: str  # its own resource in the API
     cancelled: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def waiting(self) -> int:
