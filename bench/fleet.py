@@ -90,7 +90,7 @@ def campaign(devices: int) -> tuple[float, str]:
 
     from core.models import Endpoint
     from firmware import services
-    from firmware.models import Campaign
+    from telemetry.models import Rollout as Campaign
 
     admin = get_user_model().objects.create_superuser("bench", password="bench-password-0123456789")  # an admin
     image = services.firmware_upload(

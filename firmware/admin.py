@@ -1,8 +1,7 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
-from core.admin import ReadOnlyAdmin, RoleInline
-from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
+from core.admin import ReadOnlyAdmin
+from firmware.models import Firmware, FirmwareUpdate
 
 
 @admin.register(Firmware)
@@ -19,24 +18,3 @@ class FirmwareUpdateAdmin(ReadOnlyAdmin[FirmwareUpdate]):
     list_filter = ("status", "result", "firmware")
     search_fields = ("endpoint__name", "firmware__version")
     raw_id_fields = ("endpoint", "firmware", "uri_operation", "execute_operation", "created_by")
-
-
-class CampaignDeviceInline(RoleInline[CampaignDevice, Campaign]):
-    model = CampaignDevice
-    raw_id_fields = ("endpoint", "update")
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-@admin.register(Campaign)
-class CampaignAdmin(ReadOnlyAdmin[Campaign]):
-    list_display = ("name", "firmware", "status", "current_wave", "max_failure_rate", "created_at", "finished_at")
-    list_filter = ("status",)
-    search_fields = ("name", "firmware__version")
-    inlines = [CampaignDeviceInline]

@@ -1,4 +1,5 @@
-"""The firmware API: images, updates of single devices, campaigns."""
+"""The firmware API: images, updates of single devices, campaigns (firmware rollouts, also at /api/v1/rollouts
+as "fw-<id>": the same rows, the same services)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from core.http import ApiRequest
 from core.paging import MAX_PAGE, offset_window
 from core.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, Offset, RowId
 from firmware import selectors, services
-from firmware.models import Campaign, Firmware, FirmwareUpdate
+from firmware.models import Firmware, FirmwareUpdate
 from firmware.schemas import CampaignDetailOut, CampaignIn, CampaignOut, FirmwareOut, UpdateIn, UpdateOut
 from telemetry import selectors as telemetry_selectors
+from telemetry.models import Rollout
 
 router = Router(tags=["Firmware"])
 READ = READ_ERRORS
@@ -65,7 +67,7 @@ def cancel_update(request: ApiRequest, update_id: RowId) -> FirmwareUpdate:
 
 
 @router.post("/campaigns", response={201: CampaignOut, **WRITE}, summary="Start a campaign (operator)")
-def create_campaign(request: ApiRequest, payload: CampaignIn) -> Status[Campaign]:
+def create_campaign(request: ApiRequest, payload: CampaignIn) -> Status[Rollout]:
     image = selectors.firmware_get(user=request.auth, version=payload.version)
     endpoints = selectors.campaign_endpoints(
         user=request.auth, names=payload.endpoints, from_version=payload.from_version
@@ -83,18 +85,18 @@ def create_campaign(request: ApiRequest, payload: CampaignIn) -> Status[Campaign
 
 
 @router.get("/campaigns", response={200: list[CampaignOut], **READ}, summary="Campaigns, newest first")
-def list_campaigns(request: ApiRequest) -> QuerySet[Campaign]:
+def list_campaigns(request: ApiRequest) -> QuerySet[Rollout]:
     return selectors.campaign_list(user=request.auth)[:200]
 
 
 @router.get("/campaigns/{campaign_id}", response={200: CampaignDetailOut, **READ}, summary="A campaign and its devices")
-def get_campaign(request: ApiRequest, campaign_id: RowId) -> Campaign:
+def get_campaign(request: ApiRequest, campaign_id: RowId) -> Rollout:
     # its progress is counted with it; its devices are read by CampaignDetailOut.resolve_devices
     return selectors.campaign_get(user=request.auth, pk=campaign_id)
 
 
 @router.post("/campaigns/{campaign_id}/pause", response={200: CampaignOut, **WRITE}, summary="Pause a campaign")
-def pause_campaign(request: ApiRequest, campaign_id: RowId) -> Campaign:
+def pause_campaign(request: ApiRequest, campaign_id: RowId) -> Rollout:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     return services.campaign_pause(actor=request.auth, campaign=campaign)
 
@@ -104,12 +106,12 @@ def pause_campaign(request: ApiRequest, campaign_id: RowId) -> Campaign:
     response={200: CampaignOut, **WRITE},
     summary="Resume a paused campaign, or a halted one (its next wave starts now)",
 )
-def resume_campaign(request: ApiRequest, campaign_id: RowId) -> Campaign:
+def resume_campaign(request: ApiRequest, campaign_id: RowId) -> Rollout:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     return services.campaign_resume(actor=request.auth, campaign=campaign)
 
 
 @router.post("/campaigns/{campaign_id}/abort", response={200: CampaignOut, **WRITE}, summary="Abort a campaign")
-def abort_campaign(request: ApiRequest, campaign_id: RowId) -> Campaign:
+def abort_campaign(request: ApiRequest, campaign_id: RowId) -> Rollout:
     campaign = selectors.campaign_get(user=request.auth, pk=campaign_id)
     return services.campaign_abort(actor=request.auth, campaign=campaign)

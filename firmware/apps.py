@@ -23,7 +23,6 @@ class FirmwareConfig(AppConfig):
         hooks.set_firmware_listener(services.firmware_reported)
         hooks.add_fleet_counter("updating", updating_count)
         hooks.add_periodic(services.firmware_updates_expire)
-        hooks.add_periodic(services.campaigns_advance)
         hooks.add_retry_guard(retry_refusals)
         kinds.add_kind(rollouts.KIND)
 

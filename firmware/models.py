@@ -1,4 +1,6 @@
-"""Firmware images and firmware updates, following the LwM2M Firmware Update object (5)."""
+"""Firmware images and firmware updates, following the LwM2M Firmware Update object (5). A campaign (many
+devices in waves) is a ``telemetry.models.Rollout`` of kind FIRMWARE, its devices' updates linked from
+their ``RolloutDevice.update``."""
 
 from __future__ import annotations
 
@@ -36,70 +38,6 @@ class Firmware(models.Model):
 
     def __str__(self) -> str:
         return self.version
-
-
-class Campaign(models.Model):
-    """A firmware update of many devices, in waves: a wave starts when the previous one finished with few
-    enough failures, else the campaign halts and says why."""
-
-    class Status(models.TextChoices):
-        RUNNING = "RUNNING", "running"
-        PAUSED = "PAUSED", "paused"
-        HALTED = "HALTED", "halted"
-        COMPLETED = "COMPLETED", "completed"
-        ABORTED = "ABORTED", "aborted"
-
-    name = models.CharField(max_length=100)
-    firmware = models.ForeignKey(Firmware, on_delete=models.PROTECT, related_name="campaigns")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    waves = models.JSONField(help_text="devices in each wave, e.g. [2, 18, 180]")
-    current_wave = models.PositiveIntegerField(default=0, help_text="0-based index of the wave under way")
-    max_failure_rate = models.FloatField(help_text="a wave with more failed than this (0..1) halts the campaign")
-    reason = models.TextField(blank=True, help_text="why the campaign halted or ended")
-    site = models.ForeignKey(
-        "core.Site",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        help_text="the site of all its devices when it was made (None: devices of several sites or none); who "
-        "may see and steer it",
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.firmware})"
-
-
-class CampaignDevice(models.Model):
-    """One device of a campaign: its wave and, once its wave started, its update; or why it was skipped."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="devices")
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="+")
-    wave = models.PositiveIntegerField(
-        null=True, blank=True, help_text="0-based; empty: skipped when the campaign was made, in no wave"
-    )
-    update = models.OneToOneField(
-        "FirmwareUpdate", on_delete=models.SET_NULL, null=True, blank=True, related_name="campaign_device"
-    )
-    skipped = models.CharField(max_length=255, blank=True, help_text="why no update was started")
-
-    class Meta:
-        ordering = [models.F("wave").asc(nulls_last=True), "id"]
-        constraints = [models.UniqueConstraint(fields=["campaign", "endpoint"], name="campaigndevice_unique")]
-
-    def __str__(self) -> str:
-        if self.wave is None:
-            return f"{self.endpoint} in {self.campaign}, skipped"
-        return f"{self.endpoint} in wave {self.wave + 1} of {self.campaign}"
 
 
 class FirmwareUpdate(models.Model):
@@ -155,7 +93,6 @@ class FirmwareUpdate(models.Model):
     cancel_operation = models.ForeignKey(
         EndpointOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    campaign = models.ForeignKey(Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="updates")
     # The device registered again while updating: a Firmware Version then is the outcome of the update.
     rebooted = models.BooleanField(default=False)
     error = models.TextField(blank=True)
@@ -184,3 +121,10 @@ class FirmwareUpdate(models.Model):
     @property
     def active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def campaign_number(self) -> int | None:
+        """The number of the campaign (firmware rollout) whose device's update this is, or None (read with
+        ``rollout_device__rollout``, as ``firmware.selectors.update_list`` reads it)."""
+        member = getattr(self, "rollout_device", None)
+        return member.rollout.number if member is not None else None

@@ -26,7 +26,7 @@ def render_update_row(update_id: int, *, page: str, insert: bool = False, site_i
 
 def render_new_campaign(campaign_id: int) -> str:
     """A new campaign's row, on top of the firmware page's list."""
-    campaign = selectors.campaign_find(user=SYSTEM, pk=campaign_id)
+    campaign = selectors.campaign_find(user=SYSTEM, rollout_id=campaign_id)
     if campaign is None:
         return ""
     html = render("firmware/firmware.html#campaign-row", {"campaign": campaign, "oob": False})
@@ -35,7 +35,7 @@ def render_new_campaign(campaign_id: int) -> str:
 
 def render_campaign(campaign_id: int) -> str:
     """A campaign's head on its page, and its row in the firmware page's list (one query)."""
-    campaign = selectors.campaign_find(user=SYSTEM, pk=campaign_id)
+    campaign = selectors.campaign_find(user=SYSTEM, rollout_id=campaign_id)
     if campaign is None:
         return ""
     context = {"campaign": campaign, "oob": True}
@@ -48,11 +48,11 @@ def render_members(campaign_id: int, *, update_id: int | None = None, site_id: i
     """Rows of a campaign's page: the device whose update this is, or every device not started yet (waiting
     for its wave, or not started because the campaign halted or was aborted); of one site's only with
     ``site_id``."""
-    members = selectors.campaign_members(user=SYSTEM, campaign_id=campaign_id, update_id=update_id)
+    members = selectors.campaign_members(user=SYSTEM, rollout_id=campaign_id, update_id=update_id)
     if site_id is not None:
         members = members.filter(endpoint__site_id=site_id)
     return "".join(
-        render("firmware/campaign.html#member-row", {"member": m, "campaign": m.campaign, "oob": True}) for m in members
+        render("firmware/campaign.html#member-row", {"member": m, "campaign": m.rollout, "oob": True}) for m in members
     )
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from django.conf import settings
 
 from core.models import Endpoint
-from core.permissions import Principal, has_role_on
-from core.roles import Role
+from core.permissions import Principal
 from firmware import selectors
-from firmware.models import Campaign, FirmwareUpdate
+from firmware.models import FirmwareUpdate
+from telemetry.models import Rollout
+from telemetry.rollouts import selectors as rollouts_selectors
 
 Status = FirmwareUpdate.Status
 
@@ -65,7 +66,7 @@ def campaign_page(*, user: Principal, pk: int) -> dict[str, Any]:
         "nav": "firmware",
         "campaign": campaign,
         "members": selectors.campaign_devices(user=user, campaign=campaign),
-        "can_operate": has_role_on(user, Role.OPERATOR, campaign.site_id),  # its controls (base.html)
+        "can_operate": rollouts_selectors.may_steer(user=user, rollout=campaign),  # its controls (base.html)
     }
 
 
@@ -74,7 +75,7 @@ def campaign_form(*, user: Principal, form: Any = None) -> dict[str, Any]:
     return {"nav": "firmware", "images": selectors.firmware_list(user=user), "form": form if form is not None else {}}
 
 
-def campaign_started(campaign: Campaign) -> str:
+def campaign_started(campaign: Rollout) -> str:
     """What a new campaign's page says of it, e.g. "Campaign “spring” started: 10 devices in 3 waves."."""
     counts = selectors.progress(campaign)
     waves = len(campaign.waves)

@@ -10,7 +10,8 @@ from typing import Any
 from ninja import Field, Schema
 
 from firmware import selectors, services
-from firmware.models import Campaign, CampaignDevice, Firmware
+from firmware.models import Firmware, FirmwareUpdate
+from telemetry.models import Rollout, RolloutDevice
 
 
 class FirmwareOut(Schema):
@@ -39,9 +40,13 @@ class UpdateOut(Schema):
     state: int | None = Field(description="the device's last 5/0/3 State")
     result: int | None = Field(description="the device's last 5/0/5 Update Result")
     error: str
-    campaign: int | None = Field(alias="campaign_id")
+    campaign: int | None = Field(description="the campaign (firmware rollout) number it belongs to")
     created_at: dt.datetime
     finished_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_campaign(obj: FirmwareUpdate) -> int | None:
+        return obj.campaign_number
 
 
 class CampaignIn(Schema):
@@ -66,7 +71,7 @@ class CampaignDeviceOut(Schema):
 
 
 class CampaignOut(Schema):
-    id: int
+    id: int = Field(alias="number", description='its number: "fw-<id>" in /api/v1/rollouts')
     name: str
     version: str = Field(alias="firmware.version")
     status: str
@@ -82,7 +87,7 @@ class CampaignOut(Schema):
     finished_at: dt.datetime | None
 
     @staticmethod
-    def resolve_progress(obj: Campaign) -> dict[str, int]:
+    def resolve_progress(obj: Rollout) -> dict[str, int]:
         return selectors.progress(obj)
 
 
@@ -90,6 +95,6 @@ class CampaignDetailOut(CampaignOut):
     devices: list[CampaignDeviceOut]
 
     @staticmethod
-    def resolve_devices(obj: Campaign, context: dict[str, Any]) -> list[CampaignDevice]:
+    def resolve_devices(obj: Rollout, context: dict[str, Any]) -> list[RolloutDevice]:
         """The campaign's devices as the requesting user may see them."""
         return list(selectors.campaign_devices(user=context["request"].auth, campaign=obj))

@@ -13,16 +13,17 @@ from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
 from core.permissions import Principal, require_scope
 from core.roles import Role
-from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
-from telemetry.models import LatestValue
+from firmware.models import Firmware, FirmwareUpdate
+from telemetry.models import LatestValue, Rollout, RolloutDevice
+from telemetry.rollouts import selectors as rollouts_selectors
 from telemetry.selectors import FIRMWARE_VERSION_PATH, visible_endpoints
 
 Status = FirmwareUpdate.Status
 
 # A campaign that may still start updates: the devices waiting in it are not free for another campaign.
-CAMPAIGN_UNDER_WAY = (Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.HALTED)
+CAMPAIGN_UNDER_WAY = Rollout.OPEN_STATUSES
 # What a campaign's device row shows: its device, its update and image, its campaign and that one's image.
-MEMBER_RELATED = ("endpoint", "update", "update__firmware", "campaign", "campaign__firmware")
+MEMBER_RELATED = ("endpoint", "update", "update__firmware", "rollout", "rollout__firmware")
 
 
 # --- images -------------------------------------------------------------------------------------------
@@ -65,8 +66,8 @@ def _updates(user: Principal) -> QuerySet[FirmwareUpdate]:
 def update_list(
     *, user: Principal, endpoint: Endpoint | None = None, status: str | None = None
 ) -> QuerySet[FirmwareUpdate]:
-    """Updates newest first, with their device, image and campaign."""
-    updates = _updates(user).select_related("endpoint", "firmware", "campaign").order_by("-id")
+    """Updates newest first, with their device, image and campaign (its rollout's device row)."""
+    updates = _updates(user).select_related("endpoint", "firmware", "rollout_device__rollout").order_by("-id")
     if endpoint is not None:
         updates = updates.filter(endpoint=endpoint)
     if status:
@@ -142,99 +143,83 @@ def operation_retry_refusals(*, user: Principal, operation_ids: Sequence[int]) -
     return refusals
 
 
-# --- campaigns ----------------------------------------------------------------------------------------
+# --- campaigns: firmware rollouts ---------------------------------------------------------------------
 
 
-def with_progress(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
-    """Campaigns with their devices counted by outcome, in the same query (see ``progress``)."""
-    return campaigns.annotate(
-        n_total=Count("devices"),
-        n_succeeded=Count("devices", filter=Q(devices__update__status=Status.SUCCEEDED)),
-        n_failed=Count("devices", filter=Q(devices__update__status__in=[Status.FAILED, Status.CANCELLED])),
-        n_active=Count("devices", filter=Q(devices__update__status__in=FirmwareUpdate.ACTIVE_STATUSES)),
-        n_skipped=Count("devices", filter=Q(devices__update__isnull=True, devices__skipped__gt="")),
-    )
-
-
-def progress(campaign: Campaign) -> dict[str, int]:
-    """A campaign's devices by outcome: total, succeeded, failed (cancelled ones too), skipped (no update
-    started: why is on each device), active, waiting (not started yet, or never: after a halt or an abort),
-    and the percent done (succeeded, failed or skipped). Read from ``with_progress``'s counts (a campaign of
-    ``campaign_list``, ``campaign_get`` or ``campaign_find``); a campaign without them is counted with one
-    query."""
-    if not hasattr(campaign, "n_total"):
-        campaign = with_progress(Campaign.objects.filter(pk=campaign.pk)).get()
-    # the annotations with_progress adds (n_total, n_succeeded, …), which the model class does not declare
-    counts: dict[str, int] = {
-        key: getattr(campaign, f"n_{key}") for key in ("total", "succeeded", "failed", "skipped", "active")
+def progress(campaign: Rollout) -> dict[str, int]:
+    """A campaign's devices by outcome, as the campaign pages and API count them: total, succeeded, failed
+    (cancelled ones too), skipped (no update started: why is on each device), active, waiting (not started
+    yet, or never: after a halt or an abort), and the percent done. The rollout's own counts
+    (``telemetry.rollouts.selectors.progress``: from its list's annotations, else one query) in other words."""
+    counts = rollouts_selectors.progress(campaign)
+    return {
+        "total": counts["total"],
+        "succeeded": counts["confirmed"],
+        "failed": counts["failed"] + counts["cancelled"],
+        "skipped": counts["skipped"],
+        "active": counts["active"],
+        "waiting": counts["waiting"],
+        "percent": counts["percent"],
     }
-    done = counts["succeeded"] + counts["failed"] + counts["skipped"]
-    counts["waiting"] = counts["total"] - done - counts["active"]
-    counts["percent"] = 100 * done // counts["total"] if counts["total"] else 0
-    return counts
 
 
-def campaign_list(*, user: Principal) -> QuerySet[Campaign]:
-    """Campaigns newest first, each with its image and its progress counted in the same query (``progress``):
-    those of the user's sites (``Campaign.site``), every one for a global role."""
-    campaigns = require_scope(user, Role.VIEWER).filter(Campaign.objects.select_related("firmware"))
-    return with_progress(campaigns).order_by("-created_at")
+def campaign_list(*, user: Principal) -> QuerySet[Rollout]:
+    """Campaigns (firmware rollouts) newest first, each with its image and its progress counted in the same
+    query: the rollouts' rule of who sees which (``telemetry.rollouts.selectors.rollout_list``)."""
+    return rollouts_selectors.rollout_list(user=user, kind=Rollout.FIRMWARE)
 
 
-def campaign_get(*, user: Principal, pk: int) -> Campaign:
-    try:
-        return campaign_list(user=user).get(pk=pk)
-    except Campaign.DoesNotExist:
-        raise NotFound(f"no campaign {pk}", path="campaign") from None
+def campaign_get(*, user: Principal, pk: int) -> Rollout:
+    """Campaign ``pk``: the firmware rollout numbered so ("fw-<pk>")."""
+    found = campaign_list(user=user).filter(number=pk).first()
+    if found is None:
+        raise NotFound(f"no campaign {pk}", path="campaign")
+    return found
 
 
-def campaign_find(*, user: Principal, pk: int) -> Campaign | None:
-    """The campaign with id ``pk`` and its progress, or None if it is gone (a live fragment)."""
-    return campaign_list(user=user).filter(pk=pk).first()
+def campaign_find(*, user: Principal, rollout_id: int) -> Rollout | None:
+    """The campaign whose rollout's id is ``rollout_id``, with its progress, or None if it is gone (a live
+    fragment)."""
+    return campaign_list(user=user).filter(pk=rollout_id).first()
 
 
-def campaign_progress(*, user: Principal, campaign_id: int) -> dict[str, int]:
-    """A campaign's ``progress`` counted now, in one query (inside a write, whatever was read before)."""
-    return progress(campaign_list(user=user).get(pk=campaign_id))
-
-
-def campaign_devices(*, user: Principal, campaign: Campaign) -> QuerySet[CampaignDevice]:
+def campaign_devices(*, user: Principal, campaign: Rollout) -> QuerySet[RolloutDevice]:
     """A campaign's devices wave by wave, then those skipped when it was made (in no wave), each with its
     update (and that one's device and image: the API lists them)."""
-    members = campaign.devices.filter(endpoint__in=visible_endpoints(user))
-    return members.select_related("endpoint", "update", "update__endpoint", "update__firmware").order_by(
-        F("wave").asc(nulls_last=True), "endpoint__name"
-    )
+    members = RolloutDevice.objects.filter(rollout=campaign, endpoint__in=visible_endpoints(user))
+    related = (
+        "endpoint",
+        "rollout",
+        "update",
+        "update__endpoint",
+        "update__firmware",
+    )  # rollout: the campaign's number
+    return members.select_related(*related).order_by(F("wave").asc(nulls_last=True), "endpoint__name")
 
 
-def campaign_members(*, user: Principal, campaign_id: int, update_id: int | None = None) -> QuerySet[CampaignDevice]:
+def campaign_members(*, user: Principal, rollout_id: int, update_id: int | None = None) -> QuerySet[RolloutDevice]:
     """Devices of a campaign, each with its campaign, as their pushed rows show them: the device whose update
     this is, or (no ``update_id``) every device not started yet (waiting for its wave, or not started because
     the campaign halted or was aborted)."""
-    members = CampaignDevice.objects.filter(campaign_id=campaign_id, endpoint__in=visible_endpoints(user))
+    members = RolloutDevice.objects.filter(rollout_id=rollout_id, endpoint__in=visible_endpoints(user))
     members = members.select_related(*MEMBER_RELATED)
     if update_id is not None:
         return members.filter(update_id=update_id)
     return members.filter(update__isnull=True, skipped="")
 
 
-def wave_members(*, user: Principal, campaign: Campaign, wave: int) -> QuerySet[CampaignDevice]:
-    """The devices of one wave of a campaign, with their device and update."""
-    members = CampaignDevice.objects.filter(campaign=campaign, wave=wave, endpoint__in=visible_endpoints(user))
-    return members.select_related("endpoint", "update")
-
-
-def members_waiting(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int, Campaign]:
+def members_waiting(*, user: Principal, endpoint_ids: Sequence[int]) -> dict[int, Rollout]:
     """The campaign under way (``CAMPAIGN_UNDER_WAY``) that each of these devices waits in for its wave."""
-    members = CampaignDevice.objects.filter(
+    members = RolloutDevice.objects.filter(
         endpoint__in=visible_endpoints(user),
         endpoint_id__in=list(endpoint_ids),
         wave__isnull=False,
         update__isnull=True,
         skipped="",
-        campaign__status__in=CAMPAIGN_UNDER_WAY,
+        rollout__kind=Rollout.FIRMWARE,
+        rollout__status__in=CAMPAIGN_UNDER_WAY,
     )
-    return {member.endpoint_id: member.campaign for member in members.select_related("campaign")}
+    return {member.endpoint_id: member.rollout for member in members.select_related("rollout")}
 
 
 def campaign_endpoints(

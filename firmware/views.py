@@ -17,8 +17,9 @@ from core.http import PageRequest, back
 from core.permissions import SYSTEM, require_scope
 from core.roles import Role
 from firmware import presenters, selectors, services
-from firmware.models import Campaign, Firmware
+from firmware.models import Firmware
 from telemetry import selectors as telemetry_selectors
+from telemetry.models import Rollout
 
 BYTE_RANGE_RE = re.compile(r"([0-9]*)-([0-9]*)")  # RFC 9110 §14.1.1: int-range or suffix-range
 
@@ -104,11 +105,11 @@ def campaign_new(request: PageRequest) -> HttpResponse:
             context = {**presenters.campaign_form(user=request.user, form=form), "error": str(exc)}
             return TemplateResponse(request, "firmware/campaign_new.html", context, status=exc.status)
         messages.success(request, presenters.campaign_started(campaign))
-        return redirect("campaign", pk=campaign.pk)
+        return redirect("campaign", pk=campaign.number)
     return TemplateResponse(request, "firmware/campaign_new.html", presenters.campaign_form(user=request.user))
 
 
-def _campaign_from_form(request: HttpRequest, form: Any) -> Campaign:
+def _campaign_from_form(request: HttpRequest, form: Any) -> Rollout:
     image = selectors.firmware_get(user=request.user, version=form.get("version", ""))
     select = form.get("select", "all")
     names = (

@@ -6,7 +6,8 @@ when Django starts (``FirmwareConfig.ready``):
 - its listener for firmware-related readings, which ingest calls inside its transaction with those
   readings of one post, so the update's state changes commit together with the data;
 - fleet counters (``updating``) for the dashboard's counts;
-- periodic tasks (firmware phase timeouts, campaign waves) for the dispatcher's sweep.
+- periodic tasks (firmware phase timeouts) for the dispatcher's sweep;
+- its kind of rollout (firmware updates: campaigns) in ``telemetry.rollouts.kinds``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def retry_refusals(operation_ids: Sequence[int]) -> dict[int, str]:
 
 # Listeners told, inside the transaction, that operations changed status (claimed, completed, cancelled,
 # retried, recovered): ``finished`` when they reached an end (confirmed, failed, cancelled). Rollouts move
-# their waves on from here (``telemetry.rollouts``), as firmware campaigns do from their updates.
+# their waves on from here (``telemetry.rollouts``); firmware rollouts move on as their updates finish.
 OperationListener = Callable[[Sequence[int], bool], None]
 
 _operation_listeners: list[OperationListener] = []

@@ -177,9 +177,15 @@ class EndpointOperation(models.Model):
 
 
 class Rollout(models.Model):
-    """One operation (a write, an execute, an observation or its cancel) sent to a selection of devices in
-    waves (``telemetry.rollouts``): a wave starts when the one before it finished with few enough failures,
-    else the rollout halts and says why. The selection is frozen when it is made (``RolloutDevice``)."""
+    """One operation (a write, an execute, an observation or its cancel, or a firmware update) sent to a
+    selection of devices in waves (``telemetry.rollouts``): a wave starts when the one before it finished with
+    few enough failures, else the rollout halts and says why. The selection is frozen when it is made
+    (``RolloutDevice``). A firmware rollout (a "campaign") is run by the firmware app through
+    ``telemetry.rollouts.kinds``; it has its own ``number`` (its id "fw-<number>", its pages'
+    /firmware/campaigns/<number>/)."""
+
+    FIRMWARE = "FIRMWARE"  # the kind of a firmware rollout: a command's kinds, and this one
+    KINDS = [*EndpointOperation.Kind.choices, (FIRMWARE, "firmware update")]
 
     class Status(models.TextChoices):
         RUNNING = "RUNNING", "running"
@@ -191,8 +197,31 @@ class Rollout(models.Model):
     OPEN_STATUSES = (Status.RUNNING, Status.PAUSED, Status.HALTED)
 
     name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=16, choices=EndpointOperation.Kind.choices)
-    path = models.CharField(max_length=32, help_text="LwM2M path, e.g. /1/0/1")
+    kind = models.CharField(max_length=16, choices=KINDS)
+    path = models.CharField(max_length=32, blank=True, help_text="LwM2M path, e.g. /1/0/1 (none for firmware)")
+    firmware = models.ForeignKey(
+        "firmware.Firmware",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rollouts",
+        help_text="a firmware rollout's image",
+    )
+    number = models.PositiveIntegerField(
+        null=True, blank=True, unique=True, help_text='a firmware rollout\'s number: its id "fw-<number>"'
+    )
+    sites = models.JSONField(
+        default=list, help_text="ids of the sites its devices were in when it was made (null: no site)"
+    )
+    site = models.ForeignKey(
+        "core.Site",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="the one site of all its devices when it was made (None: several sites, or none); a firmware "
+        "rollout is seen by the users of this site only",
+    )
     request = models.JSONField(default=dict, help_text="what the operator asked: value, values or arguments")
     payload = models.JSONField(null=True, blank=True, help_text="what each operation sends (checked once)")
     selection = models.JSONField(default=dict, help_text="how the devices were chosen: a filter or names")
@@ -212,7 +241,7 @@ class Rollout(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.kind} {self.path})"
+        return f"{self.name} ({self.kind} {self.path or self.firmware_id})"
 
 
 class RolloutDevice(models.Model):
@@ -224,6 +253,14 @@ class RolloutDevice(models.Model):
     wave = models.PositiveIntegerField(null=True, blank=True, help_text="0-based; empty: skipped when it was made")
     operation = models.OneToOneField(
         EndpointOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="rollout_device"
+    )
+    update = models.OneToOneField(
+        "firmware.FirmwareUpdate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="rollout_device",
+        help_text="a firmware rollout's: the device's update (whose status is the device's)",
     )
     skipped = models.CharField(max_length=255, blank=True, help_text="why no operation was queued")
 

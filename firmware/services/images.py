@@ -60,7 +60,7 @@ def firmware_upload(*, actor: Principal, version: str, upload: UploadedFile | No
 def firmware_delete(*, actor: Principal, firmware: Firmware) -> None:
     """Delete an image no update or campaign refers to (admin); its file goes too."""
     require(actor, Role.ADMIN)
-    if firmware.updates.exists() or firmware.campaigns.exists():
+    if firmware.updates.exists() or firmware.rollouts.exists():
         raise Conflict(f"firmware {firmware.version} is used by updates or campaigns and stays", path="firmware")
     stored = firmware.file.name
     with transaction.atomic():

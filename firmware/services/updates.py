@@ -12,8 +12,8 @@ inside its transaction):
 
 Reports may come late, twice or out of order (a result before its state, DOWNLOADED twice, a state
 going back): a state never moves an update backwards, the execute is queued once, and a finished update
-ignores what comes after. An update of a campaign that finishes moves its campaign on
-(``firmware.services.campaigns.campaigns_advance``).
+ignores what comes after. An update of a firmware rollout (a campaign) that finishes moves its rollout on
+(``telemetry.rollouts.services.rollouts_advance``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.bulk import column_set
 from core.errors import Conflict
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
@@ -33,11 +34,11 @@ from core.models import Endpoint
 from core.permissions import SYSTEM, Principal, author_of, require_on
 from core.roles import Role
 from firmware import announce
-from firmware.models import Campaign, Firmware, FirmwareUpdate
-from firmware.services import campaigns
+from firmware.models import Firmware, FirmwareUpdate
 from firmware.services.images import package_uri
 from telemetry.downlink import queue as telemetry_queue
-from telemetry.models import EndpointOperation
+from telemetry.models import EndpointOperation, RolloutDevice
+from telemetry.rollouts import services as rollouts
 
 Status = FirmwareUpdate.Status
 State = FirmwareUpdate.State
@@ -50,28 +51,59 @@ FAILURE_RESULTS = frozenset(range(Result.NOT_ENOUGH_FLASH, Result.UNSUPPORTED_PR
 
 
 def firmware_update_start(
-    *, actor: Principal | None, endpoint: Endpoint, firmware: Firmware, campaign: Campaign | None = None
+    *,
+    actor: Principal | None,
+    endpoint: Endpoint,
+    firmware: Firmware,
+    member: tuple[int, int] | None = None,
 ) -> FirmwareUpdate:
     """Start updating a device (operator): the update, and the Package URI write queued for it. A device with
-    an active update gets a 409 (the database enforces one active update per device)."""
-    if campaign is None:
+    an active update gets a 409 (the database enforces one active update per device). ``member``: (rollout
+    id, device row id) of the firmware rollout whose wave starts it (checked when the rollout was made),
+    whose device row it becomes."""
+    if member is None:
         require_on(actor, Role.OPERATOR, endpoint.site_id)
     now = timezone.now()
     try:
         with transaction.atomic():
             update = FirmwareUpdate.objects.create(
-                endpoint=endpoint,
-                firmware=firmware,
-                campaign=campaign,
-                created_by=author_of(actor),
-                phase_started_at=now,
+                endpoint=endpoint, firmware=firmware, created_by=author_of(actor), phase_started_at=now
             )
             update.uri_operation = _queue(endpoint, Kind.WRITE, "/5/0/1", value=package_uri(firmware))
             update.save(update_fields=["uri_operation"])
-            announce.update_changed(update, created=True)
+            if member is not None:
+                RolloutDevice.objects.filter(pk=member[1]).update(update=update)
+            announce.update_changed(update, created=True, member=member)
     except IntegrityError:
         raise Conflict(f"{endpoint.name} has an update under way already", path="endpoint") from None
     return update
+
+
+def firmware_updates_start_wave(
+    *, author: Principal | None, firmware: Firmware, rollout_id: int, members: Sequence[tuple[int, Endpoint]]
+) -> None:
+    """Start the updates of a firmware rollout's wave at once (its ``members``: device row id and device,
+    checked when the rollout was made): the updates in one statement, their Package URI writes in one
+    (``operations_enqueue_many``), each linked to its write and to its device row in one each. A device that
+    got an update since the wave looked (the database keeps one active update per device) fails the lot
+    with an IntegrityError, nothing stored: ``firmware.rollouts.start`` then starts them one by one."""
+    if not members:
+        return
+    now = timezone.now()
+    request = telemetry_queue.operation_request(kind=Kind.WRITE, path="/5/0/1", value=package_uri(firmware))
+    with transaction.atomic():
+        made = FirmwareUpdate.objects.bulk_create(
+            [
+                FirmwareUpdate(endpoint=endpoint, firmware=firmware, created_by=author_of(author), phase_started_at=now)
+                for _, endpoint in members
+            ],
+            batch_size=telemetry_queue.BULK_BATCH,
+        )
+        endpoints = [endpoint for _, endpoint in members]
+        queued = telemetry_queue.operations_enqueue_many(actor=SYSTEM, endpoints=endpoints, request=request)
+        column_set(FirmwareUpdate, "uri_operation_id", [u.pk for u in made], [q.pk for q in queued])
+        column_set(RolloutDevice, "update_id", [member_id for member_id, _ in members], [u.pk for u in made])
+        announce.wave_started(rollout_id, made, [member_id for member_id, _ in members])
 
 
 def _queue(endpoint: Endpoint, kind: str, path: str, **kwargs: Any) -> EndpointOperation:
@@ -84,7 +116,11 @@ def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> Firmw
     state machine (an empty Package URI, as object 5 specifies)."""
     require_on(actor, Role.OPERATOR, update.endpoint.site_id)
     with transaction.atomic():
-        update = FirmwareUpdate.objects.select_for_update().select_related("endpoint").get(pk=update.pk)
+        update = (
+            FirmwareUpdate.objects.select_for_update(of=("self", "endpoint"))
+            .select_related("endpoint", "rollout_device")
+            .get(pk=update.pk)
+        )
         if not update.active:
             raise Conflict(f"the update is {update.status.lower()}: only an active one can be cancelled")
         sent = False
@@ -98,15 +134,22 @@ def firmware_update_cancel(*, actor: Principal, update: FirmwareUpdate) -> Firmw
         if sent:
             update.cancel_operation = _queue(update.endpoint, Kind.WRITE, "/5/0/1", value="")
         _finish(update, Status.CANCELLED, error="cancelled by an operator")
-    campaigns.campaigns_advance(campaign_id=update.campaign_id)
+    _advance_rollout(update)
     return update
+
+
+def _advance_rollout(update: FirmwareUpdate) -> None:
+    """The update is over: its rollout, if it has one, may move on."""
+    found = announce.member_of(update)
+    if found is not None:
+        rollouts.rollouts_advance(rollout_id=found[0])
 
 
 def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
     """The ingest's firmware listener: what a device reported of its firmware moves its active update."""
     update = (
-        FirmwareUpdate.objects.select_for_update()
-        .select_related("firmware", "endpoint")
+        FirmwareUpdate.objects.select_for_update(of=("self", "firmware", "endpoint"))
+        .select_related("firmware", "endpoint", "rollout_device")
         .filter(endpoint_id=endpoint_id, status__in=FirmwareUpdate.ACTIVE_STATUSES)
         .first()
     )
@@ -120,8 +163,8 @@ def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
     if (update.status, update.state, update.result, update.rebooted) != before and update.active:
         update.save()
         announce.update_changed(update)
-    if not update.active and update.campaign_id:
-        transaction.on_commit(lambda: campaigns.campaigns_advance(campaign_id=update.campaign_id))
+    if not update.active:
+        transaction.on_commit(lambda: _advance_rollout(update))
 
 
 def _apply(update: FirmwareUpdate, reading: Reading) -> None:
@@ -195,7 +238,7 @@ def firmware_updates_expire() -> int:
     """Fail the active updates that made no progress for FIRMWARE_PHASE_TIMEOUT (the dispatcher's sweep)."""
     limit = timezone.now() - dt.timedelta(seconds=settings.FIRMWARE_PHASE_TIMEOUT)
     expired = 0
-    campaign_ids = set()
+    rollout_ids = set()
     with transaction.atomic():
         stale = FirmwareUpdate.objects.select_for_update(skip_locked=True).filter(
             status__in=FirmwareUpdate.ACTIVE_STATUSES, phase_started_at__lt=limit
@@ -205,8 +248,8 @@ def firmware_updates_expire() -> int:
             seconds = settings.FIRMWARE_PHASE_TIMEOUT
             _finish(update, Status.FAILED, error=f"timed out: no progress while {phase} for {seconds} s")
             expired += 1
-            if update.campaign_id:
-                campaign_ids.add(update.campaign_id)
-    for campaign_id in campaign_ids:
-        campaigns.campaigns_advance(campaign_id=campaign_id)
+            if (found := announce.member_of(update)) is not None:
+                rollout_ids.add(found[0])
+    for rollout_id in sorted(rollout_ids):
+        rollouts.rollouts_advance(rollout_id=rollout_id)
     return expired

@@ -3,16 +3,18 @@ from __future__ import annotations
 from django import template
 
 from firmware import presenters, selectors
-from firmware.models import Campaign, CampaignDevice, FirmwareUpdate
+from firmware.models import FirmwareUpdate
+from telemetry.models import Rollout, RolloutDevice
+from telemetry.rollouts import presenters as rollouts_presenters
 
 register = template.Library()
 
 # A device of a campaign that has no update: what the campaign's state means for it.
 NOT_STARTED: dict[str, tuple[str, str, str]] = {
-    Campaign.Status.HALTED: ("not-started", "not started", "campaign halted"),
-    Campaign.Status.ABORTED: ("not-started", "not started", "campaign aborted"),
-    Campaign.Status.COMPLETED: ("not-started", "not started", ""),
-    Campaign.Status.PAUSED: ("waiting", "waiting", "campaign paused"),
+    Rollout.Status.HALTED: ("not-started", "not started", "campaign halted"),
+    Rollout.Status.ABORTED: ("not-started", "not started", "campaign aborted"),
+    Rollout.Status.COMPLETED: ("not-started", "not started", ""),
+    Rollout.Status.PAUSED: ("waiting", "waiting", "campaign paused"),
 }
 
 
@@ -23,7 +25,7 @@ def progress_of(status: str) -> int:
 
 
 @register.simple_tag
-def member_outcome(member: CampaignDevice, campaign: Campaign) -> dict[str, str]:
+def member_outcome(member: RolloutDevice, campaign: Rollout) -> dict[str, str]:
     """How a campaign's device is doing, as a kind (its colour: succeeded, failed, cancelled, active,
     skipped, waiting, not-started), a word and what follows it: "failed: integrity check failure…",
     "skipped: already running 1.1.0", "not started: campaign halted"."""
@@ -46,18 +48,9 @@ def member_outcome(member: CampaignDevice, campaign: Campaign) -> dict[str, str]
 
 
 @register.filter
-def campaign_stage(campaign: Campaign) -> str:
-    """Where a campaign is in its waves, as a phrase: "wave 2 of 3 under way", "halted after wave 1"."""
-    wave, waves = campaign.current_wave + 1, len(campaign.waves)
-    of = f" of {waves}" if waves > 1 else ""
-    stages: dict[str, str] = {
-        Campaign.Status.RUNNING: f"wave {wave}{of} under way",
-        Campaign.Status.PAUSED: f"paused in wave {wave}{of}: no further wave starts",
-        Campaign.Status.HALTED: f"halted after wave {wave}{of}",
-        Campaign.Status.COMPLETED: "every wave done" if waves > 1 else "done",
-        Campaign.Status.ABORTED: f"aborted in wave {wave}{of}",
-    }
-    return stages.get(campaign.status, "")
+def campaign_stage(campaign: Rollout) -> str:
+    """Where a campaign is in its waves, as a phrase (a rollout's: "wave 2 of 3 under way")."""
+    return rollouts_presenters.stage(campaign)
 
 
 @register.filter
@@ -66,6 +59,6 @@ def device_count(number: int) -> str:
 
 
 @register.filter
-def campaign_progress(campaign: Campaign) -> dict[str, int]:
+def campaign_progress(campaign: Rollout) -> dict[str, int]:
     """A campaign's devices by outcome (``selectors.progress``: from its counts, when it was read with them)."""
     return selectors.progress(campaign)

@@ -1,5 +1,6 @@
-"""The rollouts API (/api/v1/rollouts): start one, list every kind (firmware campaigns too), one with its
-waves, its devices, pause, resume, abort. Ids: "12" (a command rollout), "fw-7" (firmware campaign 7)."""
+"""The rollouts API (/api/v1/rollouts): start one (a command, or a firmware update), list every kind, one
+with its waves, its devices, pause, resume, abort. Ids: "12" (a command rollout), "fw-7" (firmware rollout 7,
+also /api/v1/campaigns/7)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 from ninja import Router, Status
 from ninja.params.functions import Query
 
-from core.errors import NotFound
 from core.http import ApiRequest
 from core.paging import MAX_PAGE, OffsetPage, offset_page
 from core.schemas import READ_ERRORS, WRITE_ERRORS, Offset
@@ -28,12 +28,9 @@ rollouts_router = Router(tags=["Rollouts"])
 
 
 def _detail(request: ApiRequest, rollout_id: str) -> dict[str, Any]:
-    summary = selectors.summary_get(user=request.auth, rollout_id=rollout_id)
-    waves: list[dict[str, int]] = []
-    if summary.kind == kinds.COMMAND:
-        rollout = selectors.rollout_get(user=request.auth, pk=int(summary.id))
-        waves = [{**w, "wave": w["wave"] + 1} for w in selectors.wave_counts(user=request.auth, rollout=rollout)]
-    return {**_fields(summary), "wave_counts": waves}
+    rollout = selectors.rollout_by_id(user=request.auth, rollout_id=rollout_id)
+    waves = [{**w, "wave": w["wave"] + 1} for w in selectors.wave_counts(user=request.auth, rollout=rollout)]
+    return {**_fields(selectors.summary_of(rollout)), "wave_counts": waves}
 
 
 def _fields(summary: kinds.RolloutSummary) -> dict[str, Any]:
@@ -56,8 +53,9 @@ def create_rollout(request: ApiRequest, payload: RolloutIn) -> Status[dict[str, 
         waves=payload.waves,
         unit=payload.unit,
         max_failure_rate=payload.max_failure_rate,
+        firmware=payload.firmware,
     )
-    return Status(201, _detail(request, str(rollout.pk)))
+    return Status(201, _detail(request, kinds.id_of(rollout)))
 
 
 @rollouts_router.post(
@@ -95,20 +93,14 @@ def list_rollout_devices(
     limit: int = Query(100, ge=1, le=MAX_PAGE),
     offset: Offset = Query(0),
 ) -> OffsetPage[RolloutDevice]:
-    kind, pk = kinds.parse_id(rollout_id)
-    if kind is not None:
-        raise NotFound(f"the devices of a {kind.name} rollout are at its own resource (api_url)", path="rollout")
-    rollout = selectors.rollout_get(user=request.auth, pk=pk)
+    rollout = selectors.rollout_by_id(user=request.auth, rollout_id=rollout_id)
     return offset_page(
         selectors.rollout_devices(user=request.auth, rollout=rollout, status=status), limit=limit, offset=offset
     )
 
 
 def _act(request: ApiRequest, rollout_id: str, action: str) -> dict[str, Any]:
-    kind, pk = kinds.parse_id(rollout_id)
-    if kind is not None:
-        return _fields(kind.act(request.auth, pk, action))
-    rollout = selectors.rollout_get(user=request.auth, pk=pk)
+    rollout = selectors.rollout_by_id(user=request.auth, rollout_id=rollout_id)
     {"pause": services.rollout_pause, "resume": services.rollout_resume, "abort": services.rollout_abort}[action](
         actor=request.auth, rollout=rollout
     )

@@ -3,26 +3,23 @@
 
 from __future__ import annotations
 
-from core.errors import NotFound
 from core.permissions import SYSTEM
 from realtime import render
 from telemetry.rollouts import presenters, selectors
 
 
-def render_row(rollout_id: str) -> str:
-    try:
-        summary = selectors.summary_get(user=SYSTEM, rollout_id=rollout_id)
-    except NotFound:
+def render_row(rollout_id: int) -> str:
+    rollout = selectors.rollout_find(user=SYSTEM, pk=rollout_id)
+    if rollout is None:
         return ""
-    return render("telemetry/rollouts.html#rollout-row", {"r": summary, "oob": True})
+    return render("telemetry/rollouts.html#rollout-row", {"r": selectors.summary_of(rollout), "oob": True})
 
 
-def render_new_row(rollout_id: str) -> str:
-    try:
-        summary = selectors.summary_get(user=SYSTEM, rollout_id=rollout_id)
-    except NotFound:
+def render_new_row(rollout_id: int) -> str:
+    rollout = selectors.rollout_find(user=SYSTEM, pk=rollout_id)
+    if rollout is None:
         return ""
-    html = render("telemetry/rollouts.html#rollout-row", {"r": summary, "oob": False})
+    html = render("telemetry/rollouts.html#rollout-row", {"r": selectors.summary_of(rollout), "oob": False})
     return f'<tbody hx-swap-oob="afterbegin:#rollout-rows">{html}</tbody>'
 
 

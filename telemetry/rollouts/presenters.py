@@ -19,6 +19,7 @@ KINDS_OFFERED = [
     ("OBSERVE", "observe"),
     ("OBSERVE_CANCEL", "cancel observation"),
     ("READ", "read"),
+    ("FIRMWARE", "firmware update"),
 ]
 STAGES: dict[str, str] = {
     Rollout.Status.RUNNING: "wave {wave}{of} under way",
@@ -135,6 +136,7 @@ def new_context(*, user: Principal, form: Any = None) -> dict[str, Any]:
     return {
         "nav": "operations",
         "kinds": KINDS_OFFERED,
+        "images": selectors.firmware_versions(user=user),
         "form": form,
         "statuses": ["online", "sleeping", "offline"],
     }

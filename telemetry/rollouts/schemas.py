@@ -41,8 +41,11 @@ class RolloutIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: str = Field(description="write, execute, observe, observe_cancel or read")
-    path: str = Field(description="LwM2M path, e.g. /1/0/1 (a resource) or /3/0 (an instance, with values)")
+    kind: str = Field(description="write, execute, observe, observe_cancel, read or firmware")
+    path: str = Field(
+        default="", description="LwM2M path, e.g. /1/0/1 (a resource) or /3/0 (an instance, with values); not firmware"
+    )
+    firmware: str | int | None = Field(default=None, description="firmware: the image's version, or its id")
     value: Any = Field(default=None, description="write: the value")
     values: dict[str, Any] | None = Field(default=None, description="write: {resource id: value} for an instance")
     arguments: str = Field(default="", description="execute: arguments, e.g. 0='reason'")
@@ -87,7 +90,7 @@ class RolloutOut(Schema):
 
 
 class RolloutDetailOut(RolloutOut):
-    wave_counts: list[WaveOut] = Field(description="command rollouts: each wave's devices by status")
+    wave_counts: list[WaveOut] = Field(description="each wave's devices by status")
 
 
 class RolloutPageOut(Schema):
@@ -104,6 +107,7 @@ class RolloutDeviceOut(Schema):
     skipped: str = Field(description="why it was skipped")
     error: str = Field(description="failed: the device's or Leshan's answer (the CoAP error)")
     operation: int | None = Field(description="its operation's id (/api/v1/operations/{id})")
+    update: int | None = Field(description="a firmware rollout's: the device's update (/api/v1/firmware-updates)")
     updated_at: dt.datetime | None
 
     @staticmethod
@@ -116,7 +120,13 @@ class RolloutDeviceOut(Schema):
 
     @staticmethod
     def resolve_error(obj: RolloutDevice) -> str:
+        if obj.update is not None and selectors.device_status(obj) == "failed":
+            return str(obj.update.error)
         return obj.operation.last_error if obj.operation is not None and obj.operation.status == "FAILED" else ""
+
+    @staticmethod
+    def resolve_update(obj: RolloutDevice) -> int | None:
+        return obj.update_id
 
     @staticmethod
     def resolve_operation(obj: RolloutDevice) -> int | None:
@@ -124,6 +134,8 @@ class RolloutDeviceOut(Schema):
 
     @staticmethod
     def resolve_updated_at(obj: RolloutDevice) -> dt.datetime | None:
+        if obj.update is not None:
+            return obj.update.updated_at
         return obj.operation.updated_at if obj.operation is not None else None
 
 

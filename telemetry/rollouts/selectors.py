@@ -25,21 +25,33 @@ NOT_OPERABLE = "not operable: you do not hold the operator role on its site"
 DEVICE_FIELDS = ("id", "name", "site_id", "online", "sleeping")
 
 
-# A device's status in a rollout, and the rows that have it (``prefix``: the path from another model).
+# A device's status in a rollout, and the rows that have it (``prefix``: the path from another model): its
+# operation's status, or (a rollout of another kind: ``kinds``) its item's, e.g. a firmware update's.
 def status_rules(prefix: str = "") -> dict[str, Q]:
     p = prefix
+
+    def of(status: str, *operation: str) -> Q:
+        rule = Q(**{f"{p}operation__status__in": list(operation)})
+        items = kinds.item_statuses(status)
+        return rule | Q(**{f"{p}update__status__in": items}) if items else rule
+
     return {
         "skipped": ~Q(**{f"{p}skipped": ""}),
-        "waiting": Q(**{f"{p}skipped": "", f"{p}operation__isnull": True}),
-        "queued": Q(**{f"{p}operation__status": Op.QUEUED}),
-        "sent": Q(**{f"{p}operation__status": Op.SENDING}),
-        "confirmed": Q(**{f"{p}operation__status": Op.CONFIRMED}),
-        "failed": Q(**{f"{p}operation__status": Op.FAILED}),
-        "cancelled": Q(**{f"{p}operation__status": Op.CANCELLED}),
+        "waiting": Q(**{f"{p}skipped": "", f"{p}operation__isnull": True, f"{p}update__isnull": True}),
+        "queued": of("queued", Op.QUEUED),
+        "sent": of("sent", Op.SENDING),
+        "confirmed": of("confirmed", Op.CONFIRMED),
+        "failed": of("failed", Op.FAILED),
+        "cancelled": of("cancelled", Op.CANCELLED),
     }
 
 
-DEVICE_STATUSES = status_rules()
+def device_statuses() -> dict[str, Q]:
+    """``status_rules`` of a ``RolloutDevice`` (read when asked: the kinds register when Django starts)."""
+    return status_rules()
+
+
+DEVICE_STATUSES = ("skipped", "waiting", "queued", "sent", "confirmed", "failed", "cancelled")
 OPERATION_STATUS: dict[str, str] = {
     Op.QUEUED: "queued",
     Op.SENDING: "sent",
@@ -157,14 +169,20 @@ def progress(rollout: Rollout) -> dict[str, int]:
     return counts
 
 
-def rollout_list(*, user: Principal) -> QuerySet[Rollout]:
-    """Rollouts newest first with their progress: every one for a global viewer, else those reaching a
-    device of the user's sites."""
+def rollout_list(*, user: Principal, kind: str | None = None) -> QuerySet[Rollout]:
+    """Rollouts newest first with their progress (of one ``kind`` only, if given): every one for a global
+    viewer, else those reaching a device of the user's sites; of a ``site_only`` kind (firmware), those
+    belonging to one of the user's sites (``Rollout.site``)."""
     scope = require_scope(user, Role.VIEWER)
-    rollouts = Rollout.objects.select_related("created_by")
+    rollouts = Rollout.objects.select_related("created_by", "firmware")
+    if kind is not None:
+        rollouts = rollouts.filter(kind=kind)
     if not scope.everywhere:
         mine = scope.filter(RolloutDevice.objects.filter(rollout=OuterRef("pk")), "endpoint__site")
-        rollouts = rollouts.filter(Exists(mine))
+        site_only = [k.name for k in kinds.kinds() if k.site_only]
+        rollouts = rollouts.filter(
+            (~Q(kind__in=site_only) & Exists(mine)) | Q(kind__in=site_only, site__in=sorted(scope.site_ids))
+        )
     return with_progress(rollouts).order_by("-created_at", "-id")
 
 
@@ -181,22 +199,43 @@ def may_steer(*, user: Principal, rollout: Rollout) -> bool:
 
 
 def rollout_get(*, user: Principal, pk: int) -> Rollout:
-    found = rollout_list(user=user).filter(pk=pk).first()
+    """A command rollout by its id (a rollout of another kind is known by its number: ``rollout_of_kind``)."""
+    found = _commands(rollout_list(user=user)).filter(pk=pk).first()
     if found is None:
         raise NotFound(f"no rollout {pk}", path="rollout")
     return found
 
 
+def _commands(rollouts: QuerySet[Rollout]) -> QuerySet[Rollout]:
+    return rollouts.exclude(kind__in=[k.name for k in kinds.kinds()])
+
+
 def rollout_find(*, user: Principal, pk: int) -> Rollout | None:
-    """The rollout and its progress, or None if it is gone (a live fragment)."""
+    """The rollout (any kind) and its progress, or None if it is gone (a live fragment)."""
     return rollout_list(user=user).filter(pk=pk).first()
+
+
+def rollout_of_kind(*, user: Principal, kind: kinds.Kind, number: int) -> Rollout | None:
+    """A rollout of another kind by its number ("fw-7": 7), or None."""
+    return rollout_list(user=user, kind=kind.name).filter(number=number).first()
+
+
+def rollout_by_id(*, user: Principal, rollout_id: str) -> Rollout:
+    """A rollout of any kind by its id ("12", "fw-7"); a 404 for an id that is no rollout's the user sees."""
+    kind, number = kinds.parse_id(rollout_id)
+    if kind is None:
+        return rollout_get(user=user, pk=number)
+    found = rollout_of_kind(user=user, kind=kind, number=number)
+    if found is None:
+        raise NotFound(f"no rollout {rollout_id[:40]!r}", path="rollout")
+    return found
 
 
 def wave_counts(*, user: Principal, rollout: Rollout) -> list[dict[str, int]]:
     """Each wave's devices by status (and ``wave``, ``total``), in one query; devices skipped when the
     rollout was made are in no wave and not listed here."""
     require_scope(user, Role.VIEWER)
-    counts = {f"n_{name}": Count("pk", filter=rule) for name, rule in DEVICE_STATUSES.items()}
+    counts = {f"n_{name}": Count("pk", filter=rule) for name, rule in device_statuses().items()}
     rows = RolloutDevice.objects.filter(rollout=rollout, wave__isnull=False).values("wave")
     found = {row["wave"]: row for row in rows.annotate(n_total=Count("pk"), **counts).order_by("wave")}
     names = ("total", *DEVICE_STATUSES)
@@ -206,26 +245,43 @@ def wave_counts(*, user: Principal, rollout: Rollout) -> list[dict[str, int]]:
     ]
 
 
+def wave_tally(*, user: Principal, rollout: Rollout, wave: int) -> dict[str, int]:
+    """One wave's members, counted now (the wave engine's look, in one query): ``open`` (queued or sent),
+    ``started`` (an operation or item linked), ``failed``, ``skipped``."""
+    require_scope(user, Role.VIEWER)
+    rules = device_statuses()
+    rows = RolloutDevice.objects.filter(rollout=rollout, wave=wave)
+    return rows.aggregate(
+        open=Count("pk", filter=rules["queued"] | rules["sent"]),
+        started=Count("pk", filter=Q(operation__isnull=False) | Q(update__isnull=False)),
+        failed=Count("pk", filter=rules["failed"]),
+        skipped=Count("pk", filter=rules["skipped"]),
+    )
+
+
 def rollout_devices(*, user: Principal, rollout: Rollout, status: str | None = None) -> QuerySet[RolloutDevice]:
     """A rollout's devices the user may see, wave by wave (skipped ones last), each with its device and
-    operation, optionally of one ``DEVICE_STATUSES`` status (another is a 422)."""
+    operation (or item), optionally of one ``DEVICE_STATUSES`` status (another is a 422)."""
     scope = require_scope(user, Role.VIEWER)
     members = scope.filter(RolloutDevice.objects.filter(rollout=rollout), "endpoint__site")
     if status:
         if status not in DEVICE_STATUSES:
             raise FieldhubError(f"status must be one of {', '.join(DEVICE_STATUSES)}", path="status")
-        members = members.filter(DEVICE_STATUSES[status])
-    return members.select_related("endpoint", "operation").order_by("wave", "id")
+        members = members.filter(device_statuses()[status])
+    return members.select_related("endpoint", "operation", "update").order_by("wave", "id")
 
 
 def device_status(member: RolloutDevice) -> str:
-    """The device's status in its rollout (a key of ``DEVICE_STATUSES``)."""
+    """The device's status in its rollout (one of ``DEVICE_STATUSES``)."""
     if member.skipped:
         return "skipped"
     operation = member.operation
-    if operation is None:
-        return "waiting"
-    return OPERATION_STATUS.get(str(operation.status), "cancelled")
+    if operation is not None:
+        return OPERATION_STATUS.get(str(operation.status), "cancelled")
+    if member.update is not None:
+        status = str(member.update.status)
+        return next((name for name in kinds.ITEM_STATUSES if status in kinds.item_statuses(name)), "cancelled")
+    return "waiting"
 
 
 def rollout_members_of(*, user: Principal, operation_ids: list[int]) -> list[tuple[int, int]]:
@@ -237,19 +293,40 @@ def rollout_members_of(*, user: Principal, operation_ids: list[int]) -> list[tup
 def member_find(*, user: Principal, pk: int) -> RolloutDevice | None:
     scope = require_scope(user, Role.VIEWER)
     members = scope.filter(RolloutDevice.objects.filter(pk=pk), "endpoint__site")
-    return members.select_related("endpoint", "operation", "rollout").first()
+    return members.select_related("endpoint", "operation", "update", "rollout").first()
+
+
+def rollout_sites(*, user: Principal, rollout_id: int) -> tuple[str, list[int | None]]:
+    """A rollout's kind and the sites it reaches (stored when it was made), or ("", []) if it is gone."""
+    require_scope(user, Role.VIEWER)
+    found = Rollout.objects.filter(pk=rollout_id).values_list("kind", "sites").first()
+    return (found[0], list(found[1] or [])) if found else ("", [])
+
+
+def firmware_versions(*, user: Principal, limit: int = 50) -> list[str]:
+    """The newest firmware images' versions, for the new-rollout form (read through ``Rollout.firmware``:
+    telemetry does not import the firmware app)."""
+    require_scope(user, Role.VIEWER)
+    images = Rollout._meta.get_field("firmware").related_model._default_manager  # type: ignore[union-attr]
+    return list(images.order_by("-created_at").values_list("version", flat=True)[:limit])
 
 
 # --- every kind, newest first ------------------------------------------------------------------------------
 
 
 def summary_of(rollout: Rollout) -> kinds.RolloutSummary:
+    """A rollout (read with its progress: ``rollout_list``) as the rollout list shows it."""
     counts = progress(rollout)
-    value = rollout.request.get("value") if rollout.request else None
-    operation = f"{rollout.get_kind_display()} {rollout.path}" + (f" = {value}" if value not in (None, "") else "")
+    kind = kinds.of(rollout.kind)
+    if kind is None:
+        value = rollout.request.get("value") if rollout.request else None
+        operation = f"{rollout.get_kind_display()} {rollout.path}" + (f" = {value}" if value not in (None, "") else "")
+        url, api_url = f"/rollouts/{rollout.pk}/", f"/api/v1/rollouts/{rollout.pk}"
+    else:
+        operation, url, api_url = kind.describe(rollout), kind.url(rollout), kind.api_url(rollout)
     return kinds.RolloutSummary(
-        id=str(rollout.pk),
-        kind=kinds.COMMAND,
+        id=kinds.id_of(rollout),
+        kind=kinds.COMMAND if kind is None else kind.label,
         name=rollout.name,
         status=rollout.status.lower(),
         operation=operation,
@@ -263,33 +340,20 @@ def summary_of(rollout: Rollout) -> kinds.RolloutSummary:
         waves=list(rollout.waves),
         current_wave=rollout.current_wave,
         reason=rollout.reason,
-        url=f"/rollouts/{rollout.pk}/",
-        api_url=f"/api/v1/rollouts/{rollout.pk}",
+        url=url,
+        api_url=api_url,
     )
 
 
 def summaries_page(*, user: Principal, limit: int, offset: int) -> OffsetPage[kinds.RolloutSummary]:
-    """Rollouts of every kind newest first: the newest ``offset + limit`` of each kind, merged (one query
-    for the commands' page and one for their count, and what each other kind needs for its own); an offset
-    past ``LIST_OFFSET_MAX`` is a 422."""
+    """Rollouts of every kind newest first, a page of them (one query for the page, one for the count);
+    an offset past ``LIST_OFFSET_MAX`` is a 422."""
     if offset > LIST_OFFSET_MAX:
         raise FieldhubError(f"offset is at most {LIST_OFFSET_MAX} in the rollout list", path="offset")
-    own = rollout_list(user=user)
-    rows: list[kinds.RolloutSummary] = [summary_of(r) for r in own[: offset + limit]]
-    count = own.count()
-    for kind in kinds.kinds():
-        newest, total = kind.newest(user, offset + limit)
-        rows.extend(newest)
-        count += total
-    rows.sort(key=lambda row: row.created_at, reverse=True)
-    return OffsetPage(items=rows[offset : offset + limit], count=count, limit=limit, offset=offset)
+    rollouts = rollout_list(user=user)
+    rows = [summary_of(r) for r in rollouts[offset : offset + limit]]
+    return OffsetPage(items=rows, count=rollouts.count(), limit=limit, offset=offset)
 
 
 def summary_get(*, user: Principal, rollout_id: str) -> kinds.RolloutSummary:
-    kind, pk = kinds.parse_id(rollout_id)
-    if kind is None:
-        return summary_of(rollout_get(user=user, pk=pk))
-    found = kind.get(user, pk)
-    if found is None:
-        raise NotFound(f"no rollout {rollout_id!r}", path="rollout")
-    return found
+    return summary_of(rollout_by_id(user=user, rollout_id=rollout_id))

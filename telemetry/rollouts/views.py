@@ -76,6 +76,7 @@ def _created(request: PageRequest, form: Any) -> Rollout:
         waves=campaign_waves_parse(text=form.get("waves", "")),
         unit=form.get("unit", "percent"),
         max_failure_rate=rate,
+        firmware=form.get("image", "").strip() or None,
     )
 
 
@@ -94,7 +95,7 @@ def rollout_new(request: PageRequest) -> HttpResponse:
             context = {**presenters.new_context(user=request.user, form=request.POST), "error": str(exc)}
             return TemplateResponse(request, "telemetry/rollout_new.html", context, status=exc.status)
         messages.success(request, f"Rollout “{rollout.name}” started: wave 1 of {len(rollout.waves)} queued.")
-        return redirect("rollout", rollout_id=str(rollout.pk))
+        return redirect(selectors.summary_of(rollout).url)
     form = {"waves": "100", "max_failure_percent": "10", "kind": "WRITE", **request.GET.dict()}
     form["label"] = ", ".join(request.GET.getlist("label"))
     return TemplateResponse(request, "telemetry/rollout_new.html", presenters.new_context(user=request.user, form=form))
@@ -118,18 +119,21 @@ def rollout_preview(request: PageRequest) -> HttpResponse:
 @login_required
 @require_GET
 def rollout(request: PageRequest, rollout_id: str) -> HttpResponse:
-    kind, pk = _parsed(rollout_id)
-    if kind is not None:
-        summary = selectors.summary_get(user=request.user, rollout_id=rollout_id)
-        return redirect(summary.url)
+    """A command rollout's page; a rollout of another kind has its own (a firmware rollout's is its
+    campaign page): this id redirects there."""
+    found = _found(request, rollout_id)
+    if kinds.of(found.kind) is not None:
+        return redirect(selectors.summary_of(found).url)
     status = pages.text(request, "status") or None
-    context = presenters.rollout_context(user=request.user, pk=pk, status=status, page=pages.page_number(request))
+    context = presenters.rollout_context(user=request.user, pk=found.pk, status=status, page=pages.page_number(request))
     return TemplateResponse(request, "telemetry/rollout.html", context)
 
 
-def _parsed(rollout_id: str) -> tuple[kinds.Kind | None, int]:
+def _found(request: PageRequest, rollout_id: str) -> Rollout:
     try:
-        return kinds.parse_id(rollout_id)
+        return selectors.rollout_by_id(user=request.user, rollout_id=rollout_id)
+    except PermissionDenied:
+        raise
     except FieldhubError:
         raise Http404 from None
 
@@ -140,18 +144,14 @@ ACTIONS = {"pause": services.rollout_pause, "resume": services.rollout_resume, "
 @login_required
 @require_POST
 def rollout_action(request: PageRequest, rollout_id: str, action: str) -> HttpResponse:
+    """Pause, resume or abort a rollout of any kind, then back to its page."""
     if action not in ACTIONS:
         raise Http404
-    kind, pk = _parsed(rollout_id)
+    found = _found(request, rollout_id)
     try:
-        if kind is not None:
-            summary = kind.act(request.user, pk, action)
-            return redirect(summary.url)
-        ACTIONS[action](actor=request.user, rollout=selectors.rollout_get(user=request.user, pk=pk))
+        ACTIONS[action](actor=request.user, rollout=found)
     except PermissionDenied:
         raise
     except FieldhubError as exc:
-        if exc.status == 404:
-            raise Http404 from None
         messages.error(request, str(exc))
-    return redirect("rollout", rollout_id=rollout_id)
+    return redirect(selectors.summary_of(found).url)

@@ -15,10 +15,10 @@ from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint
 from firmware import partials, services
-from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
+from firmware.models import Firmware, FirmwareUpdate
 from realtime.publisher import Publisher
 from telemetry.ingest import ingest
-from telemetry.models import EndpointOperation
+from telemetry.models import EndpointOperation, Rollout, RolloutDevice
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import make_endpoint, make_firmware
 
@@ -107,15 +107,15 @@ def test_devices_skipped_for_an_update_under_way_do_not_fail_the_wave(browser, s
     page = log_in(browser, server, "otto")
     answer = start_campaign(page, server, name="autumn", version="1.1.0", waves="100")
     assert answer.status == 200, answer.status
-    autumn = Campaign.objects.get(name="autumn")
-    assert page.url == f"{server}/firmware/campaigns/{autumn.pk}/"
+    autumn = Rollout.objects.get(name="autumn")
+    assert page.url == f"{server}/firmware/campaigns/{autumn.number}/"
     live(page)
     succeeds(server, "urn:dev:c-00", "1.1.0")
     head = page.locator("header.campaign-head")
     head.locator(".campaign-status:not(.cs-running)").wait_for(timeout=WAIT)  # the wave is over, live
     autumn.refresh_from_db()
     assert head.locator(".campaign-status").inner_text() == "completed", autumn.reason  # was "11 of 12 failed"
-    assert autumn.status == Campaign.Status.COMPLETED, autumn.reason
+    assert autumn.status == Rollout.Status.COMPLETED, autumn.reason
     assert autumn.reason == "the wave is done: 1 of 12 devices updated, 11 skipped"
     assert "1 updated · 0 failed · 11 skipped" in head.inner_text()
     page.reload()
@@ -148,19 +148,19 @@ def test_the_form_refuses_a_campaign_of_busy_devices_and_skips_those_already_upd
         'endpoints: none of the 3 devices is left to update: 1 has an update under way (campaign "spring"), '
         '2 are waiting in campaign "spring" (running); abort that campaign to update them here'
     )
-    assert list(Campaign.objects.values_list("name", flat=True)) == ["spring"]
+    assert list(Rollout.objects.values_list("name", flat=True)) == ["spring"]
 
     services.campaign_abort(actor=personas["operator"], campaign=spring)
     runs("urn:dev:c-00", "1.1.0")
     answer = start_campaign(page, server, name="autumn", version="1.1.0", waves="100")
     assert answer.status == 200
-    autumn = Campaign.objects.get(name="autumn")
+    autumn = Rollout.objects.get(name="autumn")
     assert page.get_by_role("status").first.inner_text().startswith("Campaign “autumn” started")
     assert "1 device skipped" in page.locator(".messages").inner_text()
     row = member_row(page, "urn:dev:c-00")
     assert row.locator(".outcome").inner_text() == "skipped: already running 1.1.0"
-    assert CampaignDevice.objects.get(campaign=autumn, endpoint__name="urn:dev:c-00").update is None
-    assert FirmwareUpdate.objects.filter(campaign=autumn).count() == 2
+    assert RolloutDevice.objects.get(rollout=autumn, endpoint__name="urn:dev:c-00").update is None
+    assert FirmwareUpdate.objects.filter(rollout_device__rollout=autumn).count() == 2
     page.context.close()
 
 
@@ -183,7 +183,7 @@ def test_the_form_refuses_wave_specifications_that_would_collapse(browser, serve
         assert page.get_by_role("alert").inner_text() == message
         assert page.get_by_label("Waves", exact=True).input_value() == waves  # the form keeps what was typed
         assert page.get_by_label("Waves are").input_value() == unit
-        assert not Campaign.objects.exists()
+        assert not Rollout.objects.exists()
         assert not FirmwareUpdate.objects.exists()
     page.context.close()
 
@@ -201,7 +201,7 @@ def test_a_halted_campaign_says_what_did_not_start_and_an_operator_resumes_it(br
         max_failure_rate=0.4,
     )
     page = log_in(browser, server, "otto")
-    page.goto(f"{server}/firmware/campaigns/{campaign.pk}/")
+    page.goto(f"{server}/firmware/campaigns/{campaign.number}/")
     live(page)
     succeeds(server, "urn:dev:c-00", "1.1.0")
     fails(server, "urn:dev:c-01")
@@ -226,7 +226,7 @@ def test_a_halted_campaign_says_what_did_not_start_and_an_operator_resumes_it(br
         assert member_row(page, name).locator(".outcome").inner_text() == "not started: campaign halted"
     screenshot(page, "campaign-halted")
     phone = log_in(browser, server, "otto", width=390)
-    phone.goto(f"{server}/firmware/campaigns/{campaign.pk}/")
+    phone.goto(f"{server}/firmware/campaigns/{campaign.number}/")
     screenshot(phone, "campaign-halted-phone")
     phone.context.close()
 
@@ -236,7 +236,7 @@ def test_a_halted_campaign_says_what_did_not_start_and_an_operator_resumes_it(br
         head.get_by_role("button", name="Resume").click()
     assert asked == ["Resume “risky” although wave 1 failed? Wave 2 starts now."]
     campaign.refresh_from_db()
-    assert campaign.status == Campaign.Status.RUNNING
+    assert campaign.status == Rollout.Status.RUNNING
     assert campaign.reason.startswith("resumed after halt by otto: wave 1: 1 of 2 devices failed")
     assert campaign.current_wave == 1
     assert "resumed after halt by otto" in head.inner_text()
@@ -251,7 +251,7 @@ def test_abort_asks_first_and_leaves_nothing_to_retry(browser, server: str, pers
         actor=personas["operator"], name="stop", firmware=make_firmware(version="1.1.0"), endpoints=devices, waves=[100]
     )
     page = log_in(browser, server, "otto")
-    page.goto(f"{server}/firmware/campaigns/{campaign.pk}/")
+    page.goto(f"{server}/firmware/campaigns/{campaign.number}/")
     head = page.locator("header.campaign-head")
     pause, abort = head.get_by_role("button", name="Pause"), head.get_by_role("button", name="Abort")
     assert pause.bounding_box()["y"] == abort.bounding_box()["y"]  # side by side
@@ -260,14 +260,14 @@ def test_abort_asks_first_and_leaves_nothing_to_retry(browser, server: str, pers
     abort.click()
     page.wait_for_timeout(500)  # a dismissed confirmation sends nothing: give a wrong submit time to land
     campaign.refresh_from_db()
-    assert campaign.status == Campaign.Status.RUNNING
+    assert campaign.status == Rollout.Status.RUNNING
     assert asked == ["Abort “stop”? The 2 updates under way are cancelled and later waves never start."]
 
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
         abort.click()
     campaign.refresh_from_db()
-    assert campaign.status == Campaign.Status.ABORTED
+    assert campaign.status == Rollout.Status.ABORTED
     uris = EndpointOperation.objects.filter(path="/5/0/1")
     assert set(uris.values_list("status", flat=True)) == {"CANCELLED"}
 
@@ -367,7 +367,7 @@ def test_rows_and_other_fragments_pushed_in_one_message_are_all_swapped(browser,
         unit="devices",
     )
     page = log_in(browser, server, "otto")
-    page.goto(f"{server}/firmware/campaigns/{campaign.pk}/")
+    page.goto(f"{server}/firmware/campaigns/{campaign.number}/")
     services.campaign_pause(actor=personas["operator"], campaign=campaign)  # pushed by this process: nowhere
     update = FirmwareUpdate.objects.get(endpoint=devices[0])
     ingest(endpoint_name=devices[0].name, readings=[Reading(Path(5, 0, 3), DataType.INTEGER, 1)])

@@ -41,7 +41,7 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, server: str, personas) -> 
     sites.site_rule_create(actor=personas["admin"], site=site, kind="pattern", text="urn:dev:browser-*-" + "x" * 60)
     sites.endpoints_change(actor=personas["admin"], endpoints=Endpoint.objects.all(), site=site, add=["hw-rev-b"])
     page = log_in(browser, server, "ada", width=390)
-    for path in [*PAGES, f"/endpoints/{EP}/", f"/firmware/campaigns/{campaign.pk}/", f"/sites/{site.pk}/"]:
+    for path in [*PAGES, f"/endpoints/{EP}/", f"/firmware/campaigns/{campaign.number}/", f"/sites/{site.pk}/"]:
         page.goto(f"{server}{path}")
         if page.locator("[ws-connect]").count():
             live(page)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.models import Endpoint
-from firmware.models import Campaign
 from firmware.services import campaign_create
+from telemetry.models import Rollout
 from tests.browser.conftest import log_in
 from tests.browser.test_ui import EP, WAIT, live, post, register
 from tests.factories import make_firmware
@@ -30,7 +30,7 @@ def test_an_operator_aborts_a_campaign_from_a_page_that_received_live_updates(br
     )
     page = log_in(browser, server, "otto")
     page.on("dialog", lambda dialog: dialog.accept())  # "Abort the campaign?", where the page asks
-    page.goto(f"{server}/firmware/campaigns/{campaign.pk}/")
+    page.goto(f"{server}/firmware/campaigns/{campaign.number}/")
     live(page)
     page.evaluate("document.querySelector('.campaign-head').dataset.loaded = 'with the page'")
 
@@ -41,5 +41,5 @@ def test_an_operator_aborts_a_campaign_from_a_page_that_received_live_updates(br
     page.locator(".campaign-head .campaign-status", has_text="aborted").wait_for(timeout=WAIT)
     assert "CSRF verification failed" not in page.content()
     campaign.refresh_from_db()
-    assert campaign.status == Campaign.Status.ABORTED
+    assert campaign.status == Rollout.Status.ABORTED
     page.context.close()

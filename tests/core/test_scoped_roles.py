@@ -19,11 +19,10 @@ from core.models import Endpoint, Site, SiteRole
 from core.permissions import EVERYWHERE, SYSTEM, Scope, has_role_on, highest_role, require_on, scope_of
 from core.roles import Role
 from core.services import user_set_site_role
-from firmware.models import Campaign
 from firmware.services import campaign_create, firmware_update_start
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
-from telemetry.models import EndpointOperation
+from telemetry.models import EndpointOperation, Rollout
 from tests.core.test_sites import as_user, send
 from tests.factories import make_firmware, make_user
 
@@ -196,11 +195,11 @@ class TestWrites:
         campaign = campaign_create(actor=sally, name="a", firmware=firmware, endpoints=a_devices, waves=[100])
         assert campaign.site_id == fleet["A"].pk
         ann = as_user(on_sites("ann", A=Role.VIEWER))
-        assert [c["id"] for c in ann.get("/api/v1/campaigns").json()] == [campaign.pk]
+        assert [c["id"] for c in ann.get("/api/v1/campaigns").json()] == [campaign.number]
         bob = as_user(on_sites("bob", B=Role.OPERATOR))
         assert bob.get("/api/v1/campaigns").json() == []
-        assert bob.get(f"/api/v1/campaigns/{campaign.pk}").status_code == 404
-        assert send(bob, "POST", f"/api/v1/campaigns/{campaign.pk}/pause").status_code == 404
+        assert bob.get(f"/api/v1/campaigns/{campaign.number}").status_code == 404
+        assert send(bob, "POST", f"/api/v1/campaigns/{campaign.number}/pause").status_code == 404
 
     def test_a_campaign_over_several_sites_needs_a_global_operator(self, fleet, operator) -> None:
         firmware = make_firmware(version="2.0.0")
@@ -208,10 +207,10 @@ class TestWrites:
         sally = on_sites("sally", A=Role.OPERATOR, B=Role.OPERATOR)
         with pytest.raises(PermissionDenied, match="a campaign over devices of several sites needs the operator"):
             campaign_create(actor=sally, name="both", firmware=firmware, endpoints=both, waves=[100])
-        assert not Campaign.objects.exists()
+        assert not Rollout.objects.exists()
         campaign = campaign_create(actor=operator, name="both", firmware=firmware, endpoints=both, waves=[100])
         assert campaign.site_id is None
-        assert as_user(sally).get(f"/api/v1/campaigns/{campaign.pk}").status_code == 404
+        assert as_user(sally).get(f"/api/v1/campaigns/{campaign.number}").status_code == 404
 
     def test_bulk_moves_need_the_operator_role_on_both_sites(self, fleet) -> None:
         c = Site.objects.create(name="C")

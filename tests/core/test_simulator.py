@@ -25,9 +25,9 @@ from core.simulator.fleet.device import SimulatedDevice
 from core.simulator.fleet.runner import Fleet
 from core.simulator.fleet.uplinks import Uplink
 from firmware import services as firmware
-from firmware.models import Campaign, FirmwareUpdate
+from firmware.models import FirmwareUpdate
 from telemetry.downlink import queue
-from telemetry.models import EndpointOperation, Event, LatestValue, Resource
+from telemetry.models import EndpointOperation, Event, LatestValue, Resource, Rollout
 from tests.factories import make_user
 from tests.servers import embedded, free_port
 from tests.telemetry.workers import wait_until
@@ -275,13 +275,13 @@ def test_a_campaign_over_twenty_devices_with_ten_percent_failures() -> None:
             actor=admin, name="spring", firmware=_upload(admin, "1.1.0"), endpoints=devices, waves=[50, 100]
         )
         assert completes.max_failure_rate == 0.1
-        wait_until(lambda: Campaign.objects.get(pk=completes.pk).status != "RUNNING", within=3 * WAIT)
+        wait_until(lambda: Rollout.objects.get(pk=completes.pk).status != "RUNNING", within=3 * WAIT)
         completes.refresh_from_db()
         assert completes.status == "COMPLETED", completes.reason
-        assert completes.reason == "all 2 waves done: 18 of 20 devices updated"
+        assert completes.reason == "all 2 waves done: 18 of 20 devices updated, 2 failed"
         assert _updates(completes, "FAILED") == fails_first
         assert len(_updates(completes, "SUCCEEDED")) == 18
-        failed = FirmwareUpdate.objects.filter(campaign=completes, status="FAILED")
+        failed = FirmwareUpdate.objects.filter(rollout_device__rollout=completes, status="FAILED")
         assert {u.result for u in failed} == {8}  # firmware update failed: the device runs the old version
         updated = [e for e in devices if e.name not in fails_first]
         wait_until(lambda: all(_latest(e, "/3/0/3") == "1.1.0" for e in updated), within=WAIT)
@@ -295,13 +295,13 @@ def test_a_campaign_over_twenty_devices_with_ten_percent_failures() -> None:
             waves=[50, 100],
             max_failure_rate=0.0,
         )
-        wait_until(lambda: Campaign.objects.get(pk=halts.pk).status != "RUNNING", within=3 * WAIT)
+        wait_until(lambda: Rollout.objects.get(pk=halts.pk).status != "RUNNING", within=3 * WAIT)
         halts.refresh_from_db()
         assert halts.status == "HALTED"
         assert halts.reason == "wave 1: 1 of 10 devices failed (10 % > 0 % allowed); later waves not started"
         assert _updates(halts, "FAILED") == fails_again
         assert _updates(halts, "SUCCEEDED") == set(first_wave) - fails_again
-        assert FirmwareUpdate.objects.filter(campaign=halts).count() == 10
+        assert FirmwareUpdate.objects.filter(rollout_device__rollout=halts).count() == 10
 
 
 @pytestmark_live
@@ -361,6 +361,6 @@ def _upload(admin: Any, version: str) -> Any:
     )
 
 
-def _updates(campaign: Campaign, status: str) -> set[str]:
-    updates = FirmwareUpdate.objects.filter(campaign=campaign, status=status)
+def _updates(campaign: Rollout, status: str) -> set[str]:
+    updates = FirmwareUpdate.objects.filter(rollout_device__rollout=campaign, status=status)
     return set(updates.values_list("endpoint__name", flat=True))

@@ -1,4 +1,4 @@
-"""Campaign rules (firmware/services.py), the same through the service, the API and the pages: skipped devices
+"""Rollout rules (firmware/services.py), the same through the service, the API and the pages: skipped devices
 are not failures, busy or up-to-date devices are skipped and said so, wave specifications that would collapse
 are refused, a halted campaign can be resumed, an aborted update leaves nothing to retry; and the reads behind
 the pages, in a constant number of queries."""
@@ -14,9 +14,9 @@ from django.test import Client
 from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.models import Endpoint
 from firmware import announce, partials, selectors, services
-from firmware.models import Campaign, CampaignDevice, Firmware, FirmwareUpdate
+from firmware.models import Firmware, FirmwareUpdate
 from telemetry.downlink import queue
-from telemetry.models import EndpointOperation
+from telemetry.models import EndpointOperation, Rollout, RolloutDevice
 from tests.factories import make_endpoint, make_firmware
 from tests.firmware.reports import finish, report
 
@@ -34,11 +34,11 @@ def fleet(count: int) -> list[Endpoint]:
     return [make_endpoint(name=f"c-{n:02d}") for n in range(count)]
 
 
-def wave(campaign: Campaign, number: int) -> list[CampaignDevice]:
+def wave(campaign: Rollout, number: int) -> list[RolloutDevice]:
     return list(campaign.devices.filter(wave=number).select_related("endpoint", "update", "update__firmware"))
 
 
-def create(actor: Any, endpoints: list[Endpoint], **kwargs: Any) -> Campaign:
+def create(actor: Any, endpoints: list[Endpoint], **kwargs: Any) -> Rollout:
     kwargs.setdefault("name", "c")
     kwargs.setdefault("firmware", Firmware.objects.filter(version="2.0.0").first() or make_firmware(version="2.0.0"))
     kwargs.setdefault("waves", [100])
@@ -46,7 +46,7 @@ def create(actor: Any, endpoints: list[Endpoint], **kwargs: Any) -> Campaign:
 
 
 def stored() -> tuple[int, int, int]:
-    return Campaign.objects.count(), CampaignDevice.objects.count(), FirmwareUpdate.objects.count()
+    return Rollout.objects.count(), RolloutDevice.objects.count(), FirmwareUpdate.objects.count()
 
 
 # --- skipped is not failed ---------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ class TestSkipped:
         with django_capture_on_commit_callbacks(execute=True):
             finish(wave(autumn, 0)[0].update, ok=True)
         autumn.refresh_from_db()
-        assert autumn.status == Campaign.Status.COMPLETED, autumn.reason
+        assert autumn.status == Rollout.Status.COMPLETED, autumn.reason
         assert autumn.reason == "the wave is done: 1 of 12 devices updated, 11 skipped"
         assert selectors.progress(autumn) == {
             "total": 12,
@@ -99,7 +99,7 @@ class TestSkipped:
         with django_capture_on_commit_callbacks(execute=True):
             finish(second[1].update, ok=True)
         campaign.refresh_from_db()
-        assert campaign.status == Campaign.Status.COMPLETED, campaign.reason  # 0 of 1 failed, not 1 of 2
+        assert campaign.status == Rollout.Status.COMPLETED, campaign.reason  # 0 of 1 failed, not 1 of 2
         assert campaign.reason == "all 2 waves done: 3 of 4 devices updated, 1 skipped"
 
     def test_a_device_that_runs_the_target_by_its_wave_is_skipped_and_said_so(
@@ -149,7 +149,7 @@ class TestSkipped:
         with django_capture_on_commit_callbacks(execute=True):
             finish(wave(campaign, 1)[0].update, ok=False)
         campaign.refresh_from_db()
-        assert campaign.status == Campaign.Status.HALTED
+        assert campaign.status == Rollout.Status.HALTED
         assert campaign.reason == (
             "wave 2: 1 of 1 device failed (100 % > 10 % allowed), 1 skipped; later waves not started"
         )
@@ -190,7 +190,7 @@ class TestRefusals:
         with django_capture_on_commit_callbacks(execute=True):
             finish(wave(spring, 0)[0].update, ok=False)
         spring.refresh_from_db()
-        assert spring.status == Campaign.Status.HALTED
+        assert spring.status == Rollout.Status.HALTED
         with pytest.raises(Conflict, match=r'2 are waiting in campaign "spring" \(halted\)'):
             create(operator, devices[1:], name="autumn", firmware=make_firmware(version="2.1.0"))
         services.campaign_abort(actor=operator, campaign=spring)
@@ -315,12 +315,12 @@ class TestWaves:
 # --- resume after a halt ------------------------------------------------------------------------------------
 
 
-def halted(operator: Any, count: int = 4, waves: list[int] | None = None, capture: Any = None) -> Campaign:
+def halted(operator: Any, count: int = 4, waves: list[int] | None = None, capture: Any = None) -> Rollout:
     campaign = create(operator, fleet(count), name="risky", waves=waves or [1, 0], unit="devices", max_failure_rate=0.0)
     with capture(execute=True):
         finish(wave(campaign, 0)[0].update, ok=False)
     campaign.refresh_from_db()
-    assert campaign.status == Campaign.Status.HALTED
+    assert campaign.status == Rollout.Status.HALTED
     return campaign
 
 
@@ -330,7 +330,7 @@ class TestResume:
     ) -> None:
         campaign = halted(operator, capture=django_capture_on_commit_callbacks)
         resumed = services.campaign_resume(actor=operator, campaign=campaign)
-        assert (resumed.status, resumed.current_wave, resumed.finished_at) == (Campaign.Status.RUNNING, 1, None)
+        assert (resumed.status, resumed.current_wave, resumed.finished_at) == (Rollout.Status.RUNNING, 1, None)
         assert (
             resumed.reason == "resumed after halt by otto-operator: wave 1: 1 of 1 device failed (100 % > 0 % allowed)"
         )
@@ -339,27 +339,27 @@ class TestResume:
             for member in wave(campaign, 1):
                 finish(member.update, ok=True)
         campaign.refresh_from_db()
-        assert campaign.status == Campaign.Status.COMPLETED
+        assert campaign.status == Rollout.Status.COMPLETED
         assert campaign.reason == (
-            "all 2 waves done: 3 of 4 devices updated; "
+            "all 2 waves done: 3 of 4 devices updated, 1 failed; "
             "resumed after halt by otto-operator: wave 1: 1 of 1 device failed (100 % > 0 % allowed)"
         )
 
     def test_the_api_resumes_a_halted_campaign(self, operator, django_capture_on_commit_callbacks) -> None:
         campaign = halted(operator, capture=django_capture_on_commit_callbacks)
-        answer = logged_in(operator).post(f"/api/v1/campaigns/{campaign.pk}/resume")
+        answer = logged_in(operator).post(f"/api/v1/campaigns/{campaign.number}/resume")
         assert answer.status_code == 200
         assert (answer.json()["status"], answer.json()["current_wave"]) == ("RUNNING", 1)
         assert answer.json()["reason"].startswith("resumed after halt by otto-operator: wave 1:")
 
     def test_the_page_resumes_a_halted_campaign(self, operator, django_capture_on_commit_callbacks) -> None:
         campaign = halted(operator, capture=django_capture_on_commit_callbacks)
-        page = logged_in(operator).get(f"/firmware/campaigns/{campaign.pk}/").content.decode()
-        assert f'action="/firmware/campaigns/{campaign.pk}/resume/" data-confirm="Resume' in page
-        answer = logged_in(operator).post(f"/firmware/campaigns/{campaign.pk}/resume/")
+        page = logged_in(operator).get(f"/firmware/campaigns/{campaign.number}/").content.decode()
+        assert f'action="/firmware/campaigns/{campaign.number}/resume/" data-confirm="Resume' in page
+        answer = logged_in(operator).post(f"/firmware/campaigns/{campaign.number}/resume/")
         assert answer.status_code == 302
         campaign.refresh_from_db()
-        assert (campaign.status, campaign.current_wave) == (Campaign.Status.RUNNING, 1)
+        assert (campaign.status, campaign.current_wave) == (Rollout.Status.RUNNING, 1)
 
     def test_a_halt_of_the_last_wave_resumed_completes_the_campaign(
         self, operator, django_capture_on_commit_callbacks
@@ -367,8 +367,8 @@ class TestResume:
         campaign = halted(operator, count=1, waves=[0], capture=django_capture_on_commit_callbacks)
         assert campaign.reason == "wave 1: 1 of 1 device failed (100 % > 0 % allowed)"
         resumed = services.campaign_resume(actor=operator, campaign=campaign)
-        assert resumed.status == Campaign.Status.COMPLETED
-        assert resumed.reason.startswith("the wave is done: 0 of 1 device updated; resumed after halt by")
+        assert resumed.status == Rollout.Status.COMPLETED
+        assert resumed.reason.startswith("the wave is done: 0 of 1 device updated, 1 failed; resumed after halt by")
 
     def test_a_viewer_cannot_resume_and_a_running_campaign_is_not_resumed(
         self, operator, viewer, django_capture_on_commit_callbacks
@@ -377,7 +377,7 @@ class TestResume:
         with pytest.raises(PermissionDenied):
             services.campaign_resume(actor=viewer, campaign=campaign)
         campaign.refresh_from_db()
-        assert campaign.status == Campaign.Status.HALTED
+        assert campaign.status == Rollout.Status.HALTED
         services.campaign_resume(actor=operator, campaign=campaign)
         with pytest.raises(Conflict, match="the campaign is running: only a paused or halted one can be resumed"):
             services.campaign_resume(actor=operator, campaign=campaign)
@@ -486,7 +486,7 @@ class TestPages:
 
     def test_a_halted_campaign_page_says_what_did_not_start(self, operator, django_capture_on_commit_callbacks) -> None:
         campaign = halted(operator, capture=django_capture_on_commit_callbacks)
-        page = logged_in(operator).get(f"/firmware/campaigns/{campaign.pk}/").content.decode()
+        page = logged_in(operator).get(f"/firmware/campaigns/{campaign.number}/").content.decode()
         assert page.count('<strong class="fw-not-started">not started</strong>: campaign halted') == 3
         assert '<strong class="fw-failed">failed</strong>: integrity check failure' in page
         assert "halted after wave 1 of 2" in page

@@ -21,12 +21,12 @@ from core.roles import Role
 from core.simulator.client import SimulatedClient
 from core.simulator.double.server import LeshanDouble
 from firmware import selectors, services
-from firmware.models import Campaign, Firmware, FirmwareUpdate
+from firmware.models import Firmware, FirmwareUpdate
 from realtime import groups
 from telemetry import announce as telemetry_announce
 from telemetry import ingest
 from telemetry.downlink.dispatcher import Dispatcher
-from telemetry.models import EndpointOperation
+from telemetry.models import EndpointOperation, Rollout
 from tests.factories import make_firmware, make_user
 from tests.firmware.reports import finish
 
@@ -420,7 +420,7 @@ def fleet(count: int) -> list[Endpoint]:
     return [device(f"c-{i:02d}") for i in range(count)]
 
 
-def wave_updates(campaign: Campaign, wave: int) -> list[FirmwareUpdate]:
+def wave_updates(campaign: Rollout, wave: int) -> list[FirmwareUpdate]:
     return [
         m.update
         for m in campaign.devices.filter(wave=wave).select_related("update", "update__endpoint", "update__firmware")
@@ -451,7 +451,7 @@ class TestCampaigns:
                 for update in wave_updates(campaign, wave):
                     finish(update, ok=True)
             campaign.refresh_from_db()
-        assert campaign.status == Campaign.Status.COMPLETED
+        assert campaign.status == Rollout.Status.COMPLETED
         assert campaign.reason == "all 3 waves done: 10 of 10 devices updated"
 
     def test_a_wave_with_too_many_failures_halts_the_campaign(
@@ -470,7 +470,7 @@ class TestCampaigns:
             for n, update in enumerate(wave_updates(campaign, 0)):
                 finish(update, ok=n >= 2)  # 2 of 4 fail: 50 % > 25 %
         campaign.refresh_from_db()
-        assert campaign.status == Campaign.Status.HALTED
+        assert campaign.status == Rollout.Status.HALTED
         assert campaign.reason == "wave 1: 2 of 4 devices failed (50 % > 25 % allowed); later waves not started"
         assert all(u is None for u in wave_updates(campaign, 1))
 
@@ -493,7 +493,7 @@ class TestCampaigns:
         )
         services.campaign_abort(actor=operator, campaign=campaign)
         campaign.refresh_from_db()
-        assert campaign.status == Campaign.Status.ABORTED
+        assert campaign.status == Rollout.Status.ABORTED
         assert {u.status for u in wave_updates(campaign, 0)} == {Status.CANCELLED}
 
     def test_a_device_already_updating_is_skipped_with_the_reason(self, operator) -> None:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core.models import Endpoint
 from firmware import services
-from firmware.models import Campaign, CampaignDevice
+from telemetry.models import Rollout, RolloutDevice
 from tests.factories import make_endpoint, make_firmware
 from tests.firmware.reports import finish
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 DEVICE = "fw-device"  # the device whose firmware section is read
 
 
-def grow(operator: Any, *, devices: int, tag: str) -> Campaign:
+def grow(operator: Any, *, devices: int, tag: str) -> Rollout:
     """More of everything the pages list: images, updates of the one device (cancelled, then one under
     way), and a new campaign of ``devices`` devices with every kind of row: succeeded, failed, under way,
     skipped (an update under way elsewhere), waiting for its wave."""
@@ -40,19 +40,19 @@ def grow(operator: Any, *, devices: int, tag: str) -> Campaign:
         waves=[50, 100],
         max_failure_rate=1.0,
     )
-    first = CampaignDevice.objects.filter(campaign=campaign, wave=0).select_related("update__endpoint")
+    first = RolloutDevice.objects.filter(rollout=campaign, wave=0).select_related("update__endpoint")
     started = [member.update for member in first if member.update is not None]
     for number, update in enumerate(started[:-1]):  # the last one stays under way: wave 2 waits
         finish(update, ok=number % 2 == 0)
     return campaign
 
 
-def pages(campaign: Campaign) -> dict[str, str]:
+def pages(campaign: Rollout) -> dict[str, str]:
     return {
         "firmware": "/firmware/",
-        "campaign": f"/firmware/campaigns/{campaign.pk}/",
+        "campaign": f"/firmware/campaigns/{campaign.number}/",
         "campaign list": "/api/v1/campaigns",
-        "campaign detail": f"/api/v1/campaigns/{campaign.pk}",
+        "campaign detail": f"/api/v1/campaigns/{campaign.number}",
         "device section": f"/endpoints/{DEVICE}/firmware/",
     }
 

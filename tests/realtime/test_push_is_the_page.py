@@ -16,12 +16,12 @@ from core.models import Endpoint
 from core.roles import Role
 from firmware import partials as firmware_partials
 from firmware import services as firmware_services
-from firmware.models import Campaign, FirmwareUpdate
+from firmware.models import FirmwareUpdate
 from realtime.tokens import PLACEHOLDER
 from telemetry import partials, presenters
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
-from telemetry.models import Event
+from telemetry.models import Event, Rollout
 from tests.factories import make_firmware, make_user
 from tests.html import element
 from tests.realtime.live import connect, receive_all
@@ -59,7 +59,7 @@ def fleet(db: None) -> dict[str, Any]:
     campaign = firmware_services.campaign_create(
         actor=admin, name="rollout", firmware=image, endpoints=[endpoint], waves=[100]
     )
-    update = FirmwareUpdate.objects.get(campaign=campaign)
+    update = FirmwareUpdate.objects.get(rollout_device__rollout=campaign)
     client = Client()
     client.force_login(admin)
     return {"client": client, "endpoint": endpoint, "operation": operation, "campaign": campaign, "update": update}
@@ -107,14 +107,14 @@ def test_the_firmware_pages_pushes_are_their_own_markup_forms_included(fleet: di
     assert_same(firmware_partials.render_update_row(update.pk, page="firmware"), firmware_page, f"update-{update.pk}")
     head = firmware_partials.render_campaign(campaign.pk)
     assert head.count(PLACEHOLDER) == 2  # Pause and Abort: each socket puts its user's token there
-    assert_same(head, page(fleet, f"/firmware/campaigns/{campaign.pk}/"), f"campaign-head-{campaign.pk}")
+    assert_same(head, page(fleet, f"/firmware/campaigns/{campaign.number}/"), f"campaign-head-{campaign.pk}")
     assert_same(head, firmware_page, f"campaign-row-{campaign.pk}")
     new_update = firmware_partials.render_update_row(update.pk, page="firmware", insert=True)
     assert_same(new_update, firmware_page, f"update-{update.pk}")
     assert_same(firmware_partials.render_new_campaign(campaign.pk), firmware_page, f"campaign-row-{campaign.pk}")
 
 
-def campaign_started(actor: Any, name: str) -> Campaign:
+def campaign_started(actor: Any, name: str) -> Rollout:
     ingest(endpoint_name=name, readings=[Reading(Path(3, 0, 9), DataType.INTEGER, 5)])
     endpoint = Endpoint.objects.get(name=name)
     return firmware_services.campaign_create(
@@ -143,7 +143,7 @@ async def test_a_form_pushed_to_a_socket_posts_with_that_users_token(layer: str)
     response = await database_sync_to_async(client.post)(form[1], {"csrfmiddlewaretoken": form[2]})
     assert response.status_code == 302  # not 403: the token is this user's
     await database_sync_to_async(campaign.refresh_from_db)()
-    assert campaign.status == Campaign.Status.PAUSED
+    assert campaign.status == Rollout.Status.PAUSED
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,7 +19,7 @@ from django.test import Client
 from core.models import Endpoint, SiteRole
 from core.roles import Role
 from core.sites.services import site_create
-from firmware.models import Campaign
+from telemetry.models import Rollout
 from tests.factories import make_user
 from tests.security.test_authorization_matrix import (
     EXPECTED,
@@ -168,7 +168,7 @@ def home(objects: Objects) -> Objects:  # noqa: F811 (the fixture above)
     home_site = site_create(actor=_system(), name="home")
     site_create(actor=_system(), name="elsewhere")
     Endpoint.objects.update(site=home_site)
-    Campaign.objects.filter(pk=objects.campaign.pk).update(site=home_site)
+    Rollout.objects.filter(pk=objects.campaign.pk).update(site=home_site, sites=[home_site.pk])
     return objects
 
 

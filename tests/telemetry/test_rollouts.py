@@ -307,17 +307,22 @@ class TestApi:
         fw = next(i for i in items if i["kind"] == "firmware")
         assert (fw["operation"], fw["api_url"], fw["total"]) == (
             "firmware 2.0.0",
-            f"/api/v1/campaigns/{campaign.pk}",
+            f"/api/v1/campaigns/{campaign.number}",
             2,
         )
-        assert api(client, "GET", f"/api/v1/rollouts/fw-{campaign.pk}").json()["name"] == "spring"
-        assert api(client, "POST", f"/api/v1/rollouts/fw-{campaign.pk}/pause").json()["status"] == "paused"
+        assert api(client, "GET", f"/api/v1/rollouts/fw-{campaign.number}").json()["name"] == "spring"
+        assert api(client, "POST", f"/api/v1/rollouts/fw-{campaign.number}/pause").json()["status"] == "paused"
         campaign.refresh_from_db()
         assert campaign.status == "PAUSED"
-        assert api(client, "POST", f"/api/v1/rollouts/fw-{campaign.pk}/abort").json()["status"] == "aborted"
-        assert api(client, "GET", f"/api/v1/rollouts/fw-{campaign.pk}/devices").status_code == 404
-        assert client.get(f"/rollouts/fw-{campaign.pk}/")["Location"] == f"/firmware/campaigns/{campaign.pk}/"
-        assert client.get(f"/firmware/campaigns/{campaign.pk}/").status_code == 200
+        assert api(client, "POST", f"/api/v1/rollouts/fw-{campaign.number}/abort").json()["status"] == "aborted"
+        # one model: a firmware rollout's devices are listed as a command rollout's, with their updates
+        devices_page = api(client, "GET", f"/api/v1/rollouts/fw-{campaign.number}/devices").json()
+        assert sorted((d["status"], d["update"] is not None) for d in devices_page["items"]) == [
+            ("cancelled", True),
+            ("cancelled", True),
+        ]
+        assert client.get(f"/rollouts/fw-{campaign.number}/")["Location"] == f"/firmware/campaigns/{campaign.number}/"
+        assert client.get(f"/firmware/campaigns/{campaign.number}/").status_code == 200
 
 
 # --- pages ---------------------------------------------------------------------------------------------------
