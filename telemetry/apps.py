@@ -8,7 +8,7 @@ class TelemetryConfig(AppConfig):
         """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
         and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
         rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
-        live updates of devices whose site or labels changed."""
+        live updates of devices whose site or labels changed, and of alarms that changed."""
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
         from telemetry.lifecycle import services as lifecycle
@@ -20,3 +20,8 @@ class TelemetryConfig(AppConfig):
         hooks.add_operation_listener(rollouts.operations_changed)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")
+        # An alarm raised, acknowledged or cleared: the alarm pages, the dashboard, the device page, live.
+        from telemetry.alarms import announce as alarm_announce
+        from telemetry.alarms.signals import alarm_changed
+
+        alarm_changed.connect(alarm_announce.on_alarm_changed, dispatch_uid="telemetry.alarms.announce")

@@ -4,6 +4,7 @@
 from django.urls import URLPattern, path
 
 from telemetry import tag_views, views
+from telemetry.alarms import views as alarms
 from telemetry.rollouts import views as rollouts
 
 urlpatterns: list[URLPattern] = [
@@ -21,4 +22,7 @@ urlpatterns: list[URLPattern] = [
     path("rollouts/preview/", rollouts.rollout_preview, name="rollout_preview"),
     path("rollouts/<str:rollout_id>/", rollouts.rollout, name="rollout"),
     path("rollouts/<str:rollout_id>/<str:action>/", rollouts.rollout_action, name="rollout_action"),
+    path("alarms/", alarms.alarms, name="alarms"),
+    path("alarms/<int:pk>/", alarms.alarm, name="alarm"),
+    path("alarms/<int:pk>/<str:action>/", alarms.alarm_action, name="alarm_action"),
 ]
