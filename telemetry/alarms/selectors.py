@@ -45,9 +45,7 @@ def alarm_list(*, user: Principal, filters: AlarmFilter | None = None) -> QueryS
     """The alarms the user may see, newest raised first, with their rule and device."""
     filters = filters or AlarmFilter()
     filters.check()
-    alarms = _visible(user).select_related(
-        "rule", "endpoint", "endpoint__site", "acknowledged_by", "cleared_by"
-    )
+    alarms = _visible(user).select_related("rule", "endpoint", "endpoint__site", "acknowledged_by", "cleared_by")
     if filters.state == OPEN:
         alarms = alarms.filter(state__in=Alarm.OPEN)
     elif filters.state is not None:
@@ -130,7 +128,9 @@ def alarm_page(
     count = alarms.count()
     last = max(1, -(-count // per_page))
     offset = (min(page, last) - 1) * per_page
-    return OffsetPage(items=offset_window(alarms, limit=per_page, offset=offset), count=count, limit=per_page, offset=offset)
+    return OffsetPage(
+        items=offset_window(alarms, limit=per_page, offset=offset), count=count, limit=per_page, offset=offset
+    )
 
 
 def urgent_open_by_site(*, user: Principal) -> dict[int | None, int]:
@@ -142,7 +142,9 @@ def urgent_open_by_site(*, user: Principal) -> dict[int | None, int]:
     alarms = scope.filter(Alarm.objects.all(), "endpoint__site").filter(state__in=Alarm.OPEN, severity__in=URGENT)
     if scope.everywhere:
         return {None: alarms.count()}
-    counted = dict(alarms.values_list("endpoint__site_id").annotate(n=Count("id")).values_list("endpoint__site_id", "n"))
+    counted = dict(
+        alarms.values_list("endpoint__site_id").annotate(n=Count("id")).values_list("endpoint__site_id", "n")
+    )
     return {site: counted.get(site, 0) for site in sorted(scope.site_ids)}
 
 

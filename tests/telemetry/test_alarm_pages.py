@@ -87,8 +87,10 @@ class TestTheList:
         html = response.content.decode()
         order = ["loose-wet", "away-hot", "home-wet", "home-hot"]
         assert alarm_rows(html) == [fleet[name].pk for name in order]
-        assert 'data-new-rows' in html  # the first page of every alarm takes new ones live
-        assert "too hot" in html and "dev-home" in html and "4 alarms" in html
+        assert "data-new-rows" in html  # the first page of every alarm takes new ones live
+        assert "too hot" in html
+        assert "dev-home" in html
+        assert "4 alarms" in html
         assert 'class="sev sev-critical">critical<' in html  # the word, not the colour alone
 
     @pytest.mark.parametrize(
@@ -154,7 +156,8 @@ class TestTheList:
         assert 'href="/alarms/" rel="prev"' in second
         assert "data-new-rows" not in second
         beyond = client.get("/alarms/?page=9")
-        assert beyond.status_code == 200 and len(alarm_rows(beyond.content.decode())) == 3  # the last page
+        assert beyond.status_code == 200
+        assert len(alarm_rows(beyond.content.decode())) == 3
         assert "severity=critical&amp;page=2" not in first
 
     def test_the_pager_keeps_the_filters(self, viewer) -> None:
@@ -183,12 +186,16 @@ class TestTheDetail:
         response = client_of(viewer).get(f"/alarms/{alarm.pk}/")
         assert response.status_code == 200
         html = response.content.decode()
-        assert "too hot" in html and "dev-home" in html and "home" in html
+        assert "too hot" in html
+        assert "dev-home" in html
+        assert "home" in html
         history = html.split('class="alarm-history"')[1]
         steps = re.findall(r'<span class="alarm-state as-(\w+)">(\w+)</span>', history)
         assert steps == [("active", "raised"), ("acknowledged", "acknowledged"), ("cleared", "cleared")]
-        assert "31.5" in history and "24.0" in history  # what raised it, what cleared it
-        assert "otto-operator" in history and "on my way" in history  # who acknowledged it, their note
+        assert "31.5" in history
+        assert "24.0" in history
+        assert "otto-operator" in history
+        assert "on my way" in history
         assert "its condition" in history
         assert "by its condition, at the value" in html
 
@@ -216,10 +223,13 @@ class TestActing:
         assert response.status_code == 200
         assert f"Alarm {alarm.pk} (too hot on dev-home) acknowledged." in response.content.decode()
         alarm.refresh_from_db()
-        assert alarm.state == Alarm.State.ACKNOWLEDGED and alarm.note == "looking into it"
+        assert alarm.state == Alarm.State.ACKNOWLEDGED
+        assert alarm.note == "looking into it"
         assert alarm.acknowledged_by == operator
         change = AlarmChange.objects.filter(alarm=alarm).last()
-        assert change is not None and change.state == "acknowledged" and change.user == operator
+        assert change is not None
+        assert change.state == "acknowledged"
+        assert change.user == operator
 
     def test_an_operator_clears_without_javascript_and_goes_back(self, operator, fleet) -> None:
         alarm = fleet["home-hot"]
@@ -227,18 +237,24 @@ class TestActing:
         response = client.post(
             f"/alarms/{alarm.pk}/clear/", {"note": "fixed"}, HTTP_REFERER="http://testserver/alarms/?state=open"
         )
-        assert response.status_code == 302 and response["Location"] == "http://testserver/alarms/?state=open"
+        assert response.status_code == 302
+        assert response["Location"] == "http://testserver/alarms/?state=open"
         alarm.refresh_from_db()
-        assert alarm.state == Alarm.State.CLEARED and alarm.cleared_by == operator and alarm.note == "fixed"
+        assert alarm.state == Alarm.State.CLEARED
+        assert alarm.cleared_by == operator
+        assert alarm.note == "fixed"
         page = client.get("/alarms/").content.decode()
         assert "(too hot on dev-home) cleared." in page  # the message, on the page it went back to
 
     def test_without_a_referer_it_goes_to_the_alarm(self, operator, fleet) -> None:
         alarm = fleet["home-hot"]
         response = client_of(operator).post(f"/alarms/{alarm.pk}/acknowledge/")
-        assert response.status_code == 302 and response["Location"] == f"/alarms/{alarm.pk}/"
+        assert response.status_code == 302
+        assert response["Location"] == f"/alarms/{alarm.pk}/"
 
-    @pytest.mark.parametrize(("first", "then"), [("acknowledge", "acknowledge"), ("clear", "acknowledge"), ("clear", "clear")])
+    @pytest.mark.parametrize(
+        ("first", "then"), [("acknowledge", "acknowledge"), ("clear", "acknowledge"), ("clear", "clear")]
+    )
     def test_acting_twice_is_a_409_that_says_why(self, operator, fleet, first: str, then: str) -> None:
         alarm = fleet["home-hot"]
         client = client_of(operator)
@@ -266,7 +282,8 @@ class TestActing:
         assert response.status_code == 422
         assert "a note holds at most 1000 characters" in response.content.decode()
         alarm.refresh_from_db()
-        assert alarm.state == Alarm.State.ACTIVE and AlarmChange.objects.filter(alarm=alarm).count() == 1
+        assert alarm.state == Alarm.State.ACTIVE
+        assert AlarmChange.objects.filter(alarm=alarm).count() == 1
 
     def test_a_viewer_is_refused_403(self, viewer, fleet) -> None:
         alarm = fleet["home-hot"]
@@ -283,7 +300,8 @@ class TestActing:
         client = client_of(operator)
         assert client.post(f"/alarms/{fleet['home-hot'].pk}/snooze/").status_code == 404
         response = htmx(client, "/alarms/999999/clear/")
-        assert response.status_code == 404 and "Not cleared: no alarm 999999" in response.content.decode()
+        assert response.status_code == 404
+        assert "Not cleared: no alarm 999999" in response.content.decode()
         assert client.post("/alarms/999999/clear/").status_code == 404
 
     def test_get_is_not_allowed(self, operator, fleet) -> None:
@@ -302,7 +320,8 @@ class TestSitePersonas:
         client = client_of(site_user(sites["home"], Role.VIEWER, "home-viewer"))
         html = client.get("/alarms/").content.decode()
         assert alarm_rows(html) == [fleet["home-wet"].pk, fleet["home-hot"].pk]
-        assert "dev-away" not in html and "dev-loose" not in html
+        assert "dev-away" not in html
+        assert "dev-loose" not in html
         assert client.get(f"/alarms/{fleet['away-hot'].pk}/").status_code == 404  # not disclosed
         assert client.get(f"/alarms/{fleet['loose-wet'].pk}/").status_code == 404
         assert client.get(f"/alarms/{fleet['home-hot'].pk}/").status_code == 200
@@ -314,7 +333,8 @@ class TestSitePersonas:
         raise_alarm(fleet["away"], only_away)
         client = client_of(site_user(sites["home"], Role.VIEWER, "home-viewer"))
         html = client.get(f"/alarms/?rule={only_away.pk}").content.decode()
-        assert "secret rule" not in html and f"rule {only_away.pk}" in html
+        assert "secret rule" not in html
+        assert f"rule {only_away.pk}" in html
 
     def test_a_site_viewer_may_not_act(self, fleet, sites) -> None:
         client = client_of(site_user(sites["home"], Role.VIEWER, "home-viewer"))
@@ -330,18 +350,22 @@ class TestSitePersonas:
         fleet["away-hot"].refresh_from_db()
         assert fleet["away-hot"].state == Alarm.State.ACTIVE
         body = re.search(r"<body[^>]*>", client.get("/alarms/").content.decode())
-        assert body is not None and "data-can-operate" in body.group(0)  # operator on every device it sees
+        assert body is not None
+        assert "data-can-operate" in body.group(0)
 
     def test_an_operator_of_one_site_viewer_of_another_acts_from_the_alarms_page(self, fleet, sites) -> None:
         user = site_user(sites["home"], Role.OPERATOR, "mixed")
         SiteRole.objects.create(user=user, site=sites["away"], role="viewer")
         client = client_of(user)
         body = re.search(r"<body[^>]*>", client.get("/alarms/").content.decode())
-        assert body is not None and "data-can-operate" not in body.group(0)  # the list: not for every row
+        assert body is not None
+        assert "data-can-operate" not in body.group(0)
         body = re.search(r"<body[^>]*>", client.get(f"/alarms/{fleet['home-hot'].pk}/").content.decode())
-        assert body is not None and "data-can-operate" in body.group(0)
+        assert body is not None
+        assert "data-can-operate" in body.group(0)
         body = re.search(r"<body[^>]*>", client.get(f"/alarms/{fleet['away-hot'].pk}/").content.decode())
-        assert body is not None and "data-can-operate" not in body.group(0)
+        assert body is not None
+        assert "data-can-operate" not in body.group(0)
 
 
 class TestFleetPages:
@@ -359,7 +383,8 @@ class TestFleetPages:
         html = client_of(site_user(sites["home"], Role.VIEWER, "home-viewer")).get("/").content.decode()
         assert 'id="alarm-panel"' not in html
         panel = html.split(f'id="alarm-panel-site-{sites["home"].pk}"')[1].split("</section>")[0]
-        assert "dev-home" in panel and "dev-away" not in panel
+        assert "dev-home" in panel
+        assert "dev-away" not in panel
         assert f"site={sites['home'].pk}" in panel
 
     def test_device_rows_are_marked_with_their_worst_open_alarm(self, viewer, operator, fleet) -> None:
@@ -394,7 +419,9 @@ class TestFleetPages:
 
 
 class TestPushed:
-    def test_each_change_is_pushed_after_its_commit(self, operator, fleet, monkeypatch, django_capture_on_commit_callbacks) -> None:
+    def test_each_change_is_pushed_after_its_commit(
+        self, operator, fleet, monkeypatch, django_capture_on_commit_callbacks
+    ) -> None:
         from realtime.publisher import publisher
 
         sent: list[tuple[str, str]] = []
@@ -406,10 +433,12 @@ class TestPushed:
         keys = set(sent)
         pk = fleet["home-hot"].pk
         for group in ("alarms", f"alarms.site.{site}"):
-            assert (group, f"alarm-row-{pk}") in keys and (group, f"alarm-detail-{pk}") in keys
+            assert (group, f"alarm-row-{pk}") in keys
+            assert (group, f"alarm-detail-{pk}") in keys
             assert (group, "alarm-badge") in keys
         for group in ("dashboard", f"dashboard.site.{site}"):
-            assert (group, "alarm-panel") in keys and (group, f"endpoint-row-{home.pk}") in keys
+            assert (group, "alarm-panel") in keys
+            assert (group, f"endpoint-row-{home.pk}") in keys
         assert (f"endpoint.{home.pk}", "endpoint-alarms") in keys
         assert not any(group.endswith(f"site.{fleet['away'].site_id}") for group, _ in sent)
 
@@ -426,7 +455,8 @@ class TestPushed:
                     raise RuntimeError("rolled back")
             except RuntimeError:
                 pass
-        assert sent == [] and not Alarm.objects.exists()
+        assert sent == []
+        assert not Alarm.objects.exists()
 
     def test_the_fragments_are_the_pages_parts(self, fleet, sites) -> None:
         from telemetry.alarms import partials
@@ -438,7 +468,9 @@ class TestPushed:
         assert f'id="alarm-detail-{pk}"' in partials.render_detail(pk)
         assert 'id="alarm-panel"' in partials.render_panel()
         assert f'id="alarm-panel-site-{sites["home"].pk}"' in partials.render_panel(site_id=sites["home"].pk)
-        assert ">2<" in partials.render_badge() and ">1<" in partials.render_badge(site_id=sites["home"].pk)
+        assert ">2<" in partials.render_badge()
+        assert ">1<" in partials.render_badge(site_id=sites["home"].pk)
         assert 'id="endpoint-alarms"' in partials.render_endpoint_alarms(fleet["home"].pk)
-        assert partials.render_row(999999) == "" and partials.render_endpoint_alarms(999999) == ""
+        assert partials.render_row(999999) == ""
+        assert partials.render_endpoint_alarms(999999) == ""
         assert presenters.panels(user=SYSTEM)[0].open_total == 4
