@@ -400,7 +400,8 @@ class TestEventsPage:
             )
         client = logged_in(viewer)
         older = link(page(client, "/events/"), "next")
-        with django_assert_num_queries(7):  # session, user, role groups, site roles, the events, their values (two)
+        # session, user, role groups, site roles, the alarms badge, the events, their values (two)
+        with django_assert_num_queries(8):
             html = page(client, older)
         assert html.split('id="events"')[1].count('<li id="event-') == 10
 
