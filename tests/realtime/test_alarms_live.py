@@ -143,8 +143,10 @@ class TestTheFleetPages:
         assert 'class="alarm-mark"' in to_alice
         assert 'id="alarm-panel"' in to_globe
         assert ids(to_globe, "endpoint-row-") == {fleet.in_a.pk, fleet.in_b.pk}
-        panel = re.findall(r'<section id="alarm-panel".*?</section>', to_globe, re.S)[-1]
-        assert re.search(r'<span class="number">2</span> <span class="sev sev-critical">', panel)
+        # A group's messages go out in parallel (realtime.publisher): the push rendered after both raises
+        # counts both, whichever arrived last.
+        panels = re.findall(r'<section id="alarm-panel".*?</section>', to_globe, re.S)
+        assert any(re.search(r'<span class="number">2</span> <span class="sev sev-critical">', p) for p in panels)
 
     async def test_the_device_page_hears_its_own_alarms(self, fleet: Fleet) -> None:
         page_a = await opened(f"/ws/endpoints/{fleet.in_a.name}/", fleet.alice)
