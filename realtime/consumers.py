@@ -173,6 +173,12 @@ class RolloutsConsumer(FleetConsumer):
     group = groups.ROLLOUTS
 
 
+class AlarmsConsumer(FleetConsumer):
+    """The alarm pages: the alarms of the user's sites (telemetry.alarms.announce)."""
+
+    group = groups.ALARMS
+
+
 class EndpointConsumer(FragmentConsumer):
     """One device's page: 4404 for a device that does not exist or that the user may not see (the role on
     its site, or a global one for a device in no site)."""

@@ -3,11 +3,12 @@
 Group names follow Channels' rules (ASCII letters, digits, ``-``, ``_``, ``.``; under 100 characters), so
 devices are named by their database id, never by their endpoint name.
 
-The fleet pages' groups (``DASHBOARD``, ``FIRMWARE``, ``OPERATIONS``, ``EVENTS``) are for global roles: they
-hear about every device. A user whose role is on some sites only joins that page's group of each of those
-sites instead (``on_site``: ``dashboard.site.3``), which hears about that site's devices only; a device in
-no site is announced to the global group alone (``of_device``). A fragment is rendered once per group, for
-that group's scope (``site_of``), so no socket is ever sent a device it may not see.
+The fleet pages' groups (``DASHBOARD``, ``FIRMWARE``, ``OPERATIONS``, ``EVENTS``, ``ROLLOUTS``, ``ALARMS``)
+are for global roles: they hear about every device. A user whose role is on some sites only joins that
+page's group of each of those sites instead (``on_site``: ``dashboard.site.3``), which hears about that
+site's devices only; a device in no site is announced to the global group alone (``of_device``). A
+fragment is rendered once per group, for that group's scope (``site_of``), so no socket is ever sent a
+device it may not see.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ FIRMWARE = "firmware"
 OPERATIONS = "operations"
 EVENTS = "events"
 ROLLOUTS = "rollouts"
+ALARMS = "alarms"
 
 
 SITE = ".site."
@@ -84,4 +86,5 @@ class EventType:
     FIRMWARE = "firmware.progress"
     CAMPAIGN = "firmware.campaign"
     ROLLOUT = "rollout.progress"
+    ALARM = "alarm.changed"
     HEARTBEAT = "realtime.heartbeat"

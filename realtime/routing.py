@@ -23,6 +23,7 @@ websocket_urlpatterns: list[_ExtendedURLPattern | URLRouter] = [
     _route("ws/operations/", consumers.OperationsConsumer.as_asgi()),
     _route("ws/events/", consumers.EventsConsumer.as_asgi()),
     _route("ws/rollouts/", consumers.RolloutsConsumer.as_asgi()),
+    _route("ws/alarms/", consumers.AlarmsConsumer.as_asgi()),
     _route("ws/endpoints/<str:endpoint>/", consumers.EndpointConsumer.as_asgi()),
     _route(r"", consumers.NotFoundConsumer.as_asgi(), regex=True),  # last: every other path is closed with 4404
 ]

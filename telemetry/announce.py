@@ -61,6 +61,11 @@ def _row_left(endpoint_id: int, site_id: int) -> None:
     publish(group, LiveEvent(EventType.STATUS, f"endpoint-row-{endpoint_id}", removal))
 
 
+def endpoint_row_changed(endpoint_id: int, site_id: int | None) -> None:
+    """Something a device's dashboard row shows changed outside this module (its alarm mark)."""
+    _row(endpoint_id, site_id)
+
+
 def fleet_counts_changed(site_id: int | None) -> None:
     """A device of ``site_id`` changed state: the fleet counts of the global group and of its site's."""
     for group in groups.of_device(groups.DASHBOARD, site_id):

@@ -8,10 +8,11 @@ class TelemetryConfig(AppConfig):
         """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
         and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
         rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
-        live updates of devices whose site or labels changed; the notifications of alarm changes, written in
-        their transaction (``telemetry.notifications``)."""
+        live updates of devices whose site or labels changed; an alarm change's notifications, written in its
+        transaction (``telemetry.notifications``), and its live updates after the commit."""
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
+        from telemetry.alarms import announce as alarm_announce
         from telemetry.alarms.signals import alarm_changed
         from telemetry.lifecycle import services as lifecycle
         from telemetry.notifications import services as notifications
@@ -23,4 +24,7 @@ class TelemetryConfig(AppConfig):
         hooks.add_operation_listener(rollouts.operations_changed)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")
+        # An alarm raised, acknowledged or cleared: its notifications, in its transaction; the alarm pages,
+        # the dashboard and the device page, live, after the commit.
         alarm_changed.connect(notifications.on_alarm_changed, dispatch_uid="telemetry.notifications")
+        alarm_changed.connect(alarm_announce.on_alarm_changed, dispatch_uid="telemetry.alarms.announce")

@@ -26,6 +26,8 @@ from core.permissions import SYSTEM, Principal, has_role, has_role_on, scope_of
 from core.roles import Role
 from core.sites import selectors as sites
 from telemetry import selectors
+from telemetry.alarms import presenters as alarm_presenters
+from telemetry.alarms import selectors as alarm_selectors
 from telemetry.ingest.rows import Post, PostValue
 from telemetry.models import Event, Resource
 
@@ -152,10 +154,12 @@ def _as_datetime(epoch_ms: int) -> dt.datetime | int:
 
 
 def device_rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
-    """A dashboard row per device: state, firmware version, battery, and a sparkline of the main sensor."""
+    """A dashboard row per device: state, firmware version, battery, a sparkline of the main sensor, and the
+    severity of its worst open alarm (one query for them all)."""
     units, units_path = selectors.units_of_path(settings.SPARKLINE_PATH)
     paths = [selectors.FIRMWARE_VERSION_PATH, selectors.BATTERY_PATH, *([units_path] if units_path else [])]
     latest = selectors.latest_values_by_endpoint(user=SYSTEM, endpoints=endpoints, paths=paths)
+    worst = alarm_selectors.worst_open_by_endpoint(endpoint_ids=[e.pk for e in endpoints])
     since = timezone.now() - SPARKLINE_SPAN
     recent = selectors.recent_values(
         user=SYSTEM, endpoints=endpoints, path=settings.SPARKLINE_PATH, since=since, per_endpoint=SPARKLINE_POINTS
@@ -169,6 +173,7 @@ def device_rows(endpoints: Sequence[Endpoint]) -> list[dict[str, Any]]:
             "battery": latest[e.pk].get(selectors.BATTERY_PATH),
             "sparkline": sparkline(recent.get(e.pk, [])),
             "sparkline_units": units or latest[e.pk].get(units_path or "", ""),
+            "alarm": worst.get(e.pk),  # the worst open alarm's severity (the row's mark), None without
         }
         for e in endpoints
     ]
@@ -228,6 +233,7 @@ def dashboard_context(
     filtered = bool(q or status or site or label)
     return {
         "fleet": selectors.fleet_counts_shown(user=user),
+        "alarm_panels": alarm_presenters.panels(user=user),
         "rows": device_rows(devices.items),
         "devices": devices,
         "takes_new": devices.number == 1 and sort == selectors.DEFAULT_SORT and not filtered,
@@ -325,6 +331,7 @@ def endpoint_context(
         **(tags_context(user=user, endpoint=endpoint) if may_tag(user, endpoint) else {"can_tag": False}),
         **latest,
         "can_operate": has_role_on(user, Role.OPERATOR, endpoint.site_id),  # its controls (base.html)
+        **alarm_presenters.endpoint_alarms_context(user=user, endpoint=endpoint),
         "events": events,
         "operations": operations,
         "charted": _charted(latest["readings"]),

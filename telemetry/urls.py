@@ -4,6 +4,7 @@
 from django.urls import URLPattern, path
 
 from telemetry import tag_views, views
+from telemetry.alarms import views as alarms
 from telemetry.notifications import views as notifications
 from telemetry.rollouts import views as rollouts
 
@@ -27,4 +28,7 @@ urlpatterns: list[URLPattern] = [
     path("notifications/<int:pk>/", notifications.channel, name="notification_channel"),
     path("notifications/<int:pk>/test/", notifications.channel_test, name="notification_channel_test"),
     path("notifications/<int:pk>/delete/", notifications.channel_delete, name="notification_channel_delete"),
+    path("alarms/", alarms.alarms, name="alarms"),
+    path("alarms/<int:pk>/", alarms.alarm, name="alarm"),
+    path("alarms/<int:pk>/<str:action>/", alarms.alarm_action, name="alarm_action"),
 ]

@@ -10,9 +10,10 @@ from django.db.models import Count, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
-from core.permissions import Principal, require_scope
+from core.paging import OffsetPage, offset_window
+from core.permissions import Principal, require_scope, scope_of
 from core.roles import Role
-from telemetry.alarms.models import SEVERITY_RANK, Alarm, AlarmChange, Severity
+from telemetry.alarms.models import SEVERITY_RANK, Alarm, AlarmChange, AlarmRule, Severity
 
 OPEN = "open"  # a state filter: active or acknowledged
 STATE_FILTERS = (OPEN, *Alarm.State.values)
@@ -44,7 +45,7 @@ def alarm_list(*, user: Principal, filters: AlarmFilter | None = None) -> QueryS
     """The alarms the user may see, newest raised first, with their rule and device."""
     filters = filters or AlarmFilter()
     filters.check()
-    alarms = _visible(user).select_related("rule", "endpoint", "endpoint__site")
+    alarms = _visible(user).select_related("rule", "endpoint", "endpoint__site", "acknowledged_by", "cleared_by")
     if filters.state == OPEN:
         alarms = alarms.filter(state__in=Alarm.OPEN)
     elif filters.state is not None:
@@ -113,3 +114,58 @@ def alarms_of(*, user: Principal, endpoint: Endpoint, limit: int = 20) -> list[A
 
 def _rank(severity: str) -> int:
     return SEVERITY_RANK.get(Severity(severity), 0) if severity in Severity.values else 0
+
+
+URGENT = (Severity.CRITICAL, Severity.MAJOR)  # what the navigation's badge counts
+
+
+def alarm_page(
+    *, user: Principal, filters: AlarmFilter | None = None, page: int = 1, per_page: int = 50
+) -> OffsetPage[Alarm]:
+    """One page (from 1) of ``alarm_list``, with the count of the whole list: two queries. A page past the
+    last is the last page (an alarm cleared meanwhile must not turn a link into an error)."""
+    alarms = alarm_list(user=user, filters=filters)
+    count = alarms.count()
+    last = max(1, -(-count // per_page))
+    offset = (min(page, last) - 1) * per_page
+    return OffsetPage(
+        items=offset_window(alarms, limit=per_page, offset=offset), count=count, limit=per_page, offset=offset
+    )
+
+
+def urgent_open_by_site(*, user: Principal) -> dict[int | None, int]:
+    """Open critical and major alarms the user may see: under None all of them for a global role, else one
+    entry per site where the user holds a role (zero included), for the navigation's badges. One query."""
+    scope = scope_of(user, Role.VIEWER)
+    if not scope:
+        return {}
+    alarms = scope.filter(Alarm.objects.all(), "endpoint__site").filter(state__in=Alarm.OPEN, severity__in=URGENT)
+    if scope.everywhere:
+        return {None: alarms.count()}
+    counted = dict(
+        alarms.values_list("endpoint__site_id").annotate(n=Count("id")).values_list("endpoint__site_id", "n")
+    )
+    return {site: counted.get(site, 0) for site in sorted(scope.site_ids)}
+
+
+def urgent_open_count(*, user: Principal, site_id: int | None = None) -> int:
+    """Open critical and major alarms the user may see (of one site, with ``site_id``)."""
+    alarms = _visible(user).filter(state__in=Alarm.OPEN, severity__in=URGENT)
+    if site_id is not None:
+        alarms = alarms.filter(endpoint__site_id=site_id)
+    return alarms.count()
+
+
+def newest_open_of_site(*, user: Principal, site_id: int | None, limit: int = 5) -> list[Alarm]:
+    """The newest open alarms the user may see, of one site (None: of every site the user sees)."""
+    return list(alarm_list(user=user, filters=AlarmFilter(state=OPEN, site_id=site_id))[:limit])
+
+
+def rule_find(*, user: Principal, pk: int) -> AlarmRule | None:
+    """A rule the user may name in a filter: one that raised an alarm the user may see (else None, so that
+    another site's rule names are not disclosed)."""
+    if not 0 < pk < 2**63:
+        return None
+    if not alarm_list(user=user, filters=AlarmFilter(rule_id=pk)).exists():
+        return None
+    return AlarmRule.objects.filter(pk=pk).first()

@@ -454,7 +454,8 @@ class TestPages:
             finish(wave(first, 0)[0].update, ok=True)
         client = logged_in(viewer)
         client.get("/firmware/")  # the session and the role, as for any page
-        with django_assert_num_queries(7) as one:  # session, user, role, site roles, images, updates, campaigns
+        # session, user, role, site roles, the alarms badge, images, updates, campaigns
+        with django_assert_num_queries(8) as one:
             page = client.get("/firmware/").content.decode()
         assert f'<li id="campaign-row-{first.pk}"' in page
         assert 'value="50" aria-label="Progress of first"' in page

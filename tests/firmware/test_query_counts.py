@@ -58,12 +58,13 @@ def pages(campaign: Rollout) -> dict[str, str]:
 
 
 EXPECTED = {
-    # session, user, role groups, site roles (the navigation: core.context_processors), the images with
-    # their use, the updates with their device, image and campaign, the campaigns with their image and counts
-    "firmware": 7,
-    # session, user, role groups, site roles, the campaign with its image and counts, its devices with their
-    # updates
-    "campaign": 6,
+    # session, user, role groups, site roles (the navigation: core.context_processors), its alarms badge, the
+    # images with their use, the updates with their device, image and campaign, the campaigns with their
+    # image and counts
+    "firmware": 8,
+    # session, user, role groups, site roles, the alarms badge, the campaign with its image and counts, its
+    # devices with their updates
+    "campaign": 7,
     # session, user, role groups, the campaigns with their image and counts
     "campaign list": 4,
     # session, user, role groups, the campaign with its image and counts, its devices with their updates

@@ -156,3 +156,31 @@ async def test_a_socket_without_a_csrf_cookie_gets_an_empty_token(layer: str) ->
     await socket.disconnect()
     assert PLACEHOLDER not in pushed
     assert 'name="csrfmiddlewaretoken" value=""' in pushed
+
+
+def test_the_alarm_pushes_are_their_pages_own_markup_forms_included(fleet: dict[str, Any]) -> None:
+    import datetime as dt
+
+    from django.db import transaction
+
+    from telemetry.alarms import partials as alarm_partials
+    from telemetry.alarms.models import AlarmRule
+    from telemetry.alarms.services import alarm_raise
+
+    endpoint = fleet["endpoint"]
+    rule = AlarmRule.objects.create(name="too hot", kind="above", severity="critical", threshold=20)
+    with transaction.atomic():
+        alarm = alarm_raise(rule=rule, endpoint=endpoint, at=dt.datetime.now(dt.UTC), value=21.5, path="/3303/0/5700")
+    assert alarm is not None
+    listing = page(fleet, "/alarms/")
+    row = alarm_partials.render_row(alarm.pk)
+    assert row.count(PLACEHOLDER) == 1  # the acknowledge / clear form: each socket puts its user's token there
+    assert_same(row, listing, f"alarm-row-{alarm.pk}")
+    assert_same(alarm_partials.render_new_row(alarm.pk), listing, f"alarm-row-{alarm.pk}")
+    assert_same(alarm_partials.render_badge(), listing, "nav-alarms-badge")
+    assert_same(alarm_partials.render_detail(alarm.pk), page(fleet, f"/alarms/{alarm.pk}/"), f"alarm-detail-{alarm.pk}")
+    dashboard = page(fleet, "/")
+    assert_same(alarm_partials.render_panel(), dashboard, "alarm-panel")
+    assert_same(partials.render_endpoint_row(endpoint.pk), dashboard, f"endpoint-row-{endpoint.pk}")
+    device = page(fleet, f"/endpoints/{endpoint.name}/")
+    assert_same(alarm_partials.render_endpoint_alarms(endpoint.pk), device, "endpoint-alarms")

@@ -32,6 +32,8 @@ from core.services import token_create, user_set_site_role
 from core.sites.services import site_create, site_rule_create
 from firmware.services import campaign_create, firmware_update_start
 from realtime.routing import websocket_urlpatterns
+from telemetry.alarms.models import AlarmRule
+from telemetry.alarms.services import alarm_raise
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
@@ -192,6 +194,19 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     ("POST", "rollouts/<str:rollout_id>/<str:action>/"): (
         "/rollouts/{o.rollout.pk}/pause/",
+        (302, 403, 403, 302, 302, 302, 302),
+    ),
+    # Alarms: viewers read them, operators (of the device's site) acknowledge and clear them.
+    ("GET", "alarms/"): ("/alarms/", (302, 403, 200, 200, 200, 200, 302)),
+    ("POST", "alarms/"): ("/alarms/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "alarms/<int:pk>/"): ("/alarms/{o.alarm.pk}/", (302, 403, 200, 200, 200, 200, 302)),
+    ("POST", "alarms/<int:pk>/"): ("/alarms/{o.alarm.pk}/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "alarms/<int:pk>/<str:action>/"): (
+        "/alarms/{o.alarm.pk}/acknowledge/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("POST", "alarms/<int:pk>/<str:action>/"): (
+        "/alarms/{o.alarm.pk}/acknowledge/",
         (302, 403, 403, 302, 302, 302, 302),
     ),
     ("GET", "users/"): ("/users/", (302, 403, 403, 403, 200, 200, 302)),
@@ -880,6 +895,7 @@ WS_EXPECTED: dict[str, tuple[str, tuple[int | str, ...]]] = {
     "ws/operations/": ("/ws/operations/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/events/": ("/ws/events/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/rollouts/": ("/ws/rollouts/", (4401, 4403, "open", "open", "open", "open", 4401)),
+    "ws/alarms/": ("/ws/alarms/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "ws/endpoints/<str:endpoint>/": ("/ws/endpoints/{endpoint}/", (4401, 4403, "open", "open", "open", "open", 4401)),
     "": ("/ws/nothing-here/", (4404, 4404, 4404, 4404, 4404, 4404, 4404)),
 }
@@ -907,6 +923,7 @@ class Objects:
     rule: Any
     rollout: Any  # running, its one wave queued
     channel: Any  # a webhook channel of every site
+    alarm: Any  # active, on ``endpoint``
 
     def fill(self, template: str) -> str:
         return template.format(o=self)
@@ -943,7 +960,11 @@ def objects(db: None) -> Objects:
         selection=Selection(endpoints=[spare.name]),
         waves=[100],
     )
+    alarm_rule = AlarmRule.objects.create(name="matrix", kind="above", path="/3303/*/5700", threshold=20)
+    with transaction.atomic():
+        alarm = alarm_raise(rule=alarm_rule, endpoint=endpoint, at=resource.measured_at, value=21.5)
     return Objects(
+        alarm=alarm,
         endpoint=endpoint,
         spare=make_endpoint(name="urn:imei:350000000000003"),
         operation=operation,

@@ -147,6 +147,8 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("POST", "api/v1/rollouts/<rollout_id>/abort"),
             ("GET", "rollouts/<str:rollout_id>/"),
             ("POST", "rollouts/<str:rollout_id>/<str:action>/"),
+            ("GET", "alarms/<int:pk>/"),
+            ("POST", "alarms/<int:pk>/<str:action>/"),
         )
     },
     # ... and a rollout or bulk change naming home's devices names devices unknown to them.

@@ -256,9 +256,10 @@ class TestDeviceTable:
         for sort in ("-last_seen", "name", "-state", "firmware", "-battery"):
             # session, user, role groups, fleet counts, firmware updating count, the device count, the page of
             # devices (sorted by a subquery for firmware and battery; their sites joined), their labels, their
-            # firmware and battery, their sparklines, the newest events and their values (two), the sites and
-            # labels to filter by, the user's site roles
-            with django_assert_num_queries(16):
+            # firmware and battery, their sparklines, their worst open alarms, the newest events and their
+            # values (two), the sites and labels to filter by, the user's site roles, the alarms panel (open
+            # counts, the newest open) and the navigation's alarms badge
+            with django_assert_num_queries(20):
                 html = page(client, f"/?sort={sort}&page=37")
             assert summary("1,801", "1,850", "5,000") in html
             assert len(names_in_table(html)) == 50
@@ -399,7 +400,8 @@ class TestEventsPage:
             )
         client = logged_in(viewer)
         older = link(page(client, "/events/"), "next")
-        with django_assert_num_queries(7):  # session, user, role groups, site roles, the events, their values (two)
+        # session, user, role groups, site roles, the alarms badge, the events, their values (two)
+        with django_assert_num_queries(8):
             html = page(client, older)
         assert html.split('id="events"')[1].count('<li id="event-') == 10
 

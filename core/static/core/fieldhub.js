@@ -193,11 +193,14 @@ document.addEventListener("submit", function (e) {
   }, 1000);
 })();
 // A form (or filter) whose refusal is its answer: inside [data-swap-refusal], a 409 or 422 (the reason, rendered
-// by the server where the answer goes) is swapped in as a 200 would be, instead of being dropped as an error.
+// by the server where the answer goes) is swapped in as a 200 would be, instead of being dropped as an error;
+// the attribute may name more statuses whose answer is the reason too (data-swap-refusal="403 404").
 document.addEventListener("htmx:beforeSwap", function (e) {
   var status = e.detail.xhr.status;
   var elt = e.detail.requestConfig && e.detail.requestConfig.elt;
-  if ((status === 409 || status === 422) && elt && elt.closest && elt.closest("[data-swap-refusal]")) {
+  var form = elt && elt.closest && elt.closest("[data-swap-refusal]");
+  var also = form ? (form.getAttribute("data-swap-refusal") || "").split(/\s+/) : [];
+  if (form && (status === 409 || status === 422 || also.indexOf(String(status)) !== -1)) {
     e.detail.shouldSwap = true;
     e.detail.isError = false;
   }
