@@ -18,6 +18,7 @@ from core.auth import BridgeAuth, user_auth
 from core.errors import FieldhubError, unavailable_from
 from core.http import StrictJsonParser, describe_validation_error
 from core.lwm2m.nodes import NodeError
+from core.provisioning.api import provisioning_router
 from core.sites.api import sites_router
 from firmware.api import router as firmware_router
 from telemetry.api import bridge_router, operations_router, query_router
@@ -118,4 +119,5 @@ api.add_router("/", operations_router)
 api.add_router("/", firmware_router)
 api.add_router("/", sites_router)
 api.add_router("/", rollouts_router)
+api.add_router("/", provisioning_router)
 _register_error_handlers(api)

@@ -9,6 +9,7 @@ class TelemetryConfig(AppConfig):
         and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
         rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
         live updates of devices whose site or labels changed."""
+        from core.provisioning import services as provisioning
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
         from telemetry.lifecycle import services as lifecycle
@@ -17,6 +18,8 @@ class TelemetryConfig(AppConfig):
         hooks.add_periodic(partitions.partitions_maintain_periodically)
         hooks.add_periodic(lifecycle.endpoints_expire)
         hooks.add_periodic(rollouts.rollouts_advance)
+        # Credentials Leshan lost (its store wiped by an upgrade) pushed again, every PROVISIONING_SYNC_MINUTES.
+        hooks.add_periodic(provisioning.credentials_sync_periodic)
         hooks.add_operation_listener(rollouts.operations_changed)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")
