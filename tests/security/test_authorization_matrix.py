@@ -27,6 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint, ResourceType
+from core.provisioning.imports import fleet_import
 from core.roles import Role
 from core.services import token_create, user_set_site_role
 from core.sites.services import site_create, site_rule_create
@@ -193,6 +194,38 @@ EXPECTED: dict[tuple[str, str], Row] = {
         "/rollouts/{o.rollout.pk}/pause/",
         (302, 403, 403, 302, 302, 302, 302),
     ),
+    # Provisioning: operators see modes and push states, admins (global or of the device's site) manage
+    # credentials, import, export and sync.
+    ("GET", "provisioning/"): ("/provisioning/", (302, 403, 403, 200, 200, 200, 302)),
+    ("POST", "provisioning/"): ("/provisioning/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "provisioning/sync/"): ("/provisioning/sync/", (302, 405, 405, 405, 405, 405, 302)),
+    ("POST", "provisioning/sync/"): ("/provisioning/sync/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "provisioning/import/"): ("/provisioning/import/", (302, 405, 405, 405, 405, 405, 302)),
+    ("POST", "provisioning/import/"): ("/provisioning/import/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "provisioning/imports/<int:pk>/"): (
+        "/provisioning/imports/{o.batch.pk}/",
+        (302, 403, 403, 200, 200, 200, 302),
+    ),
+    ("POST", "provisioning/imports/<int:pk>/"): (
+        "/provisioning/imports/{o.batch.pk}/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("GET", "provisioning/imports/<int:pk>/export/"): (
+        "/provisioning/imports/{o.batch.pk}/export/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("POST", "provisioning/imports/<int:pk>/export/"): (
+        "/provisioning/imports/{o.batch.pk}/export/",
+        (302, 403, 403, 403, 200, 200, 302),
+    ),
+    ("GET", "provisioning/devices/<str:name>/"): (
+        "/provisioning/devices/{o.endpoint.name}/",
+        (302, 403, 403, 200, 200, 200, 302),
+    ),
+    ("POST", "provisioning/devices/<str:name>/"): (
+        "/provisioning/devices/{o.endpoint.name}/",
+        (302, 403, 403, 403, 200, 200, 302),
+    ),
     ("GET", "users/"): ("/users/", (302, 403, 403, 403, 200, 200, 302)),
     ("POST", "users/"): ("/users/", (302, 403, 403, 403, 201, 201, 302)),
     ("GET", "tokens/"): ("/tokens/", (302, 403, 200, 200, 200, 200, 302)),
@@ -330,6 +363,28 @@ EXPECTED: dict[tuple[str, str], Row] = {
         "/api/v1/rollouts/{o.rollout.pk}/abort",
         (401, 403, 403, 200, 200, 200, 401),
     ),
+    ("GET", "api/v1/endpoints/<endpoint>/credentials"): (
+        "/api/v1/endpoints/{o.endpoint.name}/credentials",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("PUT", "api/v1/endpoints/<endpoint>/credentials"): (
+        "/api/v1/endpoints/{o.endpoint.name}/credentials",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("DELETE", "api/v1/endpoints/<endpoint>/credentials"): (
+        "/api/v1/endpoints/{o.endpoint.name}/credentials",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("POST", "api/v1/provisioning/import"): ("/api/v1/provisioning/import", (401, 403, 403, 403, 201, 201, 401)),
+    ("GET", "api/v1/provisioning/imports/<batch_id>"): (
+        "/api/v1/provisioning/imports/{o.batch.pk}",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("POST", "api/v1/provisioning/imports/<batch_id>/export"): (
+        "/api/v1/provisioning/imports/{o.batch.pk}/export",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("POST", "api/v1/provisioning/sync"): ("/api/v1/provisioning/sync", (401, 403, 403, 403, 200, 200, 401)),
     # Sites: viewers read, admins manage; the site and labels of devices: operators.
     ("POST", "api/v1/endpoints/bulk"): ("/api/v1/endpoints/bulk", (401, 403, 403, 200, 200, 200, 401)),
     # The same path read: the device named "bulk" (there is none in this fleet).
@@ -890,6 +945,7 @@ class Objects:
     site: Any  # a site with no devices, one rule, and a viewer (``user``)
     rule: Any
     rollout: Any  # running, its one wave queued
+    batch: Any  # an import of one device with a generated PSK
 
     def fill(self, template: str) -> str:
         return template.format(o=self)
@@ -926,7 +982,11 @@ def objects(db: None) -> Objects:
         selection=Selection(endpoints=[spare.name]),
         waves=[100],
     )
+    batch = fleet_import(
+        actor=superuser, data=b"endpoint,mode,key\nurn:imei:350000000000004,psk,generate\n", filename="m.csv"
+    ).batch
     return Objects(
+        batch=batch,
         endpoint=endpoint,
         spare=make_endpoint(name="urn:imei:350000000000003"),
         operation=operation,
@@ -958,6 +1018,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "api/v1/sites/<site_id>/users/<username>": {"role": "operator"},
         "api/v1/rollouts": {"name": "r", "kind": "read", "path": "/3/0/0", "selection": {"endpoints": [o.spare.name]}},
         "api/v1/rollouts/preview": {"endpoints": [o.spare.name]},
+        "api/v1/endpoints/<endpoint>/credentials": {"mode": "x509"},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
@@ -1004,6 +1065,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "sites/<int:pk>/": {"name": "matrix site", "description": "changed"},
         "sites/<int:pk>/rules/": {"kind": "prefix", "text": "urn:imei:97"},
         "tokens/": {"name": "mine"},
+        "provisioning/devices/<str:name>/": {"mode": "x509"},
         "accounts/login/": {"username": "nobody", "password": "wrong"},
         "admin/login/": {"username": "nobody", "password": "wrong"},
     }
@@ -1011,6 +1073,8 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         return {}
     if route in json_bodies:
         return {"data": json.dumps(json_bodies[route]), "content_type": "application/json"}
+    if route in ("provisioning/import/", "api/v1/provisioning/import"):
+        return {"data": {"file": SimpleUploadedFile("fleet.csv", b"endpoint,mode\nurn:imei:350000000000099,x509\n")}}
     if route in ("firmware/", "api/v1/firmware"):
         return {"data": {"version": "9.9.9", "file": SimpleUploadedFile("app.bin", b"\x00firmware")}}
     return {"data": forms.get(route, {})}
