@@ -18,10 +18,10 @@ from core.auth import BridgeAuth, user_auth
 from core.errors import FieldhubError, unavailable_from
 from core.http import StrictJsonParser, describe_validation_error
 from core.lwm2m.nodes import NodeError
-from core.provisioning.api import provisioning_router
 from core.sites.api import sites_router
 from firmware.api import router as firmware_router
 from telemetry.api import bridge_router, operations_router, query_router
+from telemetry.provisioning.api import provisioning_router
 from telemetry.rollouts.api import rollouts_router
 
 logger = logging.getLogger(__name__)

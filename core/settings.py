@@ -190,7 +190,7 @@ LESHAN_TIMEOUT = env_int("LESHAN_TIMEOUT", 5, minimum=1)
 # Paths observed when a device registers (the Leshan event follower queues the observations).
 LESHAN_OBSERVE = env_list("LESHAN_OBSERVE")
 
-# --- provisioning: device credentials (core/provisioning) ---------------------------------------------
+# --- provisioning: device credentials (core/provisioning, telemetry/provisioning) -------------------------
 
 # The secret the PSK keys are sealed with (AES-256-GCM under a key derived from it by HKDF-SHA256). Keep it
 # apart from the database and its backups; changing it makes the stored keys unreadable. DEBUG falls back to

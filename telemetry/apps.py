@@ -9,10 +9,10 @@ class TelemetryConfig(AppConfig):
         and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
         rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
         live updates of devices whose site or labels changed."""
-        from core.provisioning import services as provisioning
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
         from telemetry.lifecycle import services as lifecycle
+        from telemetry.provisioning import services as provisioning
         from telemetry.rollouts import services as rollouts
 
         hooks.add_periodic(partitions.partitions_maintain_periodically)

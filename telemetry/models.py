@@ -134,7 +134,7 @@ class EndpointOperation(models.Model):
         READ = "READ", "read"
         OBSERVE = "OBSERVE", "observe"
         OBSERVE_CANCEL = "OBSERVE_CANCEL", "cancel observation"
-        # Not to the device: to Leshan's security store (core.provisioning), whether the device is awake or not.
+        # Not to the device: to Leshan's security store (telemetry.provisioning), whether the device is awake or not.
         SECURITY_PUT = "SECURITY_PUT", "push credentials"
         SECURITY_DELETE = "SECURITY_DELETE", "remove credentials"
 

@@ -81,7 +81,7 @@ def security_push_enqueue(*, endpoint: Endpoint, kind: str, author: Principal) -
     """Queue the push of a device's credentials into Leshan's security store (``SECURITY_PUT``: what
     Fieldhub holds for it at the moment it is sent) or their removal (``SECURITY_DELETE``). Not for the
     device: it goes whether the device is awake or not, and before the device's own operations. A queued
-    push of the same device not yet sent is superseded (cancelled). The caller (core.provisioning) checked
+    push of the same device not yet sent is superseded (cancelled). The caller (telemetry.provisioning) checked
     the actor's role; call inside its transaction."""
     assert kind in PROVISIONING_KINDS
     now = timezone.now()
@@ -136,7 +136,7 @@ def operation_request(
     *, kind: str, path: str, value: Any = None, values: dict[str, Any] | None = None, arguments: str = ""
 ) -> Request:
     """Check a request (``requests.operation_payload``) before anything is queued: a 422 naming the bad field.
-    The provisioning kinds are queued by ``security_push_enqueue`` only (core.provisioning)."""
+    The provisioning kinds are queued by ``security_push_enqueue`` only (telemetry.provisioning)."""
     if kind not in QUEUEABLE_KINDS:
         raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in QUEUEABLE_KINDS)}", path="kind")
     try:

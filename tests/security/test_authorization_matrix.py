@@ -27,7 +27,6 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from core.lwm2m.nodes import Path, Reading
 from core.lwm2m.types import DataType
 from core.models import Endpoint, ResourceType
-from core.provisioning.imports import fleet_import
 from core.roles import Role
 from core.services import token_create, user_set_site_role
 from core.sites.services import site_create, site_rule_create
@@ -36,6 +35,7 @@ from realtime.routing import websocket_urlpatterns
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
+from telemetry.provisioning.imports import fleet_import
 from telemetry.rollouts.selectors import Selection
 from telemetry.rollouts.services import rollout_create
 from tests.factories import make_endpoint, make_firmware, make_user

@@ -18,11 +18,11 @@ from django.test import Client
 
 from core.errors import Conflict, FieldhubError
 from core.models import Credential, Endpoint, ImportBatch, Label, Site, SiteRole
-from core.provisioning import imports, selectors, services
 from core.roles import Role
 from core.simulator.double.server import LeshanDouble
 from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation
+from telemetry.provisioning import imports, selectors, services
 from tests.factories import make_endpoint, make_user
 
 KEY = "00112233445566778899aabbccddeeff"

@@ -22,12 +22,13 @@ from django.utils import timezone
 
 from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.models import Credential, Endpoint, Site, SiteRole
-from core.provisioning import crypto, push, services
+from core.provisioning import crypto, push
 from core.roles import Role
 from core.simulator.double.server import LeshanDouble
 from telemetry.downlink import queue
 from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation
+from telemetry.provisioning import services
 from tests.factories import make_endpoint, make_user
 from tests.servers import free_port
 

@@ -2,8 +2,8 @@
 store, ``telemetry.downlink.queue.security_push_enqueue``), and the sync with that store.
 
 Admins (global, or of the device's site) manage credentials. A key is returned once, by the call that set
-it, and never logged. Provisioning leans on the downlink queue (telemetry) for its durable pushes: the one
-place core reaches into telemetry besides the composition of the APIs and the servers.
+it, and never logged. The tables, the sealing and the checks of what a client gives are core's
+(``core.provisioning``); the pushes are operations of the downlink queue (``telemetry.downlink``).
 """
 
 from __future__ import annotations

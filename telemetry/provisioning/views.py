@@ -19,10 +19,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.errors import FieldhubError, PermissionDenied
 from core.http import PageRequest
 from core.permissions import require_scope, scope_of
-from core.provisioning import imports, selectors, services
 from core.provisioning.credentials import MODES
-from core.provisioning.imports import ImportRefused
 from core.roles import Role
+from telemetry.provisioning import imports, selectors, services
+from telemetry.provisioning.imports import ImportRefused
 
 
 def _overview(request: PageRequest, status: int = 200, **answer: Any) -> TemplateResponse:
@@ -40,7 +40,7 @@ def _overview(request: PageRequest, status: int = 200, **answer: Any) -> Templat
         "columns": ", ".join(imports.COLUMNS),
         **answer,
     }
-    return TemplateResponse(request, "core/provisioning/overview.html", context, status=status)
+    return TemplateResponse(request, "telemetry/provisioning/overview.html", context, status=status)
 
 
 @login_required
@@ -98,7 +98,7 @@ def batch(request: PageRequest, pk: int) -> HttpResponse:
         "credentials": selectors.credentials_list(user=request.user, batch=found, limit=100),
         "can_manage": bool(scope_of(request.user, Role.ADMIN)),
     }
-    template = "core/provisioning/batch.html#progress" if request.htmx else "core/provisioning/batch.html"
+    template = "telemetry/provisioning/batch.html#progress" if request.htmx else "telemetry/provisioning/batch.html"
     return TemplateResponse(request, template, context)
 
 
@@ -153,7 +153,7 @@ def device(request: PageRequest, name: str) -> HttpResponse:
         "form": {"mode": "psk", "identity": "", "key": "generate", "public_key": "", "certificate": ""},
         **answer,
     }
-    template = "core/provisioning/device.html"
+    template = "telemetry/provisioning/device.html"
     if request.htmx and request.method == "GET":
         template += "#section"
     response = TemplateResponse(request, template, context, status=status)

@@ -13,11 +13,11 @@ from django.test import Client
 
 from core.models import Site, SiteRole, SyncReport
 from core.permissions import SYSTEM
-from core.provisioning import services
 from core.roles import Role
 from core.simulator.double.server import LeshanDouble
 from telemetry import hooks
 from telemetry.downlink.dispatcher import Dispatcher
+from telemetry.provisioning import services
 from tests.factories import make_endpoint, make_user
 from tests.servers import free_port
 

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from core.provisioning import views
+from telemetry.provisioning import views
 
 urlpatterns: list[URLPattern] = [
     path("provisioning/", views.overview, name="provisioning"),

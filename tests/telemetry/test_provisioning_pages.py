@@ -12,9 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from core.models import Credential, Endpoint, ImportBatch
-from core.provisioning import services
 from core.simulator.double.server import LeshanDouble
 from telemetry.downlink.dispatcher import Dispatcher
+from telemetry.provisioning import services
 from tests.factories import make_endpoint
 from tests.servers import free_port
 

@@ -11,9 +11,10 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from core.http import ApiRequest
-from core.provisioning import imports, selectors, services
 from core.provisioning.models import ImportBatch, SyncReport
-from core.provisioning.schemas import (
+from core.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, RowId
+from telemetry.provisioning import imports, selectors, services
+from telemetry.provisioning.schemas import (
     CredentialIn,
     CredentialOut,
     CredentialSetOut,
@@ -21,7 +22,6 @@ from core.provisioning.schemas import (
     ImportRefusedOut,
     SyncOut,
 )
-from core.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, RowId
 
 provisioning_router = Router(tags=["Provisioning"])
 

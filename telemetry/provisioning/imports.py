@@ -30,10 +30,10 @@ from core.permissions import Principal, author_of, require_on, require_scope, sc
 from core.provisioning import crypto, push
 from core.provisioning.credentials import Spec, credential_spec
 from core.provisioning.models import Credential, ImportBatch
-from core.provisioning.services import credential_fields
 from core.roles import Role
 from core.sites.services import endpoints_labels_set, label_name_check
 from telemetry.downlink import queue
+from telemetry.provisioning.services import credential_fields
 
 logger = logging.getLogger(__name__)
 
