@@ -58,7 +58,7 @@ class ImportErrorOut(Schema):
 class ImportRefusedOut(Schema):
     detail: str
     path: str | None = None
-    errors: list[ImportErrorOut]
+    errors: list[ImportErrorOut] = Field(default_factory=list, description="each refused row's problems, by line")
 
 
 class ProgressOut(Schema):
