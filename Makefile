@@ -22,8 +22,12 @@ install: $(STAMP)
 var/secret_key:
 	@umask 077 && mkdir -p var && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@.new && mv $@.new $@
 
-run: install var/secret_key
-	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"; \
+# Likewise the key device credentials are sealed with (CREDENTIALS_KEY): keep it with the database's backups' keys.
+var/credentials_key:
+	@umask 077 && mkdir -p var && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(48))" > $@.new && mv $@.new $@
+
+run: install var/secret_key var/credentials_key
+	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" CREDENTIALS_KEY="$${CREDENTIALS_KEY:-$$(cat var/credentials_key)}"; \
 	$(PY) manage.py bootstrap && \
 	echo "Fieldhub on http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, user 'admin')" && \
 	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
@@ -39,8 +43,8 @@ DEMO_LIFETIME ?= 30
 DEMO_AWAKE ?= 3
 DEMO_OFFLINE ?= 0.01
 DEMO_LESHAN_PORT ?= 8080
-demo: install var/secret_key
-	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" FIELDHUB_VAR_DIR="$${FIELDHUB_VAR_DIR:-var/demo}" \
+demo: install var/secret_key var/credentials_key
+	@export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" CREDENTIALS_KEY="$${CREDENTIALS_KEY:-$$(cat var/credentials_key)}" FIELDHUB_VAR_DIR="$${FIELDHUB_VAR_DIR:-var/demo}" \
 	  LESHAN_URL="http://127.0.0.1:$(DEMO_LESHAN_PORT)" FIRMWARE_BASE_URL="http://127.0.0.1:$(PORT)" \
 	  QUEUE_MODE_AWAKE_SECONDS="$${QUEUE_MODE_AWAKE_SECONDS:-$(DEMO_AWAKE)}" \
 	  DISPATCH_SWEEP_SECONDS="$${DISPATCH_SWEEP_SECONDS:-1}"; \

@@ -22,6 +22,7 @@ from core.sites.api import sites_router
 from firmware.api import router as firmware_router
 from telemetry.api import bridge_router, operations_router, query_router
 from telemetry.notifications.api import notifications_router
+from telemetry.provisioning.api import provisioning_router
 from telemetry.rollouts.api import rollouts_router
 
 logger = logging.getLogger(__name__)
@@ -120,4 +121,5 @@ api.add_router("/", firmware_router)
 api.add_router("/", sites_router)
 api.add_router("/", rollouts_router)
 api.add_router("/", notifications_router)
+api.add_router("/", provisioning_router)
 _register_error_handlers(api)

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.core import checks
 from django.db.backends.signals import connection_created
 
 
@@ -20,6 +21,9 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         connection_created.connect(_sqlite_real_variable_limit, dispatch_uid="fieldhub-sqlite-variable-limit")
+        from core.provisioning.checks import credentials_key_check
+
+        checks.register(credentials_key_check)
 
 
 class AdminConfig(admin_apps.AdminConfig):

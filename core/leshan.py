@@ -15,6 +15,10 @@ Every answer is classified into one ``Outcome``, following the contract's §1.3/
 | connection refused (the request never left) | LESHAN_DOWN | stays queued, no attempt counted, tried again later |
 | connection reset, no answer | UNREACHABLE | attempt counted, retried with backoff |
 
+The security store (§7, ``/api/security/*``) has answers of its own (``classify_security``): 200 is
+CONFIRMED (a DELETE of an entry that was not there too: ``{"message":"not_found"}``), a 400 is REJECTED (a
+PSK identity another endpoint uses: ``identity_in_use``), a 5xx SERVER_ERROR, and no connection LESHAN_DOWN.
+
 Requests are never retried by the HTTP client itself (``force_close``: aiohttp would otherwise resend an
 idempotent request whose kept-alive connection turned out closed, and a write could reach a device twice).
 """
@@ -24,7 +28,8 @@ from __future__ import annotations
 import enum
 import json
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -114,6 +119,40 @@ def classify(status: int, body: str, content_type: str = "") -> Response:
     return Response(Outcome.SERVER_ERROR, status, detail=text or f"HTTP {status}")
 
 
+_IDENTITY_IN_USE = re.compile(r"PSK Identity (.*) is already used", re.DOTALL)
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def classify_security(status: int, body: str, content_type: str = "") -> Response:
+    """The outcome of one answer of Leshan's security store (§7)."""
+    if status == 200:
+        if not body.strip():
+            return Response(Outcome.CONFIRMED, status)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return Response(Outcome.SERVER_ERROR, status, detail=f"unreadable answer: {body[:200]}")
+        if isinstance(data, dict) and data.get("message") == "not_found":
+            return Response(Outcome.CONFIRMED, status, content=data, detail="Leshan had no entry for it")
+        return Response(Outcome.CONFIRMED, status, content=data)
+    text = body.strip()
+    if content_type.startswith("text/html") or text.startswith("<html"):
+        title = _TITLE.search(text)  # a container's error page: its title says enough
+        text = title[1].strip() if title else ""
+    text = text[:500]
+    if 400 <= status < 500:
+        return Response(Outcome.REJECTED, status, detail=text or f"HTTP {status}")
+    return Response(Outcome.SERVER_ERROR, status, detail=text or f"HTTP {status}")
+
+
+def identity_in_use(response: Response) -> str | None:
+    """The PSK identity Leshan refused because another endpoint uses it, if that was the refusal."""
+    if response.outcome != Outcome.REJECTED or response.status != 400:
+        return None
+    match = _IDENTITY_IN_USE.fullmatch(response.detail)
+    return match[1] if match else None
+
+
 def _path(path: str) -> str:
     return "/".join(quote(part, safe="") for part in path.strip("/").split("/"))
 
@@ -143,12 +182,14 @@ class LeshanClient:
             url += "/" + _path(path)
         return url + suffix
 
-    async def _call(self, method: str, url: str, **kwargs: Any) -> Response:
+    async def _call(
+        self, method: str, url: str, *, classifier: Callable[[int, str, str], Response] = classify, **kwargs: Any
+    ) -> Response:
         assert self._session is not None, "use LeshanClient as an async context manager"
         try:
             async with self._session.request(method, url, **kwargs) as answer:
                 body = await answer.text()
-                return classify(answer.status, body, answer.headers.get("Content-Type", ""))
+                return classifier(answer.status, body, answer.headers.get("Content-Type", ""))
         except aiohttp.ClientConnectorError as exc:  # no connection: the request certainly did not leave
             return Response(Outcome.LESHAN_DOWN, detail=f"Leshan unreachable: {exc!r}"[:500])
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -188,6 +229,35 @@ class LeshanClient:
         if not isinstance(data, list):
             raise ValueError("GET /api/clients did not answer a list")
         return data
+
+    # -- the security store (§7)
+
+    async def security_clients(self) -> Response:
+        """Every entry of the security store (``GET /api/security/clients``): CONFIRMED with ``content``
+        the list of SecurityInfo, or what went wrong."""
+        response = await self._call("GET", f"{self.base_url}/api/security/clients", classifier=classify_security)
+        if response.outcome == Outcome.CONFIRMED and not isinstance(response.content, list):
+            return Response(Outcome.SERVER_ERROR, response.status, detail="GET /api/security/clients: not a list")
+        return response
+
+    async def security_put(self, info: dict[str, Any]) -> Response:
+        """Add or replace the entry of ``info["endpoint"]`` (``PUT /api/security/clients``)."""
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        url = f"{self.base_url}/api/security/clients"
+        return await self._call("PUT", url, classifier=classify_security, data=json.dumps(info), headers=headers)
+
+    async def security_delete(self, endpoint: str) -> Response:
+        """Remove the entry of ``endpoint``; CONFIRMED also when there was none (``detail`` says so)."""
+        url = f"{self.base_url}/api/security/clients/{quote(endpoint, safe='')}"
+        return await self._call("DELETE", url, classifier=classify_security)
+
+    async def security_server(self) -> Response:
+        """The server's own identity (``GET /api/security/server``): ``content`` ``{"pubkey": ...}`` or
+        ``{"certificate": {"pubkey": ..., "b64Der": ...}}``."""
+        response = await self._call("GET", f"{self.base_url}/api/security/server", classifier=classify_security)
+        if response.outcome == Outcome.CONFIRMED and not isinstance(response.content, dict):
+            return Response(Outcome.SERVER_ERROR, response.status, detail="GET /api/security/server: not an object")
+        return response
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,23 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.failures} failure(s)"
+
+
+# Provisioning's tables live in core/provisioning/models.py (the package owns them); importing them here
+# makes them core's models.
+from core.provisioning.models import Credential, ImportBatch, SyncReport  # noqa: E402
+
+__all__ = [
+    "ApiToken",
+    "Credential",
+    "Endpoint",
+    "EndpointLabel",
+    "ImportBatch",
+    "Label",
+    "LoginThrottle",
+    "ResourceType",
+    "Site",
+    "SiteRole",
+    "SiteRule",
+    "SyncReport",
+]

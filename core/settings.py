@@ -25,6 +25,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # The development key that DEBUG mode falls back to; a production server refuses it.
 DEVELOPMENT_SECRET_KEY = "fieldhub-insecure-development-key"
+DEVELOPMENT_CREDENTIALS_KEY = "fieldhub-insecure-development-credentials-key"
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -188,6 +189,22 @@ if urlparse(LESHAN_URL).scheme not in {"http", "https"}:
 LESHAN_TIMEOUT = env_int("LESHAN_TIMEOUT", 5, minimum=1)
 # Paths observed when a device registers (the Leshan event follower queues the observations).
 LESHAN_OBSERVE = env_list("LESHAN_OBSERVE")
+
+# --- provisioning: device credentials (core/provisioning, telemetry/provisioning) -------------------------
+
+# The secret the PSK keys are sealed with (AES-256-GCM under a key derived from it by HKDF-SHA256). Keep it
+# apart from the database and its backups; changing it makes the stored keys unreadable. DEBUG falls back to
+# a development key; a production server refuses a short or development one, and refuses to start without
+# one once credentials are stored (the system check core.provisioning.checks, run by serve, dispatch and
+# migrate: one indexed EXISTS query).
+CREDENTIALS_KEY = env_str("CREDENTIALS_KEY") or (DEVELOPMENT_CREDENTIALS_KEY if DEBUG else "")
+if not DEBUG and CREDENTIALS_KEY and (CREDENTIALS_KEY == DEVELOPMENT_CREDENTIALS_KEY or len(CREDENTIALS_KEY) < 32):
+    raise ImproperlyConfigured(
+        "CREDENTIALS_KEY is a development or short key (under 32 characters); production needs a long random "
+        "one, e.g. CREDENTIALS_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+    )
+# How often a worker's sweep compares the credentials with Leshan's security store and re-pushes what it lost.
+PROVISIONING_SYNC_MINUTES = env_int("PROVISIONING_SYNC_MINUTES", 15, minimum=1)
 
 # --- downlink: operations queued for devices -------------------------------------------------------------
 

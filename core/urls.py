@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("telemetry.urls")),
     path("", include("firmware.urls")),
     path("", include("core.sites.urls")),
+    path("", include("telemetry.provisioning.urls")),
     path("users/", views.users, name="users"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),

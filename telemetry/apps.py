@@ -16,11 +16,14 @@ class TelemetryConfig(AppConfig):
         from telemetry.alarms.signals import alarm_changed
         from telemetry.lifecycle import services as lifecycle
         from telemetry.notifications import services as notifications
+        from telemetry.provisioning import services as provisioning
         from telemetry.rollouts import services as rollouts
 
         hooks.add_periodic(partitions.partitions_maintain_periodically)
         hooks.add_periodic(lifecycle.endpoints_expire)
         hooks.add_periodic(rollouts.rollouts_advance)
+        # Credentials Leshan lost (its store wiped by an upgrade) pushed again, every PROVISIONING_SYNC_MINUTES.
+        hooks.add_periodic(provisioning.credentials_sync_periodic)
         hooks.add_operation_listener(rollouts.operations_changed)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")

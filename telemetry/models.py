@@ -134,6 +134,9 @@ class EndpointOperation(models.Model):
         READ = "READ", "read"
         OBSERVE = "OBSERVE", "observe"
         OBSERVE_CANCEL = "OBSERVE_CANCEL", "cancel observation"
+        # Not to the device: to Leshan's security store (telemetry.provisioning), whether the device is awake or not.
+        SECURITY_PUT = "SECURITY_PUT", "push credentials"
+        SECURITY_DELETE = "SECURITY_DELETE", "remove credentials"
 
     class Status(models.TextChoices):
         QUEUED = "QUEUED", "queued"
@@ -143,6 +146,8 @@ class EndpointOperation(models.Model):
         CANCELLED = "CANCELLED", "cancelled"
 
     OPEN_STATUSES = (Status.QUEUED, Status.SENDING)
+    # The kinds Leshan answers for itself (its security store): sent even to a device that is offline.
+    PROVISIONING_KINDS = (Kind.SECURITY_PUT, Kind.SECURITY_DELETE)
 
     id = models.BigAutoField(primary_key=True)
     endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="operations")

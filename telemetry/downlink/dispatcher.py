@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 
@@ -26,7 +27,9 @@ import psycopg2
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from core.leshan import LeshanClient, Outcome, Response
+from core.errors import FieldhubError
+from core.leshan import LeshanClient, Outcome, Response, identity_in_use
+from core.provisioning import push as provisioning
 from core.workers import DatabaseThreads
 from telemetry import hooks
 from telemetry.downlink import queue, wakeup
@@ -184,7 +187,40 @@ class Dispatcher:
             return await leshan.observe(ep, path)
         if kind == "OBSERVE_CANCEL":
             return await leshan.observe_cancel(ep, path)
+        if kind in ("SECURITY_PUT", "SECURITY_DELETE"):
+            return await self._security(claim)
         return Response(Outcome.REJECTED, detail=f"unknown operation kind {kind}")
+
+    async def _security(self, claim: queue.Claim) -> Response:
+        """Leshan's security store: PUT what Fieldhub holds for the device now (read and unsealed here, never
+        kept in the queue), or DELETE its entry. A PSK identity another endpoint holds is a failure naming it."""
+        leshan = self._leshan
+        assert leshan is not None
+        if claim.kind == "SECURITY_DELETE":
+            return await leshan.security_delete(claim.endpoint_name)
+        try:
+            info = await self._db.run(provisioning.security_info_of, endpoint_id=claim.endpoint_id)
+        except FieldhubError as exc:  # no CREDENTIALS_KEY, or a key that does not open
+            return Response(Outcome.REJECTED, detail=exc.detail)
+        if info is None:
+            return Response(Outcome.CONFIRMED, detail="nothing to push: the device has no credentials now")
+        response = await leshan.security_put(info)
+        identity = identity_in_use(response)
+        if identity is not None:
+            holder = await self._identity_holder(identity)
+            who = f"device {holder!r}" if holder else "another device"
+            detail = f"PSK identity {identity!r} is already used in Leshan by {who}"
+            return dataclasses.replace(response, detail=detail)
+        return response
+
+    async def _identity_holder(self, identity: str) -> str | None:
+        assert self._leshan is not None
+        listing = await self._leshan.security_clients()
+        for entry in listing.content or []:
+            details = (entry.get("tls") or {}).get("details") or {}
+            if details.get("identity") == identity:
+                return str(entry.get("endpoint"))
+        return None
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """PostgreSQL LISTEN on a connection of its own; every notification wakes the devices it names."""

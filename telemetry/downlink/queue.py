@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Window
+from django.db.models import BooleanField, Case, Exists, ExpressionWrapper, F, OuterRef, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 Kind = EndpointOperation.Kind
 Status = EndpointOperation.Status
 FINISHED = (Status.CONFIRMED, Status.FAILED, Status.CANCELLED)
+PROVISIONING_KINDS = EndpointOperation.PROVISIONING_KINDS
+# What operators queue (for one device, or a rollout): every kind but the provisioning ones.
+QUEUEABLE_KINDS = [kind for kind in Kind.values if kind not in PROVISIONING_KINDS]
+SECURITY_PATH = "/api/security/clients"
 
 
 def operation_enqueue(
@@ -73,6 +77,52 @@ def operation_enqueue(
     return operation
 
 
+def security_push_enqueue(*, endpoint: Endpoint, kind: str, author: Principal) -> EndpointOperation:
+    """Queue the push of a device's credentials into Leshan's security store (``SECURITY_PUT``: what
+    Fieldhub holds for it at the moment it is sent) or their removal (``SECURITY_DELETE``). Not for the
+    device: it goes whether the device is awake or not, and before the device's own operations. A queued
+    push of the same device not yet sent is superseded (cancelled). The caller (telemetry.provisioning) checked
+    the actor's role; call inside its transaction."""
+    assert kind in PROVISIONING_KINDS
+    now = timezone.now()
+    superseded = list(
+        EndpointOperation.objects.filter(endpoint=endpoint, kind__in=PROVISIONING_KINDS, status=Status.QUEUED)
+    )
+    for old in superseded:
+        old.status, old.completed_at, old.last_error = Status.CANCELLED, now, "superseded by a later push"
+        old.save(update_fields=["status", "completed_at", "last_error", "updated_at"])
+        announce.operation_changed(old)
+    operation = EndpointOperation.objects.create(
+        endpoint=endpoint, kind=kind, path=SECURITY_PATH, created_by=author_of(author)
+    )
+    wakeup.wake(endpoint.pk)
+    announce.operation_changed(operation, created=True)
+    hooks.operations_changed([old.pk for old in superseded], finished=True)
+    return operation
+
+
+def security_push_enqueue_many(*, endpoints: Sequence[Target], author: Principal) -> int:
+    """Queue a ``SECURITY_PUT`` for many devices at once (an import, a sync), superseding their queued pushes;
+    one wake-up hint for all. Returns how many were queued. Call inside the caller's transaction."""
+    if not endpoints:
+        return 0
+    endpoint_ids = [endpoint.pk for endpoint in endpoints]
+    site_of = {endpoint.pk: endpoint.site_id for endpoint in endpoints}
+    now = timezone.now()
+    EndpointOperation.objects.filter(
+        endpoint_id__in=endpoint_ids, kind__in=PROVISIONING_KINDS, status=Status.QUEUED
+    ).update(status=Status.CANCELLED, completed_at=now, last_error="superseded by a later push", updated_at=now)
+    created_by = author_of(author)
+    rows = [
+        EndpointOperation(endpoint_id=pk, kind=Kind.SECURITY_PUT, path=SECURITY_PATH, created_by=created_by)
+        for pk in endpoint_ids
+    ]
+    made = EndpointOperation.objects.bulk_create(rows, batch_size=BULK_BATCH)
+    wakeup.wake_many(endpoint_ids)
+    announce.operations_queued([Queued(op.pk, op.endpoint_id, site_of[op.endpoint_id]) for op in made])
+    return len(made)
+
+
 @dataclass(frozen=True)
 class Request:
     """An operation's request, checked against the registry: what every operation made from it sends."""
@@ -85,9 +135,10 @@ class Request:
 def operation_request(
     *, kind: str, path: str, value: Any = None, values: dict[str, Any] | None = None, arguments: str = ""
 ) -> Request:
-    """Check a request (``requests.operation_payload``) before anything is queued: a 422 naming the bad field."""
-    if kind not in Kind.values:
-        raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in Kind.values)}", path="kind")
+    """Check a request (``requests.operation_payload``) before anything is queued: a 422 naming the bad field.
+    The provisioning kinds are queued by ``security_push_enqueue`` only (telemetry.provisioning)."""
+    if kind not in QUEUEABLE_KINDS:
+        raise FieldhubError(f"kind must be one of {', '.join(k.lower() for k in QUEUEABLE_KINDS)}", path="kind")
     try:
         parsed = Path.parse(path)
     except NodeError as exc:
@@ -253,14 +304,17 @@ def operations_claim(*, endpoint_ids: Sequence[int] | None, limit: int) -> list[
     candidates = Endpoint.objects.filter(Exists(queued_due)).exclude(Exists(sending))
     if endpoint_ids is not None:
         candidates = candidates.filter(pk__in=list(endpoint_ids))
-    else:
-        candidates = candidates.filter(online=True, sleeping=False)
+    else:  # and devices asleep or offline with credentials to push: those go to Leshan, not to the device
+        candidates = candidates.filter(
+            Q(online=True, sleeping=False) | Exists(queued_due.filter(kind__in=PROVISIONING_KINDS))
+        )
     with transaction.atomic():
         locked = {
-            pk: (name, site_id)
-            for pk, name, site_id in candidates.order_by("pk")
+            pk: (name, site_id, reachable)
+            for pk, name, site_id, reachable in candidates.order_by("pk")
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", "name", "site_id")[:limit]
+            .annotate(reachable=ExpressionWrapper(Q(online=True, sleeping=False), output_field=BooleanField()))
+            .values_list("pk", "name", "site_id", "reachable")[:limit]
         }
         if not locked:
             return []
@@ -269,11 +323,15 @@ def operations_claim(*, endpoint_ids: Sequence[int] | None, limit: int) -> list[
                 "endpoint_id", flat=True
             )
         )
-        first = (
-            EndpointOperation.objects.filter(endpoint_id__in=locked, status=Status.QUEUED)
-            .annotate(place=Window(RowNumber(), partition_by=F("endpoint_id"), order_by=F("id").asc()))
-            .filter(place=1)
-        )
+        queued = EndpointOperation.objects.filter(endpoint_id__in=locked, status=Status.QUEUED)
+        if endpoint_ids is None:  # a sweep: a device's own operations only when it is reachable
+            reachable = [pk for pk, (_, _, awake) in locked.items() if awake]
+            queued = queued.filter(Q(kind__in=PROVISIONING_KINDS) | Q(endpoint_id__in=reachable))
+        # Credentials first: the device may not be able to talk to Leshan before they are there.
+        provisioning_first = Case(When(kind__in=PROVISIONING_KINDS, then=Value(0)), default=Value(1))
+        first = queued.annotate(
+            place=Window(RowNumber(), partition_by=F("endpoint_id"), order_by=[provisioning_first, F("id").asc()])
+        ).filter(place=1)
         due = [
             op
             for op in first

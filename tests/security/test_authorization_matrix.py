@@ -38,6 +38,7 @@ from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
 from telemetry.notifications.models import NotificationChannel
+from telemetry.provisioning.imports import fleet_import
 from telemetry.rollouts.selectors import Selection
 from telemetry.rollouts.services import rollout_create
 from tests.factories import make_endpoint, make_firmware, make_user
@@ -208,6 +209,38 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "alarms/<int:pk>/<str:action>/"): (
         "/alarms/{o.alarm.pk}/acknowledge/",
         (302, 403, 403, 302, 302, 302, 302),
+    ),
+    # Provisioning: operators see modes and push states, admins (global or of the device's site) manage
+    # credentials, import, export and sync.
+    ("GET", "provisioning/"): ("/provisioning/", (302, 403, 403, 200, 200, 200, 302)),
+    ("POST", "provisioning/"): ("/provisioning/", (302, 405, 405, 405, 405, 405, 302)),
+    ("GET", "provisioning/sync/"): ("/provisioning/sync/", (302, 405, 405, 405, 405, 405, 302)),
+    ("POST", "provisioning/sync/"): ("/provisioning/sync/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "provisioning/import/"): ("/provisioning/import/", (302, 405, 405, 405, 405, 405, 302)),
+    ("POST", "provisioning/import/"): ("/provisioning/import/", (302, 403, 403, 403, 302, 302, 302)),
+    ("GET", "provisioning/imports/<int:pk>/"): (
+        "/provisioning/imports/{o.batch.pk}/",
+        (302, 403, 403, 200, 200, 200, 302),
+    ),
+    ("POST", "provisioning/imports/<int:pk>/"): (
+        "/provisioning/imports/{o.batch.pk}/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("GET", "provisioning/imports/<int:pk>/export/"): (
+        "/provisioning/imports/{o.batch.pk}/export/",
+        (302, 405, 405, 405, 405, 405, 302),
+    ),
+    ("POST", "provisioning/imports/<int:pk>/export/"): (
+        "/provisioning/imports/{o.batch.pk}/export/",
+        (302, 403, 403, 403, 200, 200, 302),
+    ),
+    ("GET", "provisioning/devices/<str:name>/"): (
+        "/provisioning/devices/{o.endpoint.name}/",
+        (302, 403, 403, 200, 200, 200, 302),
+    ),
+    ("POST", "provisioning/devices/<str:name>/"): (
+        "/provisioning/devices/{o.endpoint.name}/",
+        (302, 403, 403, 403, 200, 200, 302),
     ),
     ("GET", "users/"): ("/users/", (302, 403, 403, 403, 200, 200, 302)),
     ("POST", "users/"): ("/users/", (302, 403, 403, 403, 201, 201, 302)),
@@ -397,6 +430,28 @@ EXPECTED: dict[tuple[str, str], Row] = {
         "/api/v1/notification-channels/{o.channel.pk}/deliveries",
         (401, 403, 403, 403, 200, 200, 401),
     ),
+    ("GET", "api/v1/endpoints/<endpoint>/credentials"): (
+        "/api/v1/endpoints/{o.endpoint.name}/credentials",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("PUT", "api/v1/endpoints/<endpoint>/credentials"): (
+        "/api/v1/endpoints/{o.endpoint.name}/credentials",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("DELETE", "api/v1/endpoints/<endpoint>/credentials"): (
+        "/api/v1/endpoints/{o.endpoint.name}/credentials",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("POST", "api/v1/provisioning/import"): ("/api/v1/provisioning/import", (401, 403, 403, 403, 201, 201, 401)),
+    ("GET", "api/v1/provisioning/imports/<batch_id>"): (
+        "/api/v1/provisioning/imports/{o.batch.pk}",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("POST", "api/v1/provisioning/imports/<batch_id>/export"): (
+        "/api/v1/provisioning/imports/{o.batch.pk}/export",
+        (401, 403, 403, 403, 200, 200, 401),
+    ),
+    ("POST", "api/v1/provisioning/sync"): ("/api/v1/provisioning/sync", (401, 403, 403, 403, 200, 200, 401)),
     # Sites: viewers read, admins manage; the site and labels of devices: operators.
     ("POST", "api/v1/endpoints/bulk"): ("/api/v1/endpoints/bulk", (401, 403, 403, 200, 200, 200, 401)),
     # The same path read: the device named "bulk" (there is none in this fleet).
@@ -924,6 +979,7 @@ class Objects:
     rollout: Any  # running, its one wave queued
     channel: Any  # a webhook channel of every site
     alarm: Any  # active, on ``endpoint``
+    batch: Any  # an import of one device with a generated PSK
 
     def fill(self, template: str) -> str:
         return template.format(o=self)
@@ -963,8 +1019,12 @@ def objects(db: None) -> Objects:
     alarm_rule = AlarmRule.objects.create(name="matrix", kind="above", path="/3303/*/5700", threshold=20)
     with transaction.atomic():
         alarm = alarm_raise(rule=alarm_rule, endpoint=endpoint, at=resource.measured_at, value=21.5)
+    batch = fleet_import(
+        actor=superuser, data=b"endpoint,mode,key\nurn:imei:350000000000004,psk,generate\n", filename="m.csv"
+    ).batch
     return Objects(
         alarm=alarm,
+        batch=batch,
         endpoint=endpoint,
         spare=make_endpoint(name="urn:imei:350000000000003"),
         operation=operation,
@@ -1001,6 +1061,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "api/v1/rollouts/preview": {"endpoints": [o.spare.name]},
         "api/v1/notification-channels": {"name": "m", "kind": "email", "recipients": ["ops@example.com"]},
         "api/v1/notification-channels/<channel_id>": {"name": "changed"},
+        "api/v1/endpoints/<endpoint>/credentials": {"mode": "x509"},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
@@ -1049,6 +1110,7 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "tokens/": {"name": "mine"},
         "notifications/new/": {"name": "m", "kind": "email", "recipients": "ops@example.com", "min_severity": "major"},
         "notifications/<int:pk>/": {"name": "changed", "url": "http://127.0.0.1:9/x", "min_severity": "major"},
+        "provisioning/devices/<str:name>/": {"mode": "x509"},
         "accounts/login/": {"username": "nobody", "password": "wrong"},
         "admin/login/": {"username": "nobody", "password": "wrong"},
     }
@@ -1056,6 +1118,8 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         return {}
     if route in json_bodies:
         return {"data": json.dumps(json_bodies[route]), "content_type": "application/json"}
+    if route in ("provisioning/import/", "api/v1/provisioning/import"):
+        return {"data": {"file": SimpleUploadedFile("fleet.csv", b"endpoint,mode\nurn:imei:350000000000099,x509\n")}}
     if route in ("firmware/", "api/v1/firmware"):
         return {"data": {"version": "9.9.9", "file": SimpleUploadedFile("app.bin", b"\x00firmware")}}
     return {"data": forms.get(route, {})}

@@ -149,8 +149,20 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("POST", "rollouts/<str:rollout_id>/<str:action>/"),
             ("GET", "alarms/<int:pk>/"),
             ("POST", "alarms/<int:pk>/<str:action>/"),
+            ("GET", "api/v1/endpoints/<endpoint>/credentials"),
+            ("PUT", "api/v1/endpoints/<endpoint>/credentials"),
+            ("DELETE", "api/v1/endpoints/<endpoint>/credentials"),
+            ("GET", "api/v1/provisioning/imports/<batch_id>"),
+            ("POST", "api/v1/provisioning/imports/<batch_id>/export"),
+            ("GET", "provisioning/imports/<int:pk>/"),
+            ("POST", "provisioning/imports/<int:pk>/export/"),
+            ("GET", "provisioning/devices/<str:name>/"),
+            ("POST", "provisioning/devices/<str:name>/"),
         )
     },
+    # A site admin imports new devices into a site of theirs only: the matrix's file names none (422, by line).
+    ("POST", "api/v1/provisioning/import"): {"home-admin": 422},
+    ("POST", "provisioning/import/"): {"home-admin": 422},
     # ... and a rollout or bulk change naming home's devices names devices unknown to them.
     **{
         (method, route): {"elsewhere-operator": 422}

@@ -1,7 +1,7 @@
 """A test double of the Eclipse Leshan demo server: its REST API and its event stream, over real HTTP.
 
 It follows ``../shared/reference/leshan-rest-contract.md`` (routes §1.2, response bodies §1.3, errors §1.4,
-node JSON §1.5 and §1.6, queue mode §2, registration JSON §3, server-sent events §4).
+node JSON §1.5 and §1.6, queue mode §2, registration JSON §3, server-sent events §4, the security store §7).
 
 Behaviour is Leshan **2.0.0-M15** by default: the version flownexus ships. ``LeshanVersion.MASTER`` switches
 to the behaviour of master (>= 2.0.0-M17): a request to a sleeping queue-mode client is stored (only the
@@ -24,6 +24,7 @@ The modules, from the wire inwards:
 - ``bodies``: what a request carries (paths, node bodies, attributes, ``timeout``), checked as Leshan does;
 - ``replies``: the servlet's error answers (§1.4) and JSON responses;
 - ``events``: the server-sent event stream (§4);
+- ``security``: ``/api/security/*``, the store of device credentials and the server's identity (§7);
 - ``state``: the registry of clients, scripted outcomes and delayed requests, and the state changes that
   emit Leshan's events;
 - ``scripts``: ``ScriptedOutcome``, what a test forces the next request to an endpoint to meet;

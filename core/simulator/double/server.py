@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +25,7 @@ from core.simulator.double.protocol import LeshanVersion
 from core.simulator.double.replies import Replies, drop_content_type
 from core.simulator.double.routes import ClientRoutes
 from core.simulator.double.scripts import ScriptedOutcome
+from core.simulator.double.security import SecurityRoutes, SecurityStore, ServerIdentity, parse_security_info
 from core.simulator.double.state import Registry
 
 T = TypeVar("T")
@@ -43,9 +45,11 @@ class LeshanDouble:
 
     ``latency`` (seconds) is added to every request that reaches a device. ``timeout_delay`` is how long a
     simulated timeout (``ScriptedOutcome.timeout()``, an offline non-queue-mode device) waits before the 504.
-    ``heartbeat`` is the SSE heartbeat period. Every helper that changes state is safe to call from another
-    thread while the server runs in ``run_in_thread``. ``requests`` logs every request, ``events`` every
-    event emitted.
+    ``heartbeat`` is the SSE heartbeat period. ``server_certificate``: the server's identity
+    (``GET /api/security/server``) is a self-signed certificate (Leshan's default), else a raw public key.
+    Every helper that changes state is safe to call from another thread while the server runs in
+    ``run_in_thread``. ``requests`` logs every request, ``events`` every event emitted; ``security`` is the
+    security store (§7).
     """
 
     def __init__(
@@ -56,12 +60,16 @@ class LeshanDouble:
         timeout_delay: float = 0.0,
         heartbeat: float = 10.0,
         clients: Iterable[SimulatedClient] = (),
+        server_certificate: bool = True,
     ) -> None:
         self._version = version
         self.stream = EventStream(heartbeat=heartbeat)
         self.registry = Registry(events=self.stream, clients=clients, latency=latency, timeout_delay=timeout_delay)
         replies = Replies(master=self.master)
         self.routes = ClientRoutes(OperationHandlers(DeviceRequests(self.registry, replies)))
+        self.security = SecurityStore()
+        self.server_identity = ServerIdentity(certificate=server_certificate)
+        self.security_routes = SecurityRoutes(self.security, self.server_identity, master=self.master)
         self.requests: list[RequestRecord] = []
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,6 +129,8 @@ class LeshanDouble:
         app.router.add_route("*", "/api/clients", self.routes.handle)
         app.router.add_route("*", "/api/clients/{tail:.*}", self.routes.handle)
         app.router.add_route("*", "/api/event", self.stream.handle)
+        app.router.add_route("*", "/api/security", self.security_routes.handle)
+        app.router.add_route("*", "/api/security/{tail:.*}", self.security_routes.handle)
         app.on_response_prepare.append(drop_content_type)
         return app
 
@@ -245,6 +255,18 @@ class LeshanDouble:
     def emit_raw(self, text: str) -> None:
         """Write ``text`` as is to every event stream (for client robustness tests)."""
         self._on_loop(self.stream.emit_raw, text)
+
+    def security_entries(self) -> dict[str, dict[str, Any]]:
+        """The security store's entries by endpoint (a copy)."""
+        return self._on_loop(lambda: {ep: json.loads(json.dumps(info)) for ep, info in self.security.entries.items()})
+
+    def security_add(self, info: dict[str, Any]) -> None:
+        """An entry added behind Fieldhub's back (checked as a PUT is)."""
+        self._on_loop(lambda: self.security.add(parse_security_info(info)))
+
+    def lose_security_store(self) -> None:
+        """The store is gone (an upgrade that could not load the old file, a lost Redis): every entry."""
+        self._on_loop(self.security.clear)
 
     def disconnect_streams(self) -> None:
         """Close every open event stream."""
