@@ -74,5 +74,9 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request"]}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "INFO"}},
+        "loggers": {
+            # Django's own console handler (DEBUG only) would print its lines a second time, unformatted.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            "django.db.backends": {"level": "INFO"},
+        },
     }

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
+from prometheus_client import REGISTRY, generate_latest
 
 from core.leshan import ServerEvent
 from core.lwm2m.nodes import Path, Reading
@@ -17,6 +18,7 @@ from core.models import Endpoint
 from core.permissions import SYSTEM
 from core.simulator.double.server import LeshanDouble
 from firmware.services import firmware_update_start
+from realtime.publisher import Stats
 from telemetry import ingest
 from telemetry.downlink import queue
 from telemetry.downlink.dispatcher import Dispatcher
@@ -214,9 +216,12 @@ async def test_the_leshan_follower_counts_events_by_type(settings: Any) -> None:
     before = await sync_to_async(scrape)(client, TOKEN)
     follower = LeshanFollower(leshan_url="http://127.0.0.1:1")
     registration = {"endpoint": "ev-1", "registrationId": "r1", "lifetime": 300, "lwM2mVersion": "1.1"}
-    await follower.handle(ServerEvent("REGISTRATION", registration))
-    await follower.handle(ServerEvent("SLEEPING", {"ep": "ev-1"}))
-    await follower.handle(ServerEvent("SOMETHING_NEW", {}))
+    try:
+        await follower.handle(ServerEvent("REGISTRATION", registration))
+        await follower.handle(ServerEvent("SLEEPING", {"ep": "ev-1"}))
+        await follower.handle(ServerEvent("SOMETHING_NEW", {}))
+    finally:
+        follower._db.close()  # its database threads (run() closes them)
     after = await sync_to_async(scrape)(client, TOKEN)
     assert delta(before, after, "fieldhub_leshan_events_total", type="REGISTRATION") == 1
     assert delta(before, after, "fieldhub_leshan_events_total", type="SLEEPING") == 1
@@ -224,11 +229,6 @@ async def test_the_leshan_follower_counts_events_by_type(settings: Any) -> None:
 
 
 def test_the_publisher_counts_what_became_of_each_message() -> None:
-    from prometheus_client import REGISTRY, generate_latest
-
-    from realtime.publisher import Stats
-    from tests.monitoring.scrape import parse as _parse  # noqa: F401 - the same parser as the scrapes
-
     before = parse(generate_latest(REGISTRY).decode())
     stats = Stats()
     stats.add("sent", 2)

@@ -4,6 +4,7 @@ It refuses a request body over its limit as the body arrives (core/server.py), o
 """
 
 import asyncio
+import contextvars
 import logging
 import os
 import signal
@@ -59,6 +60,10 @@ def drain_on_signal(server: BoundedServer) -> None:
             server.stop()
 
     def handler(signum: int, frame: object) -> None:
+        # Outside the context of whatever request the signal interrupted (its id is not this line's).
+        contextvars.Context().run(begin, signum)
+
+    def begin(signum: int) -> None:
         if readiness.shutting_down():
             reactor.callFromThread(stop)
             return
