@@ -425,7 +425,7 @@ METRICS_ALLOW = env_networks("METRICS_ALLOW")
 # Off: no figure is recorded (the benchmark's baseline); /metrics still answers.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 # Figures counted from the database at scrape time, one function per app.
-METRICS_COLLECTORS = ["telemetry.metrics.collect", "firmware.metrics.collect"]
+METRICS_COLLECTORS = ["core.monitoring.collectors.database", "telemetry.metrics.collect", "firmware.metrics.collect"]
 # Seconds a stopping `manage.py serve` keeps serving with /readyz failing, so that a load balancer takes it
 # out before its sockets close.
 SHUTDOWN_DRAIN_SECONDS = env_int("SHUTDOWN_DRAIN_SECONDS", 0)

@@ -146,10 +146,10 @@ def test_the_database_counts_are_one_query_each(
     client: Client, metrics_on: None, django_assert_max_num_queries
 ) -> None:
     Endpoint.objects.create(name="one")
-    # database health, devices, queue, rollouts, outbox, firmware updates, campaigns (and the migrations
-    # check of nothing: /metrics does not look at them)
-    with django_assert_max_num_queries(7):
-        scrape(client, TOKEN)
+    # database health, its size (PostgreSQL), devices, queue, rollouts, outbox, firmware updates, campaigns
+    with django_assert_max_num_queries(8):
+        samples = scrape(client, TOKEN)
+    assert value(samples, "fieldhub_database_size_bytes") > 0
 
 
 @pytest.fixture
@@ -239,3 +239,25 @@ def test_the_publisher_counts_what_became_of_each_message() -> None:
     assert stats.sent == 2
     for result, count in (("sent", 2), ("coalesced", 3), ("unwatched", 1), ("failed", 1), ("skipped", 0)):
         assert delta(before, after, "fieldhub_publisher_messages_total", result=result) == count
+
+
+@pytest.mark.django_db
+def test_the_docs_chart_and_alert_on_figures_that_exist(client: Client, metrics_on: None) -> None:
+    """Every fieldhub_* figure named by the Grafana dashboard, the alert rules and the README is served."""
+    import re
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    root = Path(__file__).resolve().parents[2]
+    text = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    served = {family.name for family in text_string_to_metric_families(text)}
+    named = set()
+    for doc in ("docs/grafana-dashboard.json", "docs/deployment.md", "README.md"):
+        text = (root / doc).read_text()
+        if doc.endswith(".md"):  # the Monitoring section (elsewhere fieldhub_ names nginx upstreams)
+            text = text.split("\n## Monitoring\n", 1)[1].split("\n## ", 1)[0]
+        named |= set(re.findall(r"fieldhub_[a-z_]+[a-z]", text))
+    named = {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in named}
+    assert len(named) > 20
+    assert sorted(named - served) == []
