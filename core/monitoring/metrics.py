@@ -18,6 +18,8 @@ from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
 
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROCESS_DIR:  # before the first figure is made (each opens its file there)
+    os.makedirs(MULTIPROCESS_DIR, mode=0o700, exist_ok=True)
 
 # Seconds: from a millisecond (a cached page) to 10 s (a slow Leshan behind a command).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
