@@ -69,10 +69,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--scenarios", default="single,composite,timestamped")
+    parser.add_argument("--bench-database", default="fieldhub_bench", help="the PostgreSQL database made afresh")
+    parser.add_argument(
+        "--metrics-ab",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead: single posts against two servers, metrics on (PROMETHEUS_MULTIPROC_DIR) and off "
+        "(METRICS_ENABLED=0), ROUNDS rounds of --seconds each, interleaved; prints the ratio",
+    )
+    parser.add_argument("--aa", action="store_true", help="with --metrics-ab: both servers without metrics")
     args = parser.parse_args()
+    if args.metrics_ab:
+        metrics_ab(args)
+        return
 
     with tempfile.TemporaryDirectory() as var_dir:
-        database_url = fresh_postgres(args.postgres_url) if args.database == "postgres" else None
+        database_url = fresh_postgres(args.postgres_url, args.bench_database) if args.database == "postgres" else None
         env = server_env(
             database_url,
             FIELDHUB_VAR_DIR=var_dir,
@@ -100,6 +113,85 @@ def main() -> None:
                 )
                 if result.errors:
                     print(f"  statuses: {result.statuses}")
+
+
+def _group_of(port: str) -> int:
+    """The process group of the server started with ``--port <port>`` (harness.child starts a session)."""
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = stat.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--port" in argv and argv[argv.index(b"--port") + 1 : argv.index(b"--port") + 2] == [port.encode()]:
+            return int((stat.parent / "stat").read_text().rsplit(")", 1)[1].split()[2])
+    raise RuntimeError(f"no server process with --port {port}")
+
+
+def _cpu_seconds(group: int) -> float:
+    """User and system CPU time of every process of ``group`` so far (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def metrics_ab(args: argparse.Namespace) -> None:
+    """The cost of the Prometheus figures on single posts: the same server twice, with and without them,
+    driven in turn (on, off, off, on, ...) so that drift of the machine falls on both alike."""
+    with tempfile.TemporaryDirectory() as var_dir, tempfile.TemporaryDirectory() as prometheus_dir:
+        fresh = fresh_postgres(args.postgres_url, args.bench_database) if args.database == "postgres" else None
+        env = server_env(fresh, FIELDHUB_VAR_DIR=var_dir, CONN_MAX_AGE=args.conn_max_age)
+        manage("migrate", "--noinput", env=env)
+        manage("load_registry", env=env)
+        on = {**env, "PROMETHEUS_MULTIPROC_DIR": prometheus_dir, "METRICS_TOKEN": "bench-metrics-token"}
+        if args.aa:  # both the same (off): what the method shows where there is no difference
+            on = {**env, "METRICS_ENABLED": "0"}
+        off = {**env, "METRICS_ENABLED": "0"}
+        print(
+            f"# {args.database}, {args.server} {args.workers}x{args.threads}, single posts, concurrency "
+            f"{args.concurrency}, {args.metrics_ab} rounds of {args.seconds:g} s each way, {os.cpu_count()} CPUs"
+        )
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        cpu: dict[str, float] = {"on": 0.0, "off": 0.0}  # the servers' CPU seconds, per post below
+        posts: dict[str, int] = {"on": 0, "off": 0}
+        with (
+            running_server(args.server, env=on, workers=args.workers, threads=args.threads) as url_on,
+            running_server(args.server, env=off, workers=args.workers, threads=args.threads) as url_off,
+        ):
+            urls = {"on": url_on, "off": url_off}
+            groups = {name: _group_of(url.rsplit(":", 1)[1]) for name, url in urls.items()}
+            for url in urls.values():  # warm-up
+                drive([url], requests_for(url, "single", args.devices), concurrency=args.concurrency, seconds=2)
+            for round_ in range(args.metrics_ab):
+                for name in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
+                    url = urls[name]
+                    started = _cpu_seconds(groups[name])
+                    result = drive(
+                        [url], requests_for(url, "single", args.devices), concurrency=args.concurrency,
+                        seconds=args.seconds,
+                    )  # fmt: skip
+                    cpu[name] += _cpu_seconds(groups[name]) - started
+                    posts[name] += result.requests
+                    rates[name].append(result.rate)
+                    print(
+                        f"round {round_ + 1:>2} metrics {name:<3} {result.rate:>8.0f} posts/s, errors {result.errors}"
+                    )
+        total_on, total_off = sum(rates["on"]), sum(rates["off"])
+        print(
+            f"metrics on {total_on / len(rates['on']):.0f} posts/s, off {total_off / len(rates['off']):.0f} posts/s: "
+            f"on/off = {total_on / total_off:.3f} ({(1 - total_on / total_off) * 100:+.1f} % cost)"
+        )
+        per_post = {name: cpu[name] / posts[name] * 1000 for name in cpu}
+        ratio = per_post["on"] / per_post["off"]
+        print(
+            f"server CPU per post: on {per_post['on']:.3f} ms, off {per_post['off']:.3f} ms: "
+            f"on/off = {ratio:.3f} ({(ratio - 1) * 100:+.1f} % cost)"
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from core.monitoring.logs import logging_config
+
 # Django's generic classes (ModelAdmin[Endpoint], …) subscriptable at run time, as django-stubs types them.
 django_stubs_ext.monkeypatch()
 
@@ -254,6 +256,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.monitoring.requests.RequestMiddleware",  # first: times and logs the whole request, with its id
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
     "core.middleware.RefuseNulInUrlMiddleware",
@@ -313,7 +316,7 @@ USE_TZ = True
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Leshan bridges and load-balancer health checks talk plain HTTP on the internal network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^leshan_api/", r"^firmware/package/"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$", r"^leshan_api/", r"^firmware/package/"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
@@ -430,13 +433,24 @@ NOTIFY_DIGEST_AFTER = env_int("NOTIFY_DIGEST_AFTER", 10, minimum=1)
 # How often a delivery worker looks for due messages without being woken (retries, expired leases).
 NOTIFY_POLL_SECONDS = env_int("NOTIFY_POLL_SECONDS", 5, minimum=1)
 
+# --- monitoring (core/monitoring: /metrics, /readyz, logs) ------------------------------------------------
+
+# /metrics is served to a scraper with this bearer token, or without one from these networks (CIDRs);
+# with neither it answers 404: never public.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOW = env_networks("METRICS_ALLOW")
+# Off: no figure is recorded (the benchmark's baseline); /metrics still answers.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+# Figures counted from the database at scrape time, one function per app.
+METRICS_COLLECTORS = ["core.monitoring.collectors.database", "telemetry.metrics.collect", "firmware.metrics.collect"]
+# Seconds a stopping `manage.py serve` keeps serving with /readyz failing, so that a load balancer takes it
+# out before its sockets close.
+SHUTDOWN_DRAIN_SECONDS = env_int("SHUTDOWN_DRAIN_SECONDS", 0)
+
 # --- logging ------------------------------------------------------------------------------------------
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# plain (human-readable, the default) or json (one object per line: core.monitoring.logs.JsonFormatter).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO").upper())

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from core import views
 from core.api import api, bridge_api
+from core.monitoring import views as monitoring
 
 urlpatterns = [
     path("", include("telemetry.urls")),
@@ -22,6 +23,8 @@ urlpatterns = [
     path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics_view, name="metrics"),
     # Browsers ask for /favicon.ico where a page names no icon (an error page of a proxy, a file download).
     path(
         "favicon.ico",

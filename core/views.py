@@ -72,14 +72,19 @@ async def _channel_layer_status() -> str:
     return "ok" if message.get("type") == "health.ping" else "unavailable (wrong message)"
 
 
+async def health_checks() -> dict[str, str]:
+    """The checks of /healthz (also /readyz's, and /metrics' fieldhub_health_up): "ok" or what failed."""
+    return {
+        "database": await sync_to_async(_database_status, thread_sensitive=True)(),
+        "channel_layer": await _channel_layer_status(),
+    }
+
+
 @never_cache
 @require_GET
 async def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database and the channel layer answer, else 503; no authentication, no secrets."""
-    checks = {
-        "database": await sync_to_async(_database_status, thread_sensitive=True)(),
-        "channel_layer": await _channel_layer_status(),
-    }
+    checks = await health_checks()
     healthy = all(value == "ok" for value in checks.values())
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}
     return JsonResponse(body, status=200 if healthy else 503)

@@ -14,6 +14,7 @@ fleet page's global group with a global role, else its group of each site where 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.permissions import scope_of
 from core.roles import Role
-from realtime import groups
+from realtime import groups, metrics
 from realtime.access import SocketAccess, scope_user, sites_of, socket_access
 from realtime.groups import (
     CLOSE_FLOOD,
@@ -41,6 +42,14 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
 
+def socket_route(scope: Mapping[str, Any]) -> str:
+    """The route template of a socket's path (``/ws/endpoints/<endpoint>/``): a label of few values."""
+    path = str(scope.get("path", ""))
+    for key, value in scope.get("url_route", {}).get("kwargs", {}).items():
+        path = path.replace(f"/{value}/", f"/<{key}>/")
+    return path
+
+
 class FragmentConsumer(AsyncWebsocketConsumer):
     """Sends each group message's ``html`` to the browser, where htmx swaps it in (hx-swap-oob)."""
 
@@ -48,6 +57,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     joined: list[str]  # channel layer groups
     watched: list[str]  # of them, those whose fragments this socket shows (realtime.presence)
     csrf_secret = ""  # forms in pushed fragments post with this user's token (realtime.tokens)
+    _route = ""  # the route template while the socket is open and counted (realtime.metrics)
     _ended = False
 
     async def connect(self) -> None:
@@ -67,6 +77,8 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         self.watched = names
         await presence.join(names, self.channel_name)  # the publisher renders for watched groups only
         await self.accept()  # after joining: an open socket misses nothing sent from now on
+        self._route = socket_route(self.scope)
+        metrics.WEBSOCKETS_OPEN.labels(self._route).inc()
         await sockets.opened(
             OpenSocket(channel=self.channel_name, groups=names, access=access, end=self.end, send=self.send_text)
         )
@@ -89,6 +101,9 @@ class FragmentConsumer(AsyncWebsocketConsumer):
 
     async def _leave(self) -> None:
         sockets.closed(self.channel_name)
+        if self._route:
+            metrics.WEBSOCKETS_OPEN.labels(self._route).dec()
+            self._route = ""
         joined, watched, self.joined, self.watched = self.joined, self.watched, [], []
         for name in joined:
             await self.channel_layer.group_discard(name, self.channel_name)

@@ -37,7 +37,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 
-from realtime import groups
+from realtime import groups, metrics
 from realtime.presence import in_memory_layer, presence
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,11 @@ class Stats:
     skipped: int = 0
     unwatched: int = 0  # batches not rendered: no socket listens to their group (realtime.presence)
     oversize: int = 0  # fragments too large for any frame, not sent
+
+    def add(self, result: str, count: int) -> None:
+        """Count ``count`` more ``result`` here and in the process's Prometheus figures (realtime.metrics)."""
+        setattr(self, result, getattr(self, result) + count)
+        metrics.published(result, count)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -140,22 +145,22 @@ class Publisher:
     ) -> None:
         """Count one more in flight (refused past ``MAX_IN_FLIGHT`` when ``bounded``) and ``schedule`` it on
         the sending loop; whatever fails is counted as dropped and logged, never raised."""
-        self.stats.submitted += 1
+        self.stats.add("submitted", 1)
         if self._unheard():
-            self.stats.skipped += 1
+            self.stats.add("skipped", 1)
             return
         counted = False
         try:
             loop = self._target_loop()
             with self._idle:
                 if bounded and self._in_flight >= MAX_IN_FLIGHT:
-                    self.stats.dropped += 1
+                    self.stats.add("dropped", 1)
                     return
                 self._in_flight += 1
                 counted = True
             schedule(loop)
         except Exception:  # a closed loop between tests, interpreter shutdown: the write still succeeds
-            self.stats.dropped += 1
+            self.stats.add("dropped", 1)
             if counted:
                 self._done()
             logger.exception("realtime: could not hand over a %s message", kind)
@@ -208,11 +213,11 @@ class Publisher:
             overflow = len(kept) - event.keep
             if overflow > 0:
                 del kept[:overflow]
-                self.stats.coalesced += overflow
+                self.stats.add("coalesced", overflow)
                 self._done(overflow)
         else:
             if event.key in batch.replace:  # the newer state replaces the older one
-                self.stats.coalesced += 1
+                self.stats.add("coalesced", 1)
                 self._done()
             batch.replace[event.key] = event
         if batch.timer is None:  # else it goes out with the batch already waiting
@@ -255,7 +260,7 @@ class Publisher:
         count = len(replace) + len(appended)
         try:
             if not await presence.watched(group):
-                self.stats.unwatched += 1
+                self.stats.add("unwatched", 1)
                 return
             parts = []
             if replace:
@@ -265,9 +270,9 @@ class Publisher:
             layer = _channel_layer()
             for html in self._frames(group, parts):
                 await asyncio.wait_for(layer.group_send(group, {"type": MESSAGE_TYPE, "html": html}), SEND_TIMEOUT)
-                self.stats.sent += 1
+                self.stats.add("sent", 1)
         except Exception as exc:
-            self.stats.failed += 1
+            self.stats.add("failed", 1)
             logger.warning("realtime: sending to %s failed (%d so far): %r", group, self.stats.failed, exc)
         finally:
             self._done(count)
@@ -289,7 +294,7 @@ class Publisher:
                 part = f"<template>{part}</template>"
             length = len(part.encode())
             if length > MAX_FRAME_BYTES:
-                self.stats.oversize += 1
+                self.stats.add("oversize", 1)
                 logger.error(
                     "realtime: a %d-byte fragment for %s was not sent (at most %d)", length, group, MAX_FRAME_BYTES
                 )
@@ -306,9 +311,9 @@ class Publisher:
     async def _send_message(self, group: str, message: dict[str, Any]) -> None:
         try:
             await asyncio.wait_for(_channel_layer().group_send(group, message), SEND_TIMEOUT)
-            self.stats.sent += 1
+            self.stats.add("sent", 1)
         except Exception as exc:
-            self.stats.failed += 1
+            self.stats.add("failed", 1)
             logger.warning("realtime: sending to %s failed (%d so far): %r", group, self.stats.failed, exc)
         finally:
             self._done()

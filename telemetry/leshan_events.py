@@ -26,7 +26,7 @@ from core.errors import FieldhubError
 from core.leshan import LeshanClient, ServerEvent, server_events
 from core.lwm2m.nodes import NodeError, Path, flatten
 from core.workers import DatabaseThreads
-from telemetry import ingest
+from telemetry import ingest, metrics
 from telemetry.downlink import queue
 from telemetry.ingest import payloads
 from telemetry.lifecycle import services as lifecycle
@@ -61,14 +61,17 @@ class LeshanFollower:
                     stopping.cancel()
                     if follow not in done:
                         follow.cancel()
+                        metrics.LESHAN_CONNECTED.set(0)
                         return
                     follow.result()
                     backoff = 1.0  # it ran and ended normally (Leshan closed the stream)
                     logger.info("Leshan event stream ended; reconnecting")
             except asyncio.CancelledError:
+                metrics.LESHAN_CONNECTED.set(0)
                 raise
             except Exception as exc:
                 logger.warning("Leshan event stream failed (%r); reconnecting in %.0f s", exc, backoff)
+            metrics.LESHAN_CONNECTED.set(0)
             if stop.is_set():
                 return
             with contextlib.suppress(TimeoutError):
@@ -79,6 +82,9 @@ class LeshanFollower:
         async for event in server_events(session, self.leshan_url):
             if event.name == "CONNECTED":
                 self.connections += 1
+                metrics.LESHAN_CONNECTED.set(1)
+                if self.connections > 1:
+                    metrics.LESHAN_RECONNECTS.inc()
                 await self._resync()
                 continue
             await self.handle(event)
@@ -90,6 +96,7 @@ class LeshanFollower:
         logger.info("Leshan: %d registration(s), %d device(s) resynchronised", len(registrations), changed)
 
     async def handle(self, event: ServerEvent) -> None:
+        metrics.LESHAN_EVENTS.labels(metrics.leshan_event_type(event.name)).inc()
         try:
             await self._handle(event)
             self.handled += 1

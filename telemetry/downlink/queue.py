@@ -26,9 +26,10 @@ from core import leshan
 from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
 from core.models import Endpoint
+from core.monitoring import metrics as monitoring
 from core.permissions import Principal, author_of, require_on, require_scope
 from core.roles import Role
-from telemetry import announce, hooks, ingest
+from telemetry import announce, hooks, ingest, metrics
 from telemetry.downlink import requests, wakeup
 from telemetry.lifecycle import state
 from telemetry.models import EndpointOperation
@@ -398,6 +399,8 @@ def operation_complete(*, claim: Claim, response: leshan.Response) -> bool:
         operation.save()
         announce.operation_changed(operation)
         hooks.operations_changed([operation.pk], finished=operation.status in FINISHED)
+    if monitoring.enabled():
+        metrics.OPERATIONS_SENT.labels(outcome.value.lower()).inc()
     return proceed
 
 

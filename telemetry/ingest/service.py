@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -20,9 +21,11 @@ from django.utils import timezone
 from core.lwm2m.ddf import unknown_slug
 from core.lwm2m.nodes import Reading
 from core.models import ResourceType
+from core.monitoring import logs
+from core.monitoring import metrics as monitoring
 from core.registry import resource_types
 from core.sites import services as site_rules
-from telemetry import announce, hooks
+from telemetry import announce, hooks, metrics
 from telemetry.downlink import wakeup
 from telemetry.ingest import rows, store
 from telemetry.ingest.names import IngestError, endpoint_name_check
@@ -43,7 +46,9 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
     Resource types unknown to the registry are registered from the payload's type; a value whose type
     conflicts with its registered type fails the whole post.
     """
+    started = time.perf_counter()
     name = endpoint_name_check(endpoint_name)
+    logs.bind(endpoint=name)
     _check_size(readings)
     now = received_at or timezone.now()
     keys = {rows.type_key(r) for r in readings}
@@ -61,6 +66,10 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
     if post.wake:
         # Dispatchers in this process; those elsewhere were NOTIFYed by the statement itself (PostgreSQL).
         wakeup.wake(saved.endpoint_id, notify_database=False)
+    if monitoring.enabled():
+        metrics.INGEST_POSTS.inc()
+        metrics.RESOURCES_STORED.inc(saved.resources)
+        metrics.INGEST_DURATION.observe(time.perf_counter() - started)
     return IngestResult(endpoint=name, resources=saved.resources, event_id=saved.event_id)
 
 

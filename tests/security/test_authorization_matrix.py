@@ -45,6 +45,7 @@ from tests.factories import make_endpoint, make_firmware, make_user
 
 PERSONAS = ("anonymous", "outsider", "viewer", "operator", "admin", "superuser", "bridge")
 BRIDGE_TOKEN = "bridge-token-for-the-authorization-matrix"
+METRICS_TOKEN = "metrics-token-for-the-authorization-matrix"
 UNTRUSTED_ADDRESS = "192.0.2.10"  # outside BRIDGE_TRUSTED_NETWORKS: the bridge needs its token
 PASSWORD = "correct horse battery staple"
 
@@ -261,6 +262,12 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     ("GET", "healthz"): ("/healthz", (200, 200, 200, 200, 200, 200, 200)),
     ("POST", "healthz"): ("/healthz", (405, 405, 405, 405, 405, 405, 405)),
+    # Readiness is for the load balancer, as /healthz. /metrics wants METRICS_TOKEN (set here) or an address of
+    # METRICS_ALLOW: no login, session or bridge token is enough.
+    ("GET", "readyz"): ("/readyz", (200, 200, 200, 200, 200, 200, 200)),
+    ("POST", "readyz"): ("/readyz", (405, 405, 405, 405, 405, 405, 405)),
+    ("GET", "metrics"): ("/metrics", (403, 403, 403, 403, 403, 403, 403)),
+    ("POST", "metrics"): ("/metrics", (405, 405, 405, 405, 405, 405, 405)),
     ("GET", "favicon.ico"): ("/favicon.ico", (301, 301, 301, 301, 301, 301, 301)),
     ("POST", "favicon.ico"): ("/favicon.ico", (405, 405, 405, 405, 405, 405, 405)),
     ("GET", "admin/"): ("/admin/", (302, 302, 302, 302, 200, 200, 302)),
@@ -1233,6 +1240,7 @@ def test_the_walk_sees_every_ninja_operation() -> None:
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_each_persona_gets_the_decided_answer(persona: str, objects: Objects, settings: Any) -> None:
     settings.BRIDGE_TOKEN = BRIDGE_TOKEN
+    settings.METRICS_TOKEN = METRICS_TOKEN
     column = PERSONAS.index(persona)
     client = persona_client(persona)
     wrong = []

@@ -4,8 +4,10 @@ It refuses a request body over its limit as the body arrives (core/server.py), o
 """
 
 import asyncio
+import contextvars
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -14,7 +16,9 @@ from argparse import ArgumentParser
 from daphne.endpoints import build_endpoint_description_strings
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from twisted.internet import reactor
 
+from core.monitoring import readiness
 from core.server import BoundedServer, body_limits
 from realtime import wsprotocol
 from realtime.sockets import MAX_MESSAGE_BYTES
@@ -46,6 +50,32 @@ def exit_within(grace: float) -> None:
     threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
+def drain_on_signal(server: BoundedServer) -> None:
+    """SIGTERM or SIGINT: /readyz fails from now on (core.monitoring.readiness), and the server stops after
+    SHUTDOWN_DRAIN_SECONDS, while it still answers, so that a load balancer takes it out first; a second
+    signal stops it at once. Installed once the reactor runs (Twisted installs its own handlers then)."""
+
+    def stop() -> None:
+        if reactor.running:
+            server.stop()
+
+    def handler(signum: int, frame: object) -> None:
+        # Outside the context of whatever request the signal interrupted (its id is not this line's).
+        contextvars.Context().run(begin, signum)
+
+    def begin(signum: int) -> None:
+        if readiness.shutting_down():
+            reactor.callFromThread(stop)
+            return
+        readiness.begin_shutdown()
+        drain = settings.SHUTDOWN_DRAIN_SECONDS
+        logger.info("stopping: /readyz fails now, the server stops in %s s", drain)
+        reactor.callFromThread(reactor.callLater, drain, stop)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 class Command(BaseCommand):
     help = (
         "Serve Fieldhub with daphne; with EMBEDDED_WORKERS (default on SQLite) the downlink dispatcher and the "
@@ -71,6 +101,7 @@ class Command(BaseCommand):
         def start_workers() -> None:
             # Called once daphne has made its factories, before it accepts anything (realtime.wsprotocol).
             wsprotocol.install(server)
+            reactor.callWhenRunning(drain_on_signal, server)
             loop = asyncio.get_event_loop()
             if settings.EMBEDDED_WORKERS:
                 tasks.append(loop.create_task(Dispatcher().run(stop)))
