@@ -20,6 +20,7 @@ from core.http import StrictJsonParser, describe_validation_error
 from core.lwm2m.nodes import NodeError
 from core.sites.api import sites_router
 from firmware.api import router as firmware_router
+from telemetry.alarms.api import alarms_router
 from telemetry.api import bridge_router, operations_router, query_router
 from telemetry.rollouts.api import rollouts_router
 
@@ -118,4 +119,5 @@ api.add_router("/", operations_router)
 api.add_router("/", firmware_router)
 api.add_router("/", sites_router)
 api.add_router("/", rollouts_router)
+api.add_router("/", alarms_router)
 _register_error_handlers(api)

@@ -8,9 +8,12 @@ class TelemetryConfig(AppConfig):
         """On every sweep of a dispatcher: the partition maintenance (at most once an hour, PostgreSQL only)
         and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
         rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
-        live updates of devices whose site or labels changed."""
+        live updates of devices whose site or labels changed. The alarm rules: judged on ingest, swept for
+        the no data / offline kinds, told of failed firmware updates and commands (``telemetry.alarms``)."""
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
+        from telemetry.alarms import evaluate as alarms_evaluate
+        from telemetry.alarms import fleet as alarms_fleet
         from telemetry.lifecycle import services as lifecycle
         from telemetry.rollouts import services as rollouts
 
@@ -18,5 +21,9 @@ class TelemetryConfig(AppConfig):
         hooks.add_periodic(lifecycle.endpoints_expire)
         hooks.add_periodic(rollouts.rollouts_advance)
         hooks.add_operation_listener(rollouts.operations_changed)
+        hooks.set_readings_judge(alarms_evaluate.watched, alarms_evaluate.readings_judge)
+        hooks.add_periodic(alarms_fleet.alarms_sweep)
+        hooks.add_operation_listener(alarms_fleet.operations_changed)
+        hooks.add_firmware_outcome_listener(alarms_fleet.firmware_update_finished)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")

@@ -6,12 +6,18 @@ when Django starts (``FirmwareConfig.ready``):
 - its listener for firmware-related readings, which ingest calls inside its transaction with those
   readings of one post, so the update's state changes commit together with the data;
 - fleet counters (``updating``) for the dashboard's counts;
-- periodic tasks (firmware phase timeouts, campaign waves) for the dispatcher's sweep.
+- periodic tasks (firmware phase timeouts, campaign waves) for the dispatcher's sweep;
+- the end of a firmware update (succeeded or failed), for the alarm rules.
+
+And the alarm rules (``telemetry.alarms``, registered by ``TelemetryConfig.ready``) plug into the ingest
+here: ``readings_watched`` says in memory whether a post holds a reading some rule watches (such a post
+leaves the one-statement path for a transaction), and ``readings_judged`` is called in that transaction,
+after the store, with the post's values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from core.models import Endpoint
+    from telemetry.ingest.rows import PostValue
 
 # Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result, and a registration
 # (a device updating its firmware reboots and registers again).
@@ -44,6 +51,47 @@ def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
 
 def is_firmware_reading(reading: Reading) -> bool:
     return (reading.path.object_id, reading.path.resource_id) in FIRMWARE_RESOURCES
+
+
+# The end of a firmware update: the device, whether it failed, and why (the error shown on its page).
+FirmwareOutcomeListener = Callable[[int, bool, str], None]
+
+_firmware_outcome_listeners: list[FirmwareOutcomeListener] = []
+
+
+def add_firmware_outcome_listener(listener: FirmwareOutcomeListener) -> None:
+    if listener not in _firmware_outcome_listeners:
+        _firmware_outcome_listeners.append(listener)
+
+
+def firmware_update_finished(endpoint_id: int, *, failed: bool, detail: str = "") -> None:
+    """Called by the firmware app, inside its transaction, when an update succeeded or failed."""
+    for listener in _firmware_outcome_listeners:
+        listener(endpoint_id, failed, detail)
+
+
+# The alarm rules' side of the ingest.
+ReadingsWatched = Callable[[Iterable[tuple[int, int]]], bool]
+ReadingsJudge = Callable[[int, "int | None", Sequence["PostValue"]], None]
+
+_readings_watched: ReadingsWatched | None = None
+_readings_judge: ReadingsJudge | None = None
+
+
+def set_readings_judge(watched: ReadingsWatched | None, judge: ReadingsJudge | None) -> None:
+    global _readings_watched, _readings_judge
+    _readings_watched, _readings_judge = watched, judge
+
+
+def readings_watched(keys: Iterable[tuple[int, int]]) -> bool:
+    """Whether a rule watches any of these (object id, resource id): in memory, no query per post."""
+    return _readings_watched is not None and _readings_watched(keys)
+
+
+def readings_judged(endpoint_id: int, site_id: int | None, values: Sequence[PostValue]) -> None:
+    """Called by ingest, inside its transaction and after the store, with a watched post's values."""
+    if _readings_judge is not None:
+        _readings_judge(endpoint_id, site_id, values)
 
 
 # A fleet counter counts among the devices it is given (the dashboard's user's, or one site's), by their

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
 from core.permissions import Principal, require_scope
 from core.roles import Role
-from telemetry.alarms.models import SEVERITY_RANK, Alarm, AlarmChange, Severity
+from telemetry.alarms.models import SEVERITY_RANK, Alarm, AlarmChange, AlarmRule, Severity
 
 OPEN = "open"  # a state filter: active or acknowledged
 STATE_FILTERS = (OPEN, *Alarm.State.values)
@@ -113,3 +113,24 @@ def alarms_of(*, user: Principal, endpoint: Endpoint, limit: int = 20) -> list[A
 
 def _rank(severity: str) -> int:
     return SEVERITY_RANK.get(Severity(severity), 0) if severity in Severity.values else 0
+
+
+def alarm_rule_list(*, user: Principal) -> QuerySet[AlarmRule]:
+    """The rules that apply to what the user sees: every rule for a global viewer; for a site viewer the
+    rules of their sites, of their sites' devices, and those of no site (every device, theirs too)."""
+    scope = require_scope(user, Role.VIEWER)
+    rules = AlarmRule.objects.select_related("endpoint", "site")
+    if not scope.everywhere:
+        ids = scope.site_ids
+        rules = rules.filter(
+            Q(endpoint__isnull=True, site__isnull=True) | Q(site_id__in=ids) | Q(endpoint__site_id__in=ids)
+        )
+    return rules.order_by("name", "id")
+
+
+def alarm_rule_get(*, user: Principal, pk: int) -> AlarmRule:
+    """One rule the user may see (``alarm_rule_list``); else a 404."""
+    rule = alarm_rule_list(user=user).filter(pk=pk).first()
+    if rule is None:
+        raise NotFound(f"no alarm rule {pk}", path="rule")
+    return rule

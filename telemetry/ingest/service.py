@@ -49,7 +49,8 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
     keys = {rows.type_key(r) for r in readings}
     types = resource_types.get_many(keys)
     firmware_readings = [r for r in readings if hooks.is_firmware_reading(r)]
-    if store.is_one_statement() and not firmware_readings and len(types) == len(keys):
+    watched = hooks.readings_watched(keys)  # an alarm rule watches one of them: judged in the transaction
+    if store.is_one_statement() and not firmware_readings and not watched and len(types) == len(keys):
         # The common case on PostgreSQL: one statement, which is its own transaction.
         post, saved = _store(name, readings, types, now)
     else:
@@ -57,6 +58,8 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
             if len(types) < len(keys):
                 types.update(resource_types_register([r for r in readings if rows.type_key(r) not in types]))
             post, saved = _store(name, readings, types, now)
+            if watched:
+                hooks.readings_judged(saved.endpoint_id, saved.site_id, post.values)
             hooks.firmware_reported(saved.endpoint_id, firmware_readings)
     if post.wake:
         # Dispatchers in this process; those elsewhere were NOTIFYed by the statement itself (PostgreSQL).
