@@ -4,8 +4,6 @@ operators of a device's site acknowledge and clear them)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ninja import Router, Status
 from ninja.params.functions import Query
 
@@ -16,7 +14,6 @@ from telemetry.alarms import selectors, services
 from telemetry.alarms.models import Alarm, AlarmRule
 from telemetry.alarms.schemas import (
     AlarmDetailOut,
-    AlarmOut,
     AlarmPageOut,
     AlarmRuleIn,
     AlarmRuleOut,
@@ -83,15 +80,16 @@ def list_alarms(
     return offset_page(alarms, limit=limit, offset=offset)
 
 
-def _detail(request: ApiRequest, alarm_id: int) -> dict[str, Any]:
+def _detail(request: ApiRequest, alarm_id: int) -> Alarm:
     alarm = selectors.alarm_get(user=request.auth, pk=alarm_id)
-    return {**AlarmOut.from_orm(alarm).dict(), "history": list(selectors.alarm_history(alarm=alarm))}
+    alarm.history = list(selectors.alarm_history(alarm=alarm))  # type: ignore[attr-defined]  # AlarmDetailOut's
+    return alarm
 
 
 @alarms_router.get(
     "/alarms/{alarm_id}", response={200: AlarmDetailOut, **READ_ERRORS}, summary="An alarm, with its history"
 )
-def get_alarm(request: ApiRequest, alarm_id: RowId) -> dict[str, Any]:
+def get_alarm(request: ApiRequest, alarm_id: RowId) -> Alarm:
     return _detail(request, alarm_id)
 
 
@@ -100,7 +98,7 @@ def get_alarm(request: ApiRequest, alarm_id: RowId) -> dict[str, Any]:
     response={200: AlarmDetailOut, **WRITE_ERRORS},
     summary="Acknowledge an active alarm, with a note (operator of its device's site)",
 )
-def acknowledge_alarm(request: ApiRequest, alarm_id: RowId, payload: NoteIn) -> dict[str, Any]:
+def acknowledge_alarm(request: ApiRequest, alarm_id: RowId, payload: NoteIn) -> Alarm:
     alarm = selectors.alarm_get(user=request.auth, pk=alarm_id)
     services.alarm_acknowledge(actor=request.auth, alarm=alarm, note=payload.note)
     return _detail(request, alarm_id)
@@ -111,7 +109,7 @@ def acknowledge_alarm(request: ApiRequest, alarm_id: RowId, payload: NoteIn) -> 
     response={200: AlarmDetailOut, **WRITE_ERRORS},
     summary="Clear an open alarm by hand (operator of its device's site)",
 )
-def clear_alarm(request: ApiRequest, alarm_id: RowId, payload: NoteIn | None = None) -> dict[str, Any]:
+def clear_alarm(request: ApiRequest, alarm_id: RowId, payload: NoteIn | None = None) -> Alarm:
     alarm = selectors.alarm_get(user=request.auth, pk=alarm_id)
     services.alarm_clear(actor=request.auth, alarm=alarm, note=payload.note if payload is not None else "")
     return _detail(request, alarm_id)

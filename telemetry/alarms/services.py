@@ -334,20 +334,24 @@ def _rule_fill(
         _condition_check(rule, kind, resource_type, fields["value"])
     else:
         if fields["path"] or resource:
-            raise FieldhubError(f"a {kind} rule watches no resource", path="path" if fields["path"] else "resource")
+            raise FieldhubError(f"{_a(kind)} rule watches no resource", path="path" if fields["path"] else "resource")
         for number_field in ("threshold", "threshold_high", "clear_threshold", "clear_threshold_high"):
             if getattr(rule, number_field) is not None:
-                raise FieldhubError(f"a {kind} rule has no threshold", path=number_field)
+                raise FieldhubError(f"{_a(kind)} rule has no threshold", path=number_field)
         if fields["value"] is not None:
-            raise FieldhubError(f"a {kind} rule has no value", path="value")
+            raise FieldhubError(f"{_a(kind)} rule has no value", path="value")
         if kind in conditions.SWEPT_KINDS and rule.duration_seconds <= 0:
-            raise FieldhubError(f"a {kind} rule needs minutes (or duration_seconds) above 0", path="minutes")
+            raise FieldhubError(f"{_a(kind)} rule needs minutes (or duration_seconds) above 0", path="minutes")
         if rule.readings != 1:
-            raise FieldhubError(f"a {kind} rule counts no readings", path="readings")
+            raise FieldhubError(f"{_a(kind)} rule counts no readings", path="readings")
         if kind not in conditions.SWEPT_KINDS and rule.duration_seconds:
-            raise FieldhubError(f"a {kind} rule has no duration", path="duration_seconds")
+            raise FieldhubError(f"{_a(kind)} rule has no duration", path="duration_seconds")
     if scope_given:
         _scope_fill(actor, rule, endpoint=endpoint, site=site, labels=fields["labels"])
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _minutes(minutes: Any) -> int:
@@ -374,7 +378,7 @@ def _watched_resource(rule: AlarmRule, kind: str, path: str, resource: str) -> R
         rule.path = f"/{found.object_id}/*/{found.resource_id}"
         return found
     if not path:
-        raise FieldhubError(f"a {kind} rule watches a resource: give path (/3303/*/5700) or resource", path="path")
+        raise FieldhubError(f"{_a(kind)} rule watches a resource: give path (/3303/*/5700) or resource", path="path")
     parts = path.strip().strip("/").split("/") if isinstance(path, str) else []
     shown = str(path)[:40]
     if len(parts) == 2:
@@ -400,12 +404,12 @@ def _condition_check(rule: AlarmRule, kind: str, resource_type: ResourceType, va
         if data_type not in lwm2m.NUMERIC_TYPES:
             raise FieldhubError(f"a threshold needs a numeric resource; {described}", path="threshold")
         if value is not None:
-            raise FieldhubError(f"a {kind} rule compares with thresholds, not a value", path="value")
+            raise FieldhubError(f"{_a(kind)} rule compares with thresholds, not a value", path="value")
         _thresholds_check(rule, kind)
         return
     for number_field in ("threshold", "threshold_high", "clear_threshold", "clear_threshold_high"):
         if getattr(rule, number_field) is not None:
-            raise FieldhubError(f"an {kind} rule has no threshold", path=number_field)
+            raise FieldhubError(f"{_a(kind)} rule has no threshold", path=number_field)
     if kind == Kind.EQUAL:
         rule.value = _equal_value(value, data_type, described)
     elif value is not None:
@@ -420,7 +424,7 @@ def _thresholds_check(rule: AlarmRule, kind: str) -> None:
     low, high = rule.threshold, rule.threshold_high
     clear, clear_high = rule.clear_threshold, rule.clear_threshold_high
     if low is None:
-        raise FieldhubError(f"a {kind} rule needs a threshold", path="threshold")
+        raise FieldhubError(f"{_a(kind)} rule needs a threshold", path="threshold")
     if kind == Kind.OUTSIDE:
         if high is None:
             raise FieldhubError(
@@ -438,15 +442,15 @@ def _thresholds_check(rule: AlarmRule, kind: str) -> None:
             )
         return
     if high is not None:
-        raise FieldhubError(f"a {kind} rule has one threshold", path="threshold_high")
+        raise FieldhubError(f"{_a(kind)} rule has one threshold", path="threshold_high")
     if clear_high is not None:
-        raise FieldhubError(f"a {kind} rule has one clear threshold", path="clear_threshold_high")
+        raise FieldhubError(f"{_a(kind)} rule has one clear threshold", path="clear_threshold_high")
     if kind == Kind.BATTERY and not 0 < low <= 100:
         raise FieldhubError("a battery threshold is a percent, 1 .. 100", path="threshold")
     if clear is not None and kind == Kind.ABOVE and clear > low:
         raise FieldhubError("an above rule clears at or below its threshold", path="clear_threshold")
     if clear is not None and kind != Kind.ABOVE and clear < low:
-        raise FieldhubError(f"a {kind} rule clears at or above its threshold", path="clear_threshold")
+        raise FieldhubError(f"{_a(kind)} rule clears at or above its threshold", path="clear_threshold")
 
 
 def _equal_value(value: Any, data_type: lwm2m.DataType, described: str) -> Any:
