@@ -118,7 +118,9 @@ class TestRuleCrud:
         created = send(client, "POST", RULES, {**HOT, "clear_threshold": 28, "readings": 2})
         assert created.status_code == 201, created.json()
         body = created.json()
-        assert body["path"] == "/3303/*/5700" and body["threshold"] == 30 and body["clear_threshold"] == 28
+        assert body["path"] == "/3303/*/5700"
+        assert body["threshold"] == 30
+        assert body["clear_threshold"] == 28
         assert (body["endpoint"], body["site"], body["labels"], body["readings"]) == (None, None, [], 2)
         url = f"{RULES}/{body['id']}"
         assert client.get(url).json()["name"] == "hot"
@@ -131,7 +133,8 @@ class TestRuleCrud:
             28,
         )
         refused = send(client, "PATCH", url, {"clear_threshold": 40})
-        assert refused.status_code == 422 and refused.json()["path"] == "clear_threshold"
+        assert refused.status_code == 422
+        assert refused.json()["path"] == "clear_threshold"
         assert AlarmRule.objects.get().clear_threshold == 28
         assert send(client, "DELETE", url).status_code == 204
         assert not AlarmRule.objects.exists()
@@ -167,9 +170,11 @@ class TestRuleScopesPerRole:
         assert everywhere.status_code == 403
         assert "this rule needs the operator role globally" in everywhere.json()["detail"]
         foreign = send(client, "POST", RULES, {**HOT, "site": sites["south"].pk})
-        assert foreign.status_code == 422 and foreign.json()["path"] == "site"  # not theirs to see
+        assert foreign.status_code == 422
+        assert foreign.json()["path"] == "site"
         device = send(client, "POST", RULES, {**HOT, "endpoint": "urn:dev:south"})
-        assert device.status_code == 422 and device.json()["path"] == "endpoint"
+        assert device.status_code == 422
+        assert device.json()["path"] == "endpoint"
         assert not AlarmRule.objects.exists()
 
     def test_a_site_operator_may_not_move_their_rule_to_another_site(self, sites: dict[str, Any]) -> None:
@@ -211,7 +216,9 @@ class TestAlarms:
         assert (body["count"], body["limit"], body["offset"]) == (2, 50, 0)
         first = client.get(f"/api/v1/alarms?device={EP}").json()["items"]
         assert [a["id"] for a in first] == [north_alarm.pk]
-        assert first[0]["endpoint"] == EP and first[0]["rule_name"] == "hot" and first[0]["severity"] == "critical"
+        assert first[0]["endpoint"] == EP
+        assert first[0]["rule_name"] == "hot"
+        assert first[0]["severity"] == "critical"
         assert client.get(f"/api/v1/alarms?site={sites['south'].pk}").json()["items"][0]["id"] == south_alarm.pk
         assert client.get("/api/v1/alarms?state=open&severity=critical").json()["count"] == 2
         assert client.get("/api/v1/alarms?state=cleared").json()["count"] == 0
@@ -222,7 +229,8 @@ class TestAlarms:
         client = as_user(operator)
         for query, path in (("state=gone", "state"), ("severity=doom", "severity")):
             response = client.get(f"/api/v1/alarms?{query}")
-            assert response.status_code == 422 and response.json()["path"] == path
+            assert response.status_code == 422
+            assert response.json()["path"] == path
         assert client.get("/api/v1/alarms?limit=0").status_code == 422
 
     def test_acknowledge_with_a_note_then_clear_by_hand_with_the_history(self, sites: dict[str, Any]) -> None:
@@ -236,7 +244,8 @@ class TestAlarms:
             "no",
         )
         again = send(client, "POST", f"/api/v1/alarms/{alarm.pk}/acknowledge", {"note": ""})
-        assert again.status_code == 409 and again.json()["path"] == "state"
+        assert again.status_code == 409
+        assert again.json()["path"] == "state"
         cleared = send(client, "POST", f"/api/v1/alarms/{alarm.pk}/clear", {})
         assert cleared.status_code == 200
         assert (cleared.json()["state"], cleared.json()["cleared_by"]) == ("cleared", "no")
@@ -279,5 +288,6 @@ class TestAlarms:
         temp(40, 0)
         alarm = Alarm.objects.get()
         response = send(as_user(operator), "POST", f"/api/v1/alarms/{alarm.pk}/acknowledge", {"note": "x" * 1001})
-        assert response.status_code == 422 and response.json()["path"] == "note"
+        assert response.status_code == 422
+        assert response.json()["path"] == "note"
         assert Alarm.objects.get().state == "active"

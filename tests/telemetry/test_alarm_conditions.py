@@ -33,7 +33,8 @@ class TestAbove:
             T0 + dt.timedelta(seconds=10),
             "/3303/0/5700",
         )
-        assert alarm.rule == r and alarm.severity == "major"
+        assert alarm.rule == r
+        assert alarm.severity == "major"
         assert "above 30" in alarm.message
         assert list(alarm.changes.values_list("state", "value")) == [("active", 31.5)]
 
@@ -284,7 +285,8 @@ class TestAtomicity:
         monkeypatch.setattr(hooks, "_firmware_listener", broken)
         with pytest.raises(RuntimeError):
             send(reading("/3303/0/5700", 40.0, T0), reading("/3/0/3", "1.0.0", T0))
-        assert not Alarm.objects.exists() and not AlarmChange.objects.exists()
+        assert not Alarm.objects.exists()
+        assert not AlarmChange.objects.exists()
         assert not Resource.objects.exists()
 
     def test_a_refused_post_judges_nothing(self) -> None:
