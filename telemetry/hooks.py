@@ -18,16 +18,19 @@ after the store, with the post's values.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from django.db.models import QuerySet
 
     from core.models import Endpoint
     from telemetry.ingest.rows import PostValue
+    from telemetry.ingest.store import AlsoRead
 
 # Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result, and a registration
 # (a device updating its firmware reboots and registers again).
@@ -72,15 +75,25 @@ def firmware_update_finished(endpoint_id: int, *, failed: bool, detail: str = ""
 
 # The alarm rules' side of the ingest.
 ReadingsWatched = Callable[[Iterable[tuple[int, int]]], bool]
-ReadingsJudge = Callable[[int, "int | None", Sequence["PostValue"]], None]
+ReadingsJudge = Callable[[int, "int | None", Sequence["PostValue"], Any], None]
+StateRead = Callable[[Sequence[Reading], "dt.datetime"], "AlsoRead | None"]
 
 _readings_watched: ReadingsWatched | None = None
 _readings_judge: ReadingsJudge | None = None
+_state_read: StateRead | None = None
 
 
-def set_readings_judge(watched: ReadingsWatched | None, judge: ReadingsJudge | None) -> None:
-    global _readings_watched, _readings_judge
-    _readings_watched, _readings_judge = watched, judge
+def set_readings_judge(
+    watched: ReadingsWatched | None, judge: ReadingsJudge | None, state_read: StateRead | None = None
+) -> None:
+    global _readings_watched, _readings_judge, _state_read
+    _readings_watched, _readings_judge, _state_read = watched, judge, state_read
+
+
+def readings_state_read(readings: Sequence[Reading], now: dt.datetime) -> AlsoRead | None:
+    """What the store's one statement (PostgreSQL) should read for the judge (the rules' state of the
+    device), so that judging a post costs no statement of its own when nothing changes."""
+    return _state_read(readings, now) if _state_read is not None else None
 
 
 def readings_watched(keys: Iterable[tuple[int, int]]) -> bool:
@@ -88,10 +101,11 @@ def readings_watched(keys: Iterable[tuple[int, int]]) -> bool:
     return _readings_watched is not None and _readings_watched(keys)
 
 
-def readings_judged(endpoint_id: int, site_id: int | None, values: Sequence[PostValue]) -> None:
-    """Called by ingest, inside its transaction and after the store, with a watched post's values."""
+def readings_judged(endpoint_id: int, site_id: int | None, values: Sequence[PostValue], state: Any = None) -> None:
+    """Called by ingest, inside its transaction and after the store, with a watched post's values (and
+    what the store read for it: ``readings_state_read``; None: the judge reads it)."""
     if _readings_judge is not None:
-        _readings_judge(endpoint_id, site_id, values)
+        _readings_judge(endpoint_id, site_id, values, state)
 
 
 # A fleet counter counts among the devices it is given (the dashboard's user's, or one site's), by their

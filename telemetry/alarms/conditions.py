@@ -80,7 +80,7 @@ def _f(threshold: float | None) -> float:
 def _equal(value: Any, expected: Any) -> bool:
     if isinstance(value, bool) or isinstance(expected, bool):
         return isinstance(value, bool) and isinstance(expected, bool) and value == expected
-    return value == expected
+    return bool(value == expected)
 
 
 def needs_watch(rule: AlarmRule) -> bool:

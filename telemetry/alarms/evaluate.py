@@ -19,18 +19,22 @@ Per rule, the readings are judged oldest first:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db import connection
+from django.utils.dateparse import parse_datetime
 
-from core.lwm2m.nodes import Path
-from core.models import Endpoint, EndpointLabel
+from core.lwm2m.nodes import Path, Reading
+from core.models import Endpoint, EndpointLabel, Label
 from telemetry.alarms import conditions, services
-from telemetry.alarms.cache import Key, rule_cache
+from telemetry.alarms.cache import Key, RuleSet, rule_cache
 from telemetry.alarms.models import Alarm, AlarmRule, AlarmWatch
 from telemetry.ingest.rows import PostValue
+from telemetry.ingest.store import AlsoRead
+from telemetry.lifecycle.state import from_ms
 
 Kind = AlarmRule.Kind
 
@@ -38,6 +42,9 @@ Kind = AlarmRule.Kind
 def watched(keys: Iterable[Key]) -> bool:
     """Does any enabled rule watch one of these (object id, resource id)? In memory."""
     return rule_cache.rules().watches(keys)
+
+
+ANY: frozenset[str] = frozenset({"\x00any"})  # rules_for: leave the labels to the caller
 
 
 def rules_for(
@@ -53,7 +60,7 @@ def rules_for(
             continue
         if rule.site_id is not None and rule.site_id != site_id:
             continue
-        if rule.labels:
+        if rule.labels and labels is not ANY:
             if labels is None:
                 labels = labels_of(endpoint_id)
             if not set(rule.labels) <= labels:
@@ -75,8 +82,73 @@ class _Watch:
     dirty: bool = False
 
 
-def readings_judge(endpoint_id: int, site_id: int | None, values: Sequence[PostValue]) -> None:
-    """``telemetry.hooks``' judge: called by the ingest inside its transaction with the post's values."""
+def _candidates(rules: RuleSet, keys: Iterable[tuple[int, int | None, int | None]]) -> dict[int, AlarmRule]:
+    """The rules watching any of these (object, resource, instance), before their scope is looked at."""
+    found: dict[int, AlarmRule] = {}
+    for object_id, resource_id, instance in keys:
+        for rule in rules.by_key.get((object_id, resource_id), ()) if resource_id is not None else ():
+            if rule.instance_id is None or rule.instance_id == instance:
+                found[rule.pk] = rule
+    return found
+
+
+def state_sql(readings: Sequence[Reading], now: dt.datetime) -> AlsoRead | None:
+    """``telemetry.hooks``' state read: the SQL the store's statement (PostgreSQL) adds to read what the
+    judging needs (``_State``) of the rules that may apply, as one JSON value: no statement of its own."""
+    rules = _candidates(
+        rule_cache.rules(), {(r.path.object_id, r.path.resource_id, r.path.object_instance_id) for r in readings}
+    )
+    if not rules:
+        return None
+    times = [r.timestamp_ms for r in readings]
+    oldest = min(from_ms(ms) if ms is not None else now for ms in times)
+    ids = sorted(rules)
+    watched_ids = [pk for pk in ids if conditions.needs_watch(rules[pk])]
+    q = connection.ops.quote_name
+    parts = [
+        f"'r', %s::bigint[], 'a', (SELECT json_agg(json_build_array({q('id')}, {q('rule_id')}, {q('state')}, "
+        f"{q('changed_at')}, {q('path')})) FROM {q(Alarm._meta.db_table)} WHERE {q('endpoint_id')} = {{endpoint}} "
+        f"AND {q('rule_id')} = ANY(%s::bigint[]) AND ({q('state')} IN (%s, %s) OR {q('changed_at')} > %s))"
+    ]
+    params: list[Any] = [ids, ids, *Alarm.OPEN, oldest]
+    if watched_ids:
+        parts.append(
+            f"'w', (SELECT json_agg(json_build_array({q('rule_id')}, {q('since')}, {q('count')}, {q('last_value')})) "
+            f"FROM {q(AlarmWatch._meta.db_table)} WHERE {q('endpoint_id')} = {{endpoint}} "
+            f"AND {q('rule_id')} = ANY(%s::bigint[]))"
+        )
+        params.append(watched_ids)
+    if any(rule.labels for rule in rules.values()):
+        links, labels = q(EndpointLabel._meta.db_table), q(Label._meta.db_table)
+        parts.append(
+            f"'l', COALESCE((SELECT json_agg({labels}.{q('name')}) FROM {links} JOIN {labels} "
+            f"ON {labels}.{q('id')} = {links}.{q('label_id')} WHERE {links}.{q('endpoint_id')} = {{endpoint}}), "
+            "'[]'::json)"
+        )
+    return AlsoRead(sql=f"SELECT json_build_object({', '.join(parts)})", params=params)
+
+
+def _state_from_json(answer: dict[str, Any], ids: Sequence[int]) -> _State | None:
+    """What ``state_sql`` read, as ``_State``; None when it did not read every rule of ``ids`` (the rule
+    cache changed between the statement and the judging: the caller reads again)."""
+    if not set(ids) <= set(answer.get("r") or ()):
+        return None
+    labels = answer.get("l")
+    state = _State(alarms={}, guards={}, watches={}, labels=None if labels is None else frozenset(labels))
+    for pk, rule_id, alarm_state, changed_at, path in answer.get("a") or ():
+        at = _datetime(changed_at)
+        if alarm_state in Alarm.OPEN:
+            state.alarms[rule_id] = _OpenAlarm(pk, at, path)
+        if rule_id not in state.guards or at > state.guards[rule_id]:
+            state.guards[rule_id] = at
+    for rule_id, since, count, last_value in answer.get("w") or ():
+        state.watches[rule_id] = _Watch(_datetime(since), count, last_value, stored=True)
+    return state
+
+
+def readings_judge(endpoint_id: int, site_id: int | None, values: Sequence[PostValue], read: Any = None) -> None:
+    """``telemetry.hooks``' judge: called by the ingest inside its transaction with the post's values, and
+    what the store's statement read for it (``state_sql``; None elsewhere than on PostgreSQL)."""
     rules = rule_cache.rules()
     if not rules.by_key:
         return
@@ -92,32 +164,104 @@ def readings_judge(endpoint_id: int, site_id: int | None, values: Sequence[PostV
                 per_rule.setdefault(rule.pk, (rule, []))[1].append(value)
     if not per_rule:
         return
-    applying = rules_for([rule for rule, _ in per_rule.values()], endpoint_id=endpoint_id, site_id=site_id)
+    # Scope in memory: device and site here; labels with the state read below (one query for all of it).
+    applying = rules_for([rule for rule, _ in per_rule.values()], endpoint_id=endpoint_id, site_id=site_id, labels=ANY)
     if not applying:
         return
-    ids = [rule.pk for rule in applying]
     oldest = min(v.measured_at for rule in applying for v in per_rule[rule.pk][1])
-    alarms: dict[int, Alarm] = {}  # open ones
-    guards: dict[int, dt.datetime] = {}  # the newest change of each rule's alarm, open or not
-    found = Alarm.objects.filter(endpoint_id=endpoint_id, rule_id__in=ids).filter(
-        Q(state__in=Alarm.OPEN) | Q(changed_at__gt=oldest)
-    )
-    for alarm in found:
-        if alarm.state in Alarm.OPEN:
-            alarms[alarm.rule_id] = alarm
-        if alarm.rule_id not in guards or alarm.changed_at > guards[alarm.rule_id]:
-            guards[alarm.rule_id] = alarm.changed_at
     watched_ids = [rule.pk for rule in applying if conditions.needs_watch(rule)]
-    watches: dict[int, _Watch] = {}
-    if watched_ids:
-        for row in AlarmWatch.objects.filter(endpoint_id=endpoint_id, rule_id__in=watched_ids):
-            watches[row.rule_id] = _Watch(row.since, row.count, row.last_value, stored=True)
+    state = _state_from_json(read, [rule.pk for rule in applying]) if isinstance(read, dict) else None
+    if state is None or (state.labels is None and any(rule.labels for rule in applying)):
+        state = _state_read(endpoint_id, applying, watched_ids, oldest)
+    applying = [r for r in applying if not r.labels or (state.labels is not None and set(r.labels) <= state.labels)]
+    watches: dict[int, _Watch] = state.watches
     endpoint = _EndpointOnce(endpoint_id)
     for rule in applying:
         readings = sorted(per_rule[rule.pk][1], key=lambda v: v.measured_at)
         watch = watches.setdefault(rule.pk, _Watch()) if rule.pk in watched_ids else None
-        _judge(rule, readings, alarms.get(rule.pk), guards.get(rule.pk), watch, endpoint)
+        _judge(rule, readings, state.alarms.get(rule.pk), state.guards.get(rule.pk), watch, endpoint)
     _save_watches(endpoint_id, watches)
+
+
+@dataclass
+class _OpenAlarm:
+    """What the judging needs of an open alarm (the row is read and locked only to clear it)."""
+
+    pk: int
+    changed_at: dt.datetime
+    path: str
+
+
+@dataclass
+class _State:
+    alarms: dict[int, _OpenAlarm]  # by rule: the open ones
+    guards: dict[int, dt.datetime]  # by rule: the newest change of its alarm, open or not
+    watches: dict[int, _Watch]
+    labels: frozenset[str] | None  # the device's, when a rule names labels
+
+
+def _state_read(
+    endpoint_id: int, rules: Sequence[AlarmRule], watched_ids: Sequence[int], oldest: dt.datetime
+) -> _State:
+    """The rules' open alarms on the device (and those changed after ``oldest``), their watches and the
+    device's labels (only when a rule names some), in one hand-written query: this runs for every watched
+    post, and the ORM's compiling of three querysets cost more than the database answering them."""
+    q = connection.ops.quote_name
+    ids = [rule.pk for rule in rules]
+    adapt = connection.ops.adapt_datetimefield_value
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT 'a', {q('id')}, {q('rule_id')}, {q('state')}, {q('changed_at')}, {q('path')}, NULL, NULL "
+        f"FROM {q(Alarm._meta.db_table)} WHERE {q('endpoint_id')} = %s AND {q('rule_id')} IN ({marks}) "
+        f"AND ({q('state')} IN (%s, %s) OR {q('changed_at')} > %s)"
+    )
+    params: list[Any] = [endpoint_id, *ids, *Alarm.OPEN, adapt(oldest)]
+    if watched_ids:
+        marks = ", ".join(["%s"] * len(watched_ids))
+        sql += (
+            f" UNION ALL SELECT 'w', NULL, {q('rule_id')}, NULL, {q('since')}, NULL, {q('count')}, "
+            f"CAST({q('last_value')} AS TEXT) FROM {q(AlarmWatch._meta.db_table)} "
+            f"WHERE {q('endpoint_id')} = %s AND {q('rule_id')} IN ({marks})"
+        )
+        params += [endpoint_id, *watched_ids]
+    wants_labels = any(rule.labels for rule in rules)
+    if wants_labels:
+        links, labels = q(EndpointLabel._meta.db_table), q(Label._meta.db_table)
+        sql += (
+            f" UNION ALL SELECT 'l', NULL, NULL, NULL, NULL, {labels}.{q('name')}, NULL, NULL FROM {links} "
+            f"JOIN {labels} ON {labels}.{q('id')} = {links}.{q('label_id')} WHERE {links}.{q('endpoint_id')} = %s"
+        )
+        params.append(endpoint_id)
+    state = _State(alarms={}, guards={}, watches={}, labels=frozenset() if wants_labels else None)
+    names = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    for kind, pk, rule_id, alarm_state, at, text, count, last_value in rows:
+        if kind == "l":
+            names.append(text)
+            continue
+        at = _datetime(at)
+        if kind == "w":
+            value = None if last_value is None else json.loads(last_value)
+            state.watches[rule_id] = _Watch(at, count, value, stored=True)
+            continue
+        if alarm_state in Alarm.OPEN:
+            state.alarms[rule_id] = _OpenAlarm(pk, at, text)
+        if rule_id not in state.guards or at > state.guards[rule_id]:
+            state.guards[rule_id] = at
+    if wants_labels:
+        state.labels = frozenset(names)
+    return state
+
+
+def _datetime(value: Any) -> dt.datetime:
+    """A timestamp as the raw cursor gives it: a datetime (PostgreSQL) or its text (SQLite)."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    parsed = parse_datetime(str(value))
+    assert parsed is not None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 class _EndpointOnce:
@@ -136,7 +280,7 @@ class _EndpointOnce:
 def _judge(
     rule: AlarmRule,
     readings: Sequence[PostValue],
-    alarm: Alarm | None,
+    alarm: _OpenAlarm | Alarm | None,
     guard: dt.datetime | None,
     watch: _Watch | None,
     endpoint: _EndpointOnce,

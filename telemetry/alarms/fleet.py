@@ -61,7 +61,9 @@ def alarms_sweep(*, now: dt.datetime | None = None) -> int:
     for rule in swept:
         limit = now - dt.timedelta(seconds=rule.duration_seconds)
         with transaction.atomic():
-            back = {"endpoint__online": True} if rule.kind == Kind.OFFLINE else {"endpoint__last_seen_at__gte": limit}
+            back: dict[str, object] = (
+                {"endpoint__online": True} if rule.kind == Kind.OFFLINE else {"endpoint__last_seen_at__gte": limit}
+            )
             recovered = (
                 Alarm.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("endpoint")

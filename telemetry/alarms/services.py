@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, FieldhubError
 from core.lwm2m import types as lwm2m
-from core.lwm2m.nodes import ID_MAX
+from core.lwm2m.types import ID_MAX
 from core.models import Endpoint, ResourceType, Site
 from core.permissions import Principal, author_of, require_on, require_scope
 from core.roles import Role
@@ -357,7 +357,7 @@ def _a(kind: str) -> str:
 def _minutes(minutes: Any) -> int:
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= DURATION_MAX // 60:
         raise FieldhubError(f"minutes is 1 .. {DURATION_MAX // 60}", path="minutes")
-    return minutes * 60
+    return int(minutes) * 60
 
 
 def _watched_resource(rule: AlarmRule, kind: str, path: str, resource: str) -> ResourceType:

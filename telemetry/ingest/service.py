@@ -50,6 +50,7 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
     types = resource_types.get_many(keys)
     firmware_readings = [r for r in readings if hooks.is_firmware_reading(r)]
     watched = hooks.readings_watched(keys)  # an alarm rule watches one of them: judged in the transaction
+    also = hooks.readings_state_read(readings, now) if watched and store.is_one_statement() else None
     if store.is_one_statement() and not firmware_readings and not watched and len(types) == len(keys):
         # The common case on PostgreSQL: one statement, which is its own transaction.
         post, saved = _store(name, readings, types, now)
@@ -57,9 +58,9 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
         with transaction.atomic():
             if len(types) < len(keys):
                 types.update(resource_types_register([r for r in readings if rows.type_key(r) not in types]))
-            post, saved = _store(name, readings, types, now)
+            post, saved = _store(name, readings, types, now, also)
             if watched:
-                hooks.readings_judged(saved.endpoint_id, saved.site_id, post.values)
+                hooks.readings_judged(saved.endpoint_id, saved.site_id, post.values, saved.also)
             hooks.firmware_reported(saved.endpoint_id, firmware_readings)
     if post.wake:
         # Dispatchers in this process; those elsewhere were NOTIFYed by the statement itself (PostgreSQL).
@@ -79,10 +80,14 @@ def _check_size(readings: Sequence[Reading]) -> None:
 
 
 def _store(
-    name: str, readings: Sequence[Reading], types: dict[rows.TypeKey, ResourceType], now: dt.datetime
+    name: str,
+    readings: Sequence[Reading],
+    types: dict[rows.TypeKey, ResourceType],
+    now: dt.datetime,
+    also: store.AlsoRead | None = None,
 ) -> tuple[rows.Post, store.Saved]:
     post = rows.post_build(endpoint_name=name, readings=readings, types=types, now=now)  # may refuse: nothing written
-    saved = store.save(post)
+    saved = store.save(post, also)
     if saved.created:
         # A device's first appearance: the assignment rules give it a site. In the caller's transaction; on
         # PostgreSQL's one-statement path (no transaction), in one of its own right after the statement.

@@ -313,3 +313,31 @@ class TestAtomicity:
         services.alarm_rule_update(actor=SYSTEM, rule=r, changes={"enabled": False})
         temp(40, 0)
         assert not Alarm.objects.exists()
+
+
+@pytest.mark.postgres
+class TestOneStatementOnPostgres:
+    def test_a_watched_post_that_changes_nothing_reads_its_state_within_the_store_statement(self) -> None:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        rule(threshold=30, readings=2)
+        rule(name="cold room", threshold=5, labels=["cold-room"])
+        temp(20, 0)
+        with CaptureQueriesContext(connection) as captured:
+            temp(21, 1)
+        statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+        assert len(statements) == 1, statements
+        assert "telemetry_alarmwatch" in statements[0]
+        assert "core_endpointlabel" in statements[0]
+
+    def test_the_state_read_in_the_statement_judges_as_a_query_of_its_own_would(self) -> None:
+        rule(threshold=30, readings=2, clear_threshold=25)
+        temp(31, 0)
+        temp(31, 1)
+        temp(26, 2)
+        assert states() == ["active"]
+        temp(24, 3)
+        temp(31, 4)
+        assert states() == ["cleared"]
+        assert AlarmWatch.objects.get().count == 1

@@ -184,3 +184,42 @@ class TestRuleCache:
         clock[0] += cache.CHECK_SECONDS
         with django_assert_num_queries(2):
             assert len(cache.rule_cache.rules().by_key[(3303, 5700)]) == 2
+
+
+class TestDemo:
+    def test_the_demo_rules_are_made_once(self) -> None:
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        from telemetry.alarms.models import AlarmRule
+        from telemetry.management.commands.alarm_demo_rules import DEMO_RULES
+
+        out = StringIO()
+        call_command("alarm_demo_rules", stdout=out)
+        call_command("alarm_demo_rules", stdout=out)
+        assert AlarmRule.objects.count() == len(DEMO_RULES)
+        assert f"0 created, {len(DEMO_RULES)} there already" in out.getvalue()
+
+    def test_the_troubled_simulated_devices_misbehave(self) -> None:
+        from core.simulator.fleet.config import TROUBLE_CYCLE, FleetConfig
+        from core.simulator.fleet.device import SimulatedDevice
+
+        class Fleet:
+            config = FleetConfig(trouble=True)
+
+        hot, silent = SimulatedDevice.build(Fleet(), 1), SimulatedDevice.build(Fleet(), 3)  # type: ignore[arg-type]
+        curve = []
+        for n in range(TROUBLE_CYCLE):
+            hot.reports_sent = n
+            curve.append(hot.overheating())
+        assert max(curve) == 20.0
+        assert curve[0] == 0.0
+        assert curve[-1] < 2
+        silent.intervals = TROUBLE_CYCLE
+        assert silent.silent_now()
+        silent.intervals = 2 * TROUBLE_CYCLE
+        assert not silent.silent_now()
+        calm = SimulatedDevice.build(type("F", (), {"config": FleetConfig()})(), 1)  # type: ignore[arg-type]
+        calm.reports_sent = TROUBLE_CYCLE // 2
+        assert calm.overheating() == 0.0
