@@ -351,10 +351,20 @@ def _save_watches(endpoint_id: int, watches: dict[int, _Watch]) -> None:
     ]
     if gone:
         AlarmWatch.objects.filter(endpoint_id=endpoint_id, rule_id__in=gone).delete()
-    if kept:
-        AlarmWatch.objects.bulk_create(
-            kept,
-            update_conflicts=True,
-            unique_fields=["rule", "endpoint"],
-            update_fields=["since", "count", "last_value"],
-        )
+    if not kept:
+        return
+    # Upserted only for rules that still exist: a rule deleted in the last CHECK_SECONDS (another process's
+    # cache still holds it) must not make the post fail on the foreign key.
+    q = connection.ops.quote_name
+    table, rules = q(AlarmWatch._meta.db_table), q(AlarmRule._meta.db_table)
+    value = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for watch in kept:
+            cursor.execute(
+                f"INSERT INTO {table} ({q('rule_id')}, {q('endpoint_id')}, {q('since')}, {q('count')}, "
+                f"{q('last_value')}) SELECT {q('id')}, %s, %s, %s, {value} FROM {rules} WHERE {q('id')} = %s "
+                f"ON CONFLICT ({q('rule_id')}, {q('endpoint_id')}) DO UPDATE SET {q('since')} = excluded.{q('since')}, "
+                f"{q('count')} = excluded.{q('count')}, {q('last_value')} = excluded.{q('last_value')}",
+                [endpoint_id, adapt(watch.since), watch.count, json.dumps(watch.last_value), watch.rule_id],
+            )

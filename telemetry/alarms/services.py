@@ -49,8 +49,11 @@ def alarm_raise(
 ) -> Alarm | None:
     """Raise ``rule``'s alarm on ``endpoint`` (its condition became true at device time ``at``), unless
     one is open already (then None: one open alarm per rule and device, also against a concurrent raise,
-    which the partial unique index refuses). Call inside a transaction."""
+    which the partial unique index refuses), or when the rule is gone or disabled since the caller's rule
+    cache read it. Call inside a transaction."""
     if Alarm.objects.filter(rule=rule, endpoint=endpoint, state__in=Alarm.OPEN).exists():
+        return None
+    if not AlarmRule.objects.filter(pk=rule.pk, enabled=True).exists():
         return None
     try:
         with transaction.atomic():  # a savepoint: a concurrent raise that won leaves this transaction usable

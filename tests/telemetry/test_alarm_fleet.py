@@ -223,3 +223,34 @@ class TestDemo:
         calm = SimulatedDevice.build(type("F", (), {"config": FleetConfig()})(), 1)  # type: ignore[arg-type]
         calm.reports_sent = TROUBLE_CYCLE // 2
         assert calm.overheating() == 0.0
+
+
+class TestRulesGoneMeanwhile:
+    """Another process deleted or disabled a rule this process's cache still holds (for CHECK_SECONDS)."""
+
+    def hold_the_cache(self, monkeypatch: Any) -> None:
+        clock = [1000.0]
+        monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+        cache.rule_cache.clear()
+        cache.rule_cache.rules()
+
+    def test_a_deleted_rule_raises_nothing_and_the_post_is_stored(self, monkeypatch: Any) -> None:
+        from telemetry.alarms.models import AlarmRule
+        from telemetry.models import Resource
+
+        rule(threshold=30)
+        rule(name="slow", threshold=30, readings=3)
+        self.hold_the_cache(monkeypatch)
+        AlarmRule.objects.all().delete()  # as another process would: this cache is not told
+        temp(40, 0)
+        assert not Alarm.objects.exists()
+        assert Resource.objects.count() == 1
+
+    def test_a_disabled_rule_raises_nothing(self, monkeypatch: Any) -> None:
+        from telemetry.alarms.models import AlarmRule
+
+        rule(threshold=30)
+        self.hold_the_cache(monkeypatch)
+        AlarmRule.objects.update(enabled=False)
+        temp(40, 0)
+        assert not Alarm.objects.exists()
