@@ -21,7 +21,12 @@ class TelemetryConfig(AppConfig):
         hooks.add_periodic(lifecycle.endpoints_expire)
         hooks.add_periodic(rollouts.rollouts_advance)
         hooks.add_operation_listener(rollouts.operations_changed)
-        hooks.set_readings_judge(alarms_evaluate.watched, alarms_evaluate.readings_judge, alarms_evaluate.state_sql)
+        hooks.set_readings_judge(
+            alarms_evaluate.watched,
+            alarms_evaluate.readings_judge,
+            alarms_evaluate.state_sql,
+            alarms_evaluate.readings_guard,
+        )
         hooks.add_periodic(alarms_fleet.alarms_sweep)
         hooks.add_operation_listener(alarms_fleet.operations_changed)
         hooks.add_firmware_outcome_listener(alarms_fleet.firmware_update_finished)

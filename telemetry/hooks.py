@@ -75,19 +75,31 @@ def firmware_update_finished(endpoint_id: int, *, failed: bool, detail: str = ""
 
 # The alarm rules' side of the ingest.
 ReadingsWatched = Callable[[Iterable[tuple[int, int]]], bool]
-ReadingsJudge = Callable[[int, "int | None", Sequence["PostValue"], Any], None]
+ReadingsJudge = Callable[[str, int, "int | None", Sequence["PostValue"], Any], None]
 StateRead = Callable[[Sequence[Reading], "dt.datetime"], "AlsoRead | None"]
+ReadingsGuard = Callable[[str, Sequence["PostValue"]], "AlsoRead | None"]
 
 _readings_watched: ReadingsWatched | None = None
 _readings_judge: ReadingsJudge | None = None
 _state_read: StateRead | None = None
+_readings_guard: ReadingsGuard | None = None
 
 
 def set_readings_judge(
-    watched: ReadingsWatched | None, judge: ReadingsJudge | None, state_read: StateRead | None = None
+    watched: ReadingsWatched | None,
+    judge: ReadingsJudge | None,
+    state_read: StateRead | None = None,
+    guard: ReadingsGuard | None = None,
 ) -> None:
-    global _readings_watched, _readings_judge, _state_read
-    _readings_watched, _readings_judge, _state_read = watched, judge, state_read
+    global _readings_watched, _readings_judge, _state_read, _readings_guard
+    _readings_watched, _readings_judge, _state_read, _readings_guard = watched, judge, state_read, guard
+
+
+def readings_guard(name: str, values: Sequence[PostValue]) -> AlsoRead | None:
+    """For a watched post on PostgreSQL: the guard under which its one statement may store it without a
+    transaction (no alarm or pending duration can change: the guard checks it within the statement), or
+    None when it needs the transaction and the judge."""
+    return _readings_guard(name, values) if _readings_guard is not None else None
 
 
 def readings_state_read(readings: Sequence[Reading], now: dt.datetime) -> AlsoRead | None:
@@ -101,11 +113,13 @@ def readings_watched(keys: Iterable[tuple[int, int]]) -> bool:
     return _readings_watched is not None and _readings_watched(keys)
 
 
-def readings_judged(endpoint_id: int, site_id: int | None, values: Sequence[PostValue], state: Any = None) -> None:
+def readings_judged(
+    name: str, endpoint_id: int, site_id: int | None, values: Sequence[PostValue], state: Any = None
+) -> None:
     """Called by ingest, inside its transaction and after the store, with a watched post's values (and
     what the store read for it: ``readings_state_read``; None: the judge reads it)."""
     if _readings_judge is not None:
-        _readings_judge(endpoint_id, site_id, values, state)
+        _readings_judge(name, endpoint_id, site_id, values, state)
 
 
 # A fleet counter counts among the devices it is given (the dashboard's user's, or one site's), by their

@@ -59,8 +59,15 @@ def _load(token: tuple[Any, ...]) -> RuleSet:
     )
 
 
+# What this process last saw of a device: its id, site and (when a rule needed them) labels. Only a hint for
+# the ingest's guarded one-statement path: the statement checks it (``evaluate.readings_guard``).
+Scope = tuple[int, int | None, frozenset[str] | None]
+SCOPES_MAX = 200_000
+
+
 class RuleCache:
     def __init__(self) -> None:
+        self.scopes: dict[str, Scope] = {}
         self._rules: RuleSet | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -84,6 +91,12 @@ class RuleCache:
         """Forget the rules: the next use reloads them (the rule services, after a change)."""
         with self._lock:
             self._rules, self._checked_at = None, 0.0
+            self.scopes = {}
+
+    def scope_seen(self, name: str, scope: Scope) -> None:
+        if len(self.scopes) >= SCOPES_MAX:
+            self.scopes = {}
+        self.scopes[name] = scope
 
 
 rule_cache = RuleCache()

@@ -146,9 +146,81 @@ def _state_from_json(answer: dict[str, Any], ids: Sequence[int]) -> _State | Non
     return state
 
 
-def readings_judge(endpoint_id: int, site_id: int | None, values: Sequence[PostValue], read: Any = None) -> None:
+def readings_guard(name: str, values: Sequence[PostValue]) -> AlsoRead | None:
+    """``telemetry.hooks``' guard: may this watched post take the one-statement path (PostgreSQL)? Yes when,
+    as far as this process knows the device (``RuleCache.scopes``: its id, site and labels, as of its last
+    judged post), no rule in its scope is met by a value of the post, none is "changed", and no alarm of
+    theirs is open nor a duration pending on it. The statement checks all it assumed: the device's id,
+    site and labels, and that no such alarm or watch exists; else it writes nothing (the guard trips) and
+    the post takes the transaction and the judge. None: take the transaction at once."""
+    scope = rule_cache.scopes.get(name)
+    if scope is None:
+        return None
+    endpoint_id, site_id, labels = scope
+    rules = rule_cache.rules()
+    per_rule: dict[int, tuple[AlarmRule, list[PostValue]]] = {}
+    for value in values:
+        rt = value.resource_type
+        watching = rules.by_key.get((rt.object_id, rt.resource_id))
+        if watching:
+            instance = Path.parse(value.path).object_instance_id
+            for rule in watching:
+                if rule.instance_id is None or rule.instance_id == instance:
+                    per_rule.setdefault(rule.pk, (rule, []))[1].append(value)
+    ids: list[int] = []
+    check_site = check_labels = False
+    for rule, judged in per_rule.values():
+        if rule.endpoint_id is not None:
+            if rule.endpoint_id != endpoint_id:
+                continue
+        else:
+            if rule.site_id is not None:
+                check_site = True
+                if rule.site_id != site_id:
+                    continue
+            if rule.labels:
+                if labels is None:
+                    return None
+                check_labels = True
+                if not set(rule.labels) <= labels:
+                    continue
+        if rule.kind == Kind.CHANGED or any(conditions.meets(rule, v.value) for v in judged):
+            return None
+        ids.append(rule.pk)
+    q = connection.ops.quote_name
+    alarms, watches = q(Alarm._meta.db_table), q(AlarmWatch._meta.db_table)
+    tests = ["(SELECT id FROM endpoint) <> %s"]
+    params: list[Any] = [endpoint_id]
+    if ids:
+        tests.append(
+            f"EXISTS (SELECT 1 FROM {alarms} WHERE {q('endpoint_id')} = {{endpoint}} "
+            f"AND {q('rule_id')} = ANY(%s::bigint[]) AND {q('state')} IN (%s, %s))"
+        )
+        tests.append(
+            f"EXISTS (SELECT 1 FROM {watches} WHERE {q('endpoint_id')} = {{endpoint}} "
+            f"AND {q('rule_id')} = ANY(%s::bigint[]))"
+        )
+        params += [ids, *Alarm.OPEN, ids]
+    if check_site:
+        tests.append("(SELECT site_id FROM endpoint) IS DISTINCT FROM %s")
+        params.append(site_id)
+    if check_labels:
+        links, names = q(EndpointLabel._meta.db_table), q(Label._meta.db_table)
+        held = (
+            f"ARRAY(SELECT {names}.{q('name')}::text FROM {links} JOIN {names} ON {names}.{q('id')} = "
+            f"{links}.{q('label_id')} WHERE {links}.{q('endpoint_id')} = {{endpoint}})"
+        )
+        tests.append(f"NOT ({held} @> %s::text[] AND {held} <@ %s::text[])")
+        params += [sorted(labels or ()), sorted(labels or ())]
+    return AlsoRead(sql=f"SELECT 1 / (CASE WHEN {' OR '.join(tests)} THEN 0 ELSE 1 END)", params=params, guard=True)
+
+
+def readings_judge(
+    name: str, endpoint_id: int, site_id: int | None, values: Sequence[PostValue], read: Any = None
+) -> None:
     """``telemetry.hooks``' judge: called by the ingest inside its transaction with the post's values, and
     what the store's statement read for it (``state_sql``; None elsewhere than on PostgreSQL)."""
+    rule_cache.scope_seen(name, (endpoint_id, site_id, None))  # its labels too below, when a rule names some
     rules = rule_cache.rules()
     if not rules.by_key:
         return
@@ -174,6 +246,8 @@ def readings_judge(endpoint_id: int, site_id: int | None, values: Sequence[PostV
     if state is None or (state.labels is None and any(rule.labels for rule in applying)):
         state = _state_read(endpoint_id, applying, watched_ids, oldest)
     applying = [r for r in applying if not r.labels or (state.labels is not None and set(r.labels) <= state.labels)]
+    if state.labels is not None:
+        rule_cache.scope_seen(name, (endpoint_id, site_id, state.labels))
     watches: dict[int, _Watch] = state.watches
     endpoint = _EndpointOnce(endpoint_id)
     for rule in applying:

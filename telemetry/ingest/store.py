@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DataError, connection
 
 from core.models import Endpoint
 from telemetry.downlink import wakeup
@@ -41,6 +41,9 @@ _PG_ARRAY_TYPES = (
     "bytea",
     "timestamptz",
 )  # ROW_COLUMNS' types
+
+
+DIVISION_BY_ZERO = "22012"  # SQLSTATE: how a guard trips
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ class AlsoRead:
 
     sql: str
     params: Sequence[Any]
+    # A guard: the expression divides by zero when an assumption the caller made is false, and the whole
+    # statement then writes nothing (``GuardTripped``).
+    guard: bool = False
+
+
+class GuardTripped(Exception):
+    """The statement's guard (``AlsoRead.guard``) found the caller's assumption false: nothing was written."""
 
 
 def save(post: Post, also: AlsoRead | None = None) -> Saved:
@@ -88,7 +98,12 @@ def save_postgresql(post: Post, also: AlsoRead | None = None) -> Saved:
         sql += ", (" + also.sql.replace("{endpoint}", "(SELECT id FROM endpoint)") + ")"
         params = [*params, *also.params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        try:
+            cursor.execute(sql, params)
+        except DataError as exc:
+            if also is not None and also.guard and getattr(exc.__cause__, "pgcode", None) == DIVISION_BY_ZERO:
+                raise GuardTripped from None
+            raise
         row = cursor.fetchone()
     endpoint_id, event_id, count, created, was_online, was_sleeping, site_id = row[:7]
     previous = None if was_online is None else (was_online, was_sleeping)

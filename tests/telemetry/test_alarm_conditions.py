@@ -317,7 +317,7 @@ class TestAtomicity:
 
 @pytest.mark.postgres
 class TestOneStatementOnPostgres:
-    def test_a_watched_post_that_changes_nothing_reads_its_state_within_the_store_statement(self) -> None:
+    def test_a_watched_post_that_changes_nothing_is_one_guarded_statement(self) -> None:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
@@ -328,8 +328,51 @@ class TestOneStatementOnPostgres:
             temp(21, 1)
         statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
         assert len(statements) == 1, statements
+        assert "1 / (CASE WHEN" in statements[0]
         assert "telemetry_alarmwatch" in statements[0]
         assert "core_endpointlabel" in statements[0]
+
+    def test_the_first_post_of_a_device_is_judged_in_a_transaction(self) -> None:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        rule(threshold=30)
+        with CaptureQueriesContext(connection) as captured:
+            temp(20, 0)
+        assert not any("1 / (CASE WHEN" in q["sql"] for q in captured.captured_queries)
+        assert any("json_build_object" in q["sql"] for q in captured.captured_queries)
+
+    def test_an_alarm_raised_elsewhere_trips_the_guard_and_the_reading_clears_it(self) -> None:
+        r = rule(threshold=30)
+        temp(20, 0)  # this process now knows the device
+        endpoint = Endpoint.objects.get(name=EP)
+        services.alarm_raise(rule=r, endpoint=endpoint, at=T0 + dt.timedelta(seconds=1), value=31.0)  # another process
+        temp(20, 2)
+        assert states() == ["cleared"]
+
+    def test_a_pending_duration_elsewhere_trips_the_guard(self) -> None:
+        r = rule(threshold=30, readings=2)
+        temp(20, 0)
+        AlarmWatch.objects.create(rule=r, endpoint=Endpoint.objects.get(name=EP), since=T0, count=1)
+        temp(20, 1)
+        assert not AlarmWatch.objects.exists()
+
+    def test_a_device_moved_to_another_site_elsewhere_trips_the_guard(self) -> None:
+        north, south = site_create(actor=SYSTEM, name="North"), site_create(actor=SYSTEM, name="South")
+        Endpoint.objects.create(name=EP, site=south)
+        rule(threshold=30, site=north.pk)
+        temp(20, 0)  # known in South, where no rule applies
+        Endpoint.objects.filter(name=EP).update(site=north)  # another process moved it
+        temp(40, 1)
+        assert states() == ["active"]
+
+    def test_labels_given_elsewhere_trip_the_guard(self) -> None:
+        Endpoint.objects.create(name=EP)
+        rule(threshold=30, labels=["cold-room"])
+        temp(20, 0)
+        endpoints_labels_add(actor=SYSTEM, endpoints=Endpoint.objects.filter(name=EP), labels=["cold-room"])
+        temp(40, 1)
+        assert states() == ["active"]
 
     def test_the_state_read_in_the_statement_judges_as_a_query_of_its_own_would(self) -> None:
         rule(threshold=30, readings=2, clear_threshold=25)
