@@ -147,12 +147,13 @@ def _state_from_json(answer: dict[str, Any], ids: Sequence[int]) -> _State | Non
 
 
 def readings_guard(name: str, values: Sequence[PostValue]) -> AlsoRead | None:
-    """``telemetry.hooks``' guard: may this watched post take the one-statement path (PostgreSQL)? Yes when,
-    as far as this process knows the device (``RuleCache.scopes``: its id, site and labels, as of its last
-    judged post), no rule in its scope is met by a value of the post, none is "changed", and no alarm of
-    theirs is open nor a duration pending on it. The statement checks all it assumed: the device's id,
-    site and labels, and that no such alarm or watch exists; else it writes nothing (the guard trips) and
-    the post takes the transaction and the judge. None: take the transaction at once."""
+    """``telemetry.hooks``' guard: may this watched post take the one-statement path (PostgreSQL)? Yes when
+    no rule that may apply to the device is met by a value of the post or is "changed", and none of them
+    has an alarm open or a duration pending on it. A met rule counts as not applying only when this process
+    knows the device to be out of its scope (``RuleCache.scopes``: its id, site and labels as of its last
+    judged post): the statement then checks that too. The statement checks all it assumed (functions of
+    migration 0006, whose plans each connection keeps); if any is false it writes nothing (the guard trips)
+    and the post takes the transaction and the judge. None: take the transaction at once."""
     scope = rule_cache.scopes.get(name)
     if scope is None:
         return None
@@ -168,50 +169,41 @@ def readings_guard(name: str, values: Sequence[PostValue]) -> AlsoRead | None:
                 if rule.instance_id is None or rule.instance_id == instance:
                     per_rule.setdefault(rule.pk, (rule, []))[1].append(value)
     ids: list[int] = []
-    check_site = check_labels = False
+    check_id = check_site = check_labels = False
     for rule, judged in per_rule.values():
-        if rule.endpoint_id is not None:
-            if rule.endpoint_id != endpoint_id:
-                continue
-        else:
-            if rule.site_id is not None:
-                check_site = True
-                if rule.site_id != site_id:
-                    continue
-            if rule.labels:
-                if labels is None:
-                    return None
-                check_labels = True
-                if not set(rule.labels) <= labels:
-                    continue
-        if rule.kind == Kind.CHANGED or any(conditions.meets(rule, v.value) for v in judged):
+        if rule.kind == Kind.CHANGED:
             return None
-        ids.append(rule.pk)
-    q = connection.ops.quote_name
-    alarms, watches = q(Alarm._meta.db_table), q(AlarmWatch._meta.db_table)
-    tests = ["(SELECT id FROM endpoint) <> %s"]
-    params: list[Any] = [endpoint_id]
+        if not any(conditions.meets(rule, v.value) for v in judged):
+            ids.append(rule.pk)  # not met: only its open alarm or pending duration could change
+            continue
+        # Met: fine only if the device is out of the rule's scope, as far as this process knows it.
+        if rule.endpoint_id is not None:
+            if rule.endpoint_id == endpoint_id:
+                return None
+            check_id = True
+        elif rule.site_id is not None and rule.site_id != site_id:
+            check_site = True
+        elif rule.labels and labels is not None and not set(rule.labels) <= labels:
+            check_labels = True
+        else:
+            return None
+    tests: list[str] = []
+    params: list[Any] = []
     if ids:
-        tests.append(
-            f"EXISTS (SELECT 1 FROM {alarms} WHERE {q('endpoint_id')} = {{endpoint}} "
-            f"AND {q('rule_id')} = ANY(%s::bigint[]) AND {q('state')} IN (%s, %s))"
-        )
-        tests.append(
-            f"EXISTS (SELECT 1 FROM {watches} WHERE {q('endpoint_id')} = {{endpoint}} "
-            f"AND {q('rule_id')} = ANY(%s::bigint[]))"
-        )
-        params += [ids, *Alarm.OPEN, ids]
+        tests.append("fieldhub_alarm_pending((SELECT id FROM endpoint), %s::bigint[])")
+        params.append(ids)
+    if check_id:
+        tests.append("(SELECT id FROM endpoint) <> %s")
+        params.append(endpoint_id)
     if check_site:
         tests.append("(SELECT site_id FROM endpoint) IS DISTINCT FROM %s")
         params.append(site_id)
     if check_labels:
-        links, names = q(EndpointLabel._meta.db_table), q(Label._meta.db_table)
-        held = (
-            f"ARRAY(SELECT {names}.{q('name')}::text FROM {links} JOIN {names} ON {names}.{q('id')} = "
-            f"{links}.{q('label_id')} WHERE {links}.{q('endpoint_id')} = {{endpoint}})"
-        )
+        held = "fieldhub_endpoint_labels((SELECT id FROM endpoint))"
         tests.append(f"NOT ({held} @> %s::text[] AND {held} <@ %s::text[])")
         params += [sorted(labels or ()), sorted(labels or ())]
+    if not tests:
+        return AlsoRead(sql="SELECT 1", params=[], guard=True)
     return AlsoRead(sql=f"SELECT 1 / (CASE WHEN {' OR '.join(tests)} THEN 0 ELSE 1 END)", params=params, guard=True)
 
 

@@ -329,8 +329,8 @@ class TestOneStatementOnPostgres:
         statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
         assert len(statements) == 1, statements
         assert "1 / (CASE WHEN" in statements[0]
-        assert "telemetry_alarmwatch" in statements[0]
-        assert "core_endpointlabel" in statements[0]
+        assert "fieldhub_alarm_pending" in statements[0]  # the rule not met: no alarm or watch may change
+        assert "fieldhub_endpoint_labels" in statements[0]  # the one met: the device lacks its label
 
     def test_the_first_post_of_a_device_is_judged_in_a_transaction(self) -> None:
         from django.db import connection
