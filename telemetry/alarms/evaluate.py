@@ -245,7 +245,12 @@ def readings_judge(
     for rule in applying:
         readings = sorted(per_rule[rule.pk][1], key=lambda v: v.measured_at)
         watch = watches.setdefault(rule.pk, _Watch()) if rule.pk in watched_ids else None
-        _judge(rule, readings, state.alarms.get(rule.pk), state.guards.get(rule.pk), watch, endpoint)
+        alarm, guard = state.alarms.get(rule.pk), state.guards.get(rule.pk)
+        if rule.kind == Kind.CHANGED:
+            assert watch is not None
+            _judge_changed(rule, readings, alarm, guard, watch, endpoint)
+        else:
+            _judge(rule, readings, alarm, guard, watch, endpoint)
     _save_watches(endpoint_id, watches)
 
 
@@ -355,23 +360,6 @@ def _judge(
         at, value = reading.measured_at, reading.value
         if guard is not None and at < guard:
             continue  # older than the alarm's last change
-        if rule.kind == Kind.CHANGED:
-            assert watch is not None
-            before, seen = watch.last_value, watch.since is not None
-            now_json = conditions.jsonable(value)
-            watch.since, watch.last_value, watch.count, watch.dirty = at, now_json, 1, True
-            if alarm is None and seen and before != now_json:
-                alarm = services.alarm_raise(
-                    rule=rule,
-                    endpoint=endpoint.get(),
-                    at=at,
-                    value=now_json,
-                    path=reading.path,
-                    message=conditions.describe(rule, value, reading.path),
-                )
-                if alarm is not None:
-                    guard = at
-            continue
         if alarm is not None:
             if reading.path != alarm.path and rule.instance_id is None and alarm.path:
                 continue  # another instance: only the one that raised it clears it
@@ -406,6 +394,36 @@ def _judge(
         if raised is None:  # one is open already (a concurrent post raised it): it is judged next time
             return
         alarm, guard = raised, at
+
+
+def _judge_changed(
+    rule: AlarmRule,
+    readings: Sequence[PostValue],
+    alarm: _OpenAlarm | None,
+    guard: dt.datetime | None,
+    watch: _Watch,
+    endpoint: _EndpointOnce,
+) -> None:
+    """A "changed" rule: the value seen last is kept; a different one raises, unless one is open (it is
+    cleared by hand)."""
+    closed = alarm is None
+    for reading in readings:
+        if guard is not None and reading.measured_at < guard:
+            continue  # older than the alarm's last change
+        before, seen = watch.last_value, watch.since is not None
+        now_json = conditions.jsonable(reading.value)
+        watch.since, watch.last_value, watch.count, watch.dirty = reading.measured_at, now_json, 1, True
+        if closed and seen and before != now_json:
+            message = conditions.describe(rule, reading.value, reading.path)
+            raised = services.alarm_raise(
+                rule=rule,
+                endpoint=endpoint.get(),
+                at=reading.measured_at,
+                value=now_json,
+                path=reading.path,
+                message=message,
+            )
+            closed = raised is None
 
 
 def _save_watches(endpoint_id: int, watches: dict[int, _Watch]) -> None:

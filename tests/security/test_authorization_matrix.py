@@ -32,6 +32,7 @@ from core.services import token_create, user_set_site_role
 from core.sites.services import site_create, site_rule_create
 from firmware.services import campaign_create, firmware_update_start
 from realtime.routing import websocket_urlpatterns
+from telemetry.alarms.services import alarm_raise, alarm_rule_create
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
@@ -328,6 +329,31 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     ("POST", "api/v1/rollouts/<rollout_id>/abort"): (
         "/api/v1/rollouts/{o.rollout.pk}/abort",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    # Alarms: viewers read rules and alarms; operators manage rules, acknowledge and clear alarms.
+    ("GET", "api/v1/alarm-rules"): ("/api/v1/alarm-rules", (401, 403, 200, 200, 200, 200, 401)),
+    ("POST", "api/v1/alarm-rules"): ("/api/v1/alarm-rules", (401, 403, 403, 201, 201, 201, 401)),
+    ("GET", "api/v1/alarm-rules/<rule_id>"): (
+        "/api/v1/alarm-rules/{o.alarm_rule.pk}",
+        (401, 403, 200, 200, 200, 200, 401),
+    ),
+    ("PATCH", "api/v1/alarm-rules/<rule_id>"): (
+        "/api/v1/alarm-rules/{o.alarm_rule.pk}",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("DELETE", "api/v1/alarm-rules/<rule_id>"): (
+        "/api/v1/alarm-rules/{o.alarm_rule.pk}",
+        (401, 403, 403, 204, 204, 204, 401),
+    ),
+    ("GET", "api/v1/alarms"): ("/api/v1/alarms", (401, 403, 200, 200, 200, 200, 401)),
+    ("GET", "api/v1/alarms/<alarm_id>"): ("/api/v1/alarms/{o.alarm.pk}", (401, 403, 200, 200, 200, 200, 401)),
+    ("POST", "api/v1/alarms/<alarm_id>/acknowledge"): (
+        "/api/v1/alarms/{o.alarm.pk}/acknowledge",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("POST", "api/v1/alarms/<alarm_id>/clear"): (
+        "/api/v1/alarms/{o.alarm.pk}/clear",
         (401, 403, 403, 200, 200, 200, 401),
     ),
     # Sites: viewers read, admins manage; the site and labels of devices: operators.
@@ -888,6 +914,8 @@ class Objects:
     site: Any  # a site with no devices, one rule, and a viewer (``user``)
     rule: Any
     rollout: Any  # running, its one wave queued
+    alarm_rule: Any
+    alarm: Any  # active, on ``endpoint``
 
     def fill(self, template: str) -> str:
         return template.format(o=self)
@@ -924,7 +952,11 @@ def objects(db: None) -> Objects:
         selection=Selection(endpoints=[spare.name]),
         waves=[100],
     )
+    alarm_rule = alarm_rule_create(actor=superuser, name="matrix", kind="above", path="/3303/*/5700", threshold=30)
+    alarm = alarm_raise(rule=alarm_rule, endpoint=endpoint, at=event.measured_at, value=31.0)
     return Objects(
+        alarm_rule=alarm_rule,
+        alarm=alarm,
         endpoint=endpoint,
         spare=make_endpoint(name="urn:imei:350000000000003"),
         operation=operation,
@@ -956,6 +988,10 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "api/v1/sites/<site_id>/users/<username>": {"role": "operator"},
         "api/v1/rollouts": {"name": "r", "kind": "read", "path": "/3/0/0", "selection": {"endpoints": [o.spare.name]}},
         "api/v1/rollouts/preview": {"endpoints": [o.spare.name]},
+        "api/v1/alarm-rules": {"name": "m", "kind": "below", "path": "/3303/*/5700", "threshold": 0},
+        "api/v1/alarm-rules/<rule_id>": {"threshold": 40},
+        "api/v1/alarms/<alarm_id>/acknowledge": {"note": "matrix"},
+        "api/v1/alarms/<alarm_id>/clear": {},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,
