@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Max, Sum
 
+from telemetry.alarms import conditions
 from telemetry.alarms.models import AlarmRule
 
 CHECK_SECONDS = 1.0
@@ -31,6 +32,8 @@ class RuleSet:
     token: tuple[Any, ...]
     by_key: dict[Key, tuple[AlarmRule, ...]] = field(default_factory=dict)
     by_kind: dict[str, tuple[AlarmRule, ...]] = field(default_factory=dict)
+    # The ingest guard's view: by key, each rule with its compiled condition (None: "changed").
+    tests: dict[Key, tuple[tuple[AlarmRule, Callable[[Any], bool] | None], ...]] = field(default_factory=dict)
 
     def watches(self, keys: Iterable[Key]) -> bool:
         by_key = self.by_key
@@ -56,6 +59,7 @@ def _load(token: tuple[Any, ...]) -> RuleSet:
         token=token,
         by_key={key: tuple(rules) for key, rules in by_key.items()},
         by_kind={kind: tuple(rules) for kind, rules in by_kind.items()},
+        tests={key: tuple((rule, conditions.compiled(rule)) for rule in rules) for key, rules in by_key.items()},
     )
 
 

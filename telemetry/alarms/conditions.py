@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any
 
 from telemetry.alarms.models import AlarmRule
@@ -51,6 +52,24 @@ def meets(rule: AlarmRule, value: Any) -> bool:
     if rule.kind == Kind.OUTSIDE:
         return x < _f(rule.threshold) or x > _f(rule.threshold_high)
     return False
+
+
+def compiled(rule: AlarmRule) -> Callable[[Any], bool] | None:
+    """``meets`` for this rule as a function of the value alone (the ingest's guard calls it for every
+    watched value); None for "changed", which no value meets by itself."""
+    kind, low, high, expected = rule.kind, _f(rule.threshold), _f(rule.threshold_high), rule.value
+    numbers = (int, float)
+    if kind == Kind.CHANGED:
+        return None
+    if kind == Kind.EQUAL:
+        return lambda value: _equal(value, expected)
+    if kind == Kind.ABOVE:
+        return lambda value: type(value) in numbers and value > low
+    if kind in (Kind.BELOW, Kind.BATTERY):
+        return lambda value: type(value) in numbers and value < low
+    if kind == Kind.OUTSIDE:
+        return lambda value: type(value) in numbers and (value < low or value > high)
+    return lambda value: False
 
 
 def clears(rule: AlarmRule, value: Any) -> bool:

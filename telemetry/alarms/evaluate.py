@@ -158,40 +158,39 @@ def readings_guard(name: str, values: Sequence[PostValue]) -> AlsoRead | None:
     if scope is None:
         return None
     endpoint_id, site_id, labels = scope
-    rules = rule_cache.rules()
-    per_rule: dict[int, tuple[AlarmRule, list[PostValue]]] = {}
+    tests_by_key = rule_cache.rules().tests
+    ids: set[int] = set()
+    check_id = check_site = check_labels = False
     for value in values:
         rt = value.resource_type
-        watching = rules.by_key.get((rt.object_id, rt.resource_id))
-        if watching:
-            instance = Path.parse(value.path).object_instance_id
-            for rule in watching:
-                if rule.instance_id is None or rule.instance_id == instance:
-                    per_rule.setdefault(rule.pk, (rule, []))[1].append(value)
-    ids: list[int] = []
-    check_id = check_site = check_labels = False
-    for rule, judged in per_rule.values():
-        if rule.kind == Kind.CHANGED:
-            return None
-        if not any(conditions.meets(rule, v.value) for v in judged):
-            ids.append(rule.pk)  # not met: only its open alarm or pending duration could change
+        watching = tests_by_key.get((rt.object_id, rt.resource_id))
+        if not watching:
             continue
-        # Met: fine only if the device is out of the rule's scope, as far as this process knows it.
-        if rule.endpoint_id is not None:
-            if rule.endpoint_id == endpoint_id:
+        instance = Path.parse(value.path).object_instance_id
+        for rule, met in watching:
+            if rule.instance_id is not None and rule.instance_id != instance:
+                continue
+            if met is None:
+                return None  # "changed": judged against the value before
+            if not met(value.value):
+                ids.add(rule.pk)  # not met: only its open alarm or pending duration could change
+                continue
+            # Met: fine only if the device is out of the rule's scope, as far as this process knows it.
+            if rule.endpoint_id is not None:
+                if rule.endpoint_id == endpoint_id:
+                    return None
+                check_id = True
+            elif rule.site_id is not None and rule.site_id != site_id:
+                check_site = True
+            elif rule.labels and labels is not None and not set(rule.labels) <= labels:
+                check_labels = True
+            else:
                 return None
-            check_id = True
-        elif rule.site_id is not None and rule.site_id != site_id:
-            check_site = True
-        elif rule.labels and labels is not None and not set(rule.labels) <= labels:
-            check_labels = True
-        else:
-            return None
     tests: list[str] = []
     params: list[Any] = []
     if ids:
         tests.append("fieldhub_alarm_pending((SELECT id FROM endpoint), %s::bigint[])")
-        params.append(ids)
+        params.append(sorted(ids))
     if check_id:
         tests.append("(SELECT id FROM endpoint) <> %s")
         params.append(endpoint_id)
@@ -199,9 +198,8 @@ def readings_guard(name: str, values: Sequence[PostValue]) -> AlsoRead | None:
         tests.append("(SELECT site_id FROM endpoint) IS DISTINCT FROM %s")
         params.append(site_id)
     if check_labels:
-        held = "fieldhub_endpoint_labels((SELECT id FROM endpoint))"
-        tests.append(f"NOT ({held} @> %s::text[] AND {held} <@ %s::text[])")
-        params += [sorted(labels or ()), sorted(labels or ())]
+        tests.append("fieldhub_endpoint_labels((SELECT id FROM endpoint)) <> %s::text[]")  # both sorted
+        params.append(sorted(labels or ()))
     if not tests:
         return AlsoRead(sql="SELECT 1", params=[], guard=True)
     return AlsoRead(sql=f"SELECT 1 / (CASE WHEN {' OR '.join(tests)} THEN 0 ELSE 1 END)", params=params, guard=True)

@@ -13,12 +13,13 @@ BEGIN
         WHERE endpoint_id = p_endpoint AND rule_id = ANY(p_rules) AND state IN ('active', 'acknowledged')
     ) OR EXISTS (SELECT 1 FROM telemetry_alarmwatch WHERE endpoint_id = p_endpoint AND rule_id = ANY(p_rules));
 END $$;
+-- The device's label names in code point order (as Python sorts them).
 CREATE OR REPLACE FUNCTION fieldhub_endpoint_labels(p_endpoint bigint) RETURNS text[]
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN ARRAY(
         SELECT l.name::text FROM core_endpointlabel el JOIN core_label l ON l.id = el.label_id
-        WHERE el.endpoint_id = p_endpoint
+        WHERE el.endpoint_id = p_endpoint ORDER BY l.name COLLATE "C"
     );
 END $$;
 """
