@@ -88,6 +88,16 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("POST", "sites/<int:pk>/rules/<int:rule_pk>/delete/"),
         )
     },
+    # The matrix's alarm rule watches every device, and the body of its POST makes another such rule: only
+    # global operators manage rules of no site (README "Alarms").
+    **{
+        (method, route): dict.fromkeys(EVERY_SITE_PERSONA, 403)
+        for method, route in (
+            ("POST", "api/v1/alarm-rules"),
+            ("PATCH", "api/v1/alarm-rules/<rule_id>"),
+            ("DELETE", "api/v1/alarm-rules/<rule_id>"),
+        )
+    },
     # Someone else's token: only a global admin revokes it.
     ("POST", "tokens/<int:pk>/revoke/"): {"home-admin": 404},
     # An operator of another site: the devices of home, their operations, update and campaign do not exist
@@ -129,6 +139,9 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("POST", "api/v1/rollouts/<rollout_id>/abort"),
             ("GET", "rollouts/<str:rollout_id>/"),
             ("POST", "rollouts/<str:rollout_id>/<str:action>/"),
+            ("GET", "api/v1/alarms/<alarm_id>"),
+            ("POST", "api/v1/alarms/<alarm_id>/acknowledge"),
+            ("POST", "api/v1/alarms/<alarm_id>/clear"),
         )
     },
     # ... and a rollout or bulk change naming home's devices names devices unknown to them.
