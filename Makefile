@@ -48,10 +48,10 @@ demo: install var/secret_key var/credentials_key
 	  LESHAN_URL="http://127.0.0.1:$(DEMO_LESHAN_PORT)" FIRMWARE_BASE_URL="http://127.0.0.1:$(PORT)" \
 	  QUEUE_MODE_AWAKE_SECONDS="$${QUEUE_MODE_AWAKE_SECONDS:-$(DEMO_AWAKE)}" \
 	  DISPATCH_SWEEP_SECONDS="$${DISPATCH_SWEEP_SECONDS:-1}"; \
-	mkdir -p -m 700 "$$FIELDHUB_VAR_DIR" && $(PY) manage.py bootstrap || exit 1; \
+	mkdir -p -m 700 "$$FIELDHUB_VAR_DIR" && $(PY) manage.py bootstrap && $(PY) manage.py alarm_demo_rules || exit 1; \
 	$(PY) manage.py serve --host $(HOST) --port $(PORT) & server=$$!; \
 	$(PY) manage.py simulate --devices $(DEMO_DEVICES) --interval $(DEMO_INTERVAL) --lifetime $(DEMO_LIFETIME) \
-	  --awake $(DEMO_AWAKE) --offline $(DEMO_OFFLINE) --progress 30 \
+	  --awake $(DEMO_AWAKE) --offline $(DEMO_OFFLINE) --progress 30 --trouble \
 	  --url "http://127.0.0.1:$(PORT)" --leshan-port $(DEMO_LESHAN_PORT) & simulator=$$!; \
 	trap 'trap "" INT TERM; kill $$simulator 2>/dev/null; wait $$simulator; kill $$server 2>/dev/null; wait $$server' EXIT; \
 	trap 'exit 130' INT TERM; \

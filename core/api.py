@@ -20,6 +20,7 @@ from core.http import StrictJsonParser, describe_validation_error
 from core.lwm2m.nodes import NodeError
 from core.sites.api import sites_router
 from firmware.api import router as firmware_router
+from telemetry.alarms.api import alarms_router
 from telemetry.api import bridge_router, operations_router, query_router
 from telemetry.notifications.api import notifications_router
 from telemetry.provisioning.api import provisioning_router
@@ -122,4 +123,5 @@ api.add_router("/", sites_router)
 api.add_router("/", rollouts_router)
 api.add_router("/", notifications_router)
 api.add_router("/", provisioning_router)
+api.add_router("/", alarms_router)
 _register_error_handlers(api)

@@ -9,10 +9,14 @@ class TelemetryConfig(AppConfig):
         and the presence rule for devices that went quiet (``lifecycle.services.endpoints_expire``), and
         rollouts moved on (also told by the queue as their operations change: ``telemetry.rollouts``); the
         live updates of devices whose site or labels changed; an alarm change's notifications, written in its
-        transaction (``telemetry.notifications``), and its live updates after the commit."""
+        transaction (``telemetry.notifications``), and its live updates after the commit. The alarm rules: judged
+        on ingest, swept for the no data / offline kinds, told of failed firmware updates and commands
+        (``telemetry.alarms``)."""
         from core.signals import endpoints_retagged
         from telemetry import announce, hooks, partitions
         from telemetry.alarms import announce as alarm_announce
+        from telemetry.alarms import evaluate as alarms_evaluate
+        from telemetry.alarms import fleet as alarms_fleet
         from telemetry.alarms.signals import alarm_changed
         from telemetry.lifecycle import services as lifecycle
         from telemetry.notifications import services as notifications
@@ -25,6 +29,15 @@ class TelemetryConfig(AppConfig):
         # Credentials Leshan lost (its store wiped by an upgrade) pushed again, every PROVISIONING_SYNC_MINUTES.
         hooks.add_periodic(provisioning.credentials_sync_periodic)
         hooks.add_operation_listener(rollouts.operations_changed)
+        hooks.set_readings_judge(
+            alarms_evaluate.watched,
+            alarms_evaluate.readings_judge,
+            alarms_evaluate.state_sql,
+            alarms_evaluate.readings_guard,
+        )
+        hooks.add_periodic(alarms_fleet.alarms_sweep)
+        hooks.add_operation_listener(alarms_fleet.operations_changed)
+        hooks.add_firmware_outcome_listener(alarms_fleet.firmware_update_finished)
         # A device's site or labels changed (core.sites): its row and page, live.
         endpoints_retagged.connect(announce.on_endpoints_retagged, dispatch_uid="telemetry.endpoints_retagged")
         # An alarm raised, acknowledged or cleared: its notifications, in its transaction; the alarm pages,

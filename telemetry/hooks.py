@@ -8,20 +8,30 @@ when Django starts (``FirmwareConfig.ready``):
 - fleet counters (``updating``) for the dashboard's counts;
 - periodic tasks (firmware phase timeouts) for the dispatcher's sweep;
 - its kind of rollout (firmware updates: campaigns) in ``telemetry.rollouts.kinds``.
+- the end of a firmware update (succeeded or failed), for the alarm rules.
+
+And the alarm rules (``telemetry.alarms``, registered by ``TelemetryConfig.ready``) plug into the ingest
+here: ``readings_watched`` says in memory whether a post holds a reading some rule watches (such a post
+leaves the one-statement path for a transaction), and ``readings_judged`` is called in that transaction,
+after the store, with the post's values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from django.db.models import QuerySet
 
     from core.models import Endpoint
+    from telemetry.ingest.rows import PostValue
+    from telemetry.ingest.store import AlsoRead
 
 # Device 3/0/3 Firmware Version, Firmware Update 5/0/3 State and 5/0/5 Update Result, and a registration
 # (a device updating its firmware reboots and registers again).
@@ -45,6 +55,72 @@ def firmware_reported(endpoint_id: int, readings: Sequence[Reading]) -> None:
 
 def is_firmware_reading(reading: Reading) -> bool:
     return (reading.path.object_id, reading.path.resource_id) in FIRMWARE_RESOURCES
+
+
+# The end of a firmware update: the device, whether it failed, and why (the error shown on its page).
+FirmwareOutcomeListener = Callable[[int, bool, str], None]
+
+_firmware_outcome_listeners: list[FirmwareOutcomeListener] = []
+
+
+def add_firmware_outcome_listener(listener: FirmwareOutcomeListener) -> None:
+    if listener not in _firmware_outcome_listeners:
+        _firmware_outcome_listeners.append(listener)
+
+
+def firmware_update_finished(endpoint_id: int, *, failed: bool, detail: str = "") -> None:
+    """Called by the firmware app, inside its transaction, when an update succeeded or failed."""
+    for listener in _firmware_outcome_listeners:
+        listener(endpoint_id, failed, detail)
+
+
+# The alarm rules' side of the ingest.
+ReadingsWatched = Callable[[Iterable[tuple[int, int]]], bool]
+ReadingsJudge = Callable[[str, int, "int | None", Sequence["PostValue"], Any], None]
+StateRead = Callable[[Sequence[Reading], "dt.datetime"], "AlsoRead | None"]
+ReadingsGuard = Callable[[str, Sequence["PostValue"]], "AlsoRead | None"]
+
+_readings_watched: ReadingsWatched | None = None
+_readings_judge: ReadingsJudge | None = None
+_state_read: StateRead | None = None
+_readings_guard: ReadingsGuard | None = None
+
+
+def set_readings_judge(
+    watched: ReadingsWatched | None,
+    judge: ReadingsJudge | None,
+    state_read: StateRead | None = None,
+    guard: ReadingsGuard | None = None,
+) -> None:
+    global _readings_watched, _readings_judge, _state_read, _readings_guard
+    _readings_watched, _readings_judge, _state_read, _readings_guard = watched, judge, state_read, guard
+
+
+def readings_guard(name: str, values: Sequence[PostValue]) -> AlsoRead | None:
+    """For a watched post on PostgreSQL: the guard under which its one statement may store it without a
+    transaction (no alarm or pending duration can change: the guard checks it within the statement), or
+    None when it needs the transaction and the judge."""
+    return _readings_guard(name, values) if _readings_guard is not None else None
+
+
+def readings_state_read(readings: Sequence[Reading], now: dt.datetime) -> AlsoRead | None:
+    """What the store's one statement (PostgreSQL) should read for the judge (the rules' state of the
+    device), so that judging a post costs no statement of its own when nothing changes."""
+    return _state_read(readings, now) if _state_read is not None else None
+
+
+def readings_watched(keys: Iterable[tuple[int, int]]) -> bool:
+    """Whether a rule watches any of these (object id, resource id): in memory, no query per post."""
+    return _readings_watched is not None and _readings_watched(keys)
+
+
+def readings_judged(
+    name: str, endpoint_id: int, site_id: int | None, values: Sequence[PostValue], state: Any = None
+) -> None:
+    """Called by ingest, inside its transaction and after the store, with a watched post's values (and
+    what the store read for it: ``readings_state_read``; None: the judge reads it)."""
+    if _readings_judge is not None:
+        _readings_judge(name, endpoint_id, site_id, values, state)
 
 
 # A fleet counter counts among the devices it is given (the dashboard's user's, or one site's), by their

@@ -75,6 +75,14 @@ def _fresh_resource_type_cache() -> None:
     resource_types.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_alarm_rule_cache() -> None:
+    """Rules of an earlier test (rolled back) must not be judged by this one's posts."""
+    from telemetry.alarms.cache import rule_cache
+
+    rule_cache.clear()
+
+
 @pytest.fixture
 def viewer(db: None) -> Any:
     return make_user(Role.VIEWER, username="vera-viewer")

@@ -36,6 +36,7 @@ from core.roles import Role
 from firmware import announce
 from firmware.models import Firmware, FirmwareUpdate
 from firmware.services.images import package_uri
+from telemetry import hooks
 from telemetry.downlink import queue as telemetry_queue
 from telemetry.models import EndpointOperation, RolloutDevice
 from telemetry.rollouts import services as rollouts
@@ -232,6 +233,8 @@ def _finish(update: FirmwareUpdate, status: str, *, result: int | None = None, e
     update.finished_at = update.phase_started_at = timezone.now()
     update.save()
     announce.update_changed(update)
+    if status in (Status.FAILED, Status.SUCCEEDED):  # the alarm rules on failed updates
+        hooks.firmware_update_finished(update.endpoint_id, failed=status == Status.FAILED, detail=error)
 
 
 def firmware_updates_expire() -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from core.errors import FieldhubError, NotFound
 from core.models import Endpoint
@@ -169,3 +169,24 @@ def rule_find(*, user: Principal, pk: int) -> AlarmRule | None:
     if not alarm_list(user=user, filters=AlarmFilter(rule_id=pk)).exists():
         return None
     return AlarmRule.objects.filter(pk=pk).first()
+
+
+def alarm_rule_list(*, user: Principal) -> QuerySet[AlarmRule]:
+    """The rules that apply to what the user sees: every rule for a global viewer; for a site viewer the
+    rules of their sites, of their sites' devices, and those of no site (every device, theirs too)."""
+    scope = require_scope(user, Role.VIEWER)
+    rules = AlarmRule.objects.select_related("endpoint", "site")
+    if not scope.everywhere:
+        ids = scope.site_ids
+        rules = rules.filter(
+            Q(endpoint__isnull=True, site__isnull=True) | Q(site_id__in=ids) | Q(endpoint__site_id__in=ids)
+        )
+    return rules.order_by("name", "id")
+
+
+def alarm_rule_get(*, user: Principal, pk: int) -> AlarmRule:
+    """One rule the user may see (``alarm_rule_list``); else a 404."""
+    rule = alarm_rule_list(user=user).filter(pk=pk).first()
+    if rule is None:
+        raise NotFound(f"no alarm rule {pk}", path="rule")
+    return rule

@@ -1,7 +1,10 @@
 """Changing alarms: raised and cleared by their rules' conditions (``telemetry.alarms.evaluate``, in the
-transaction of the readings judged), acknowledged and cleared by operators. Every change is one
-``AlarmChange`` and one ``alarm_changed`` signal in the same transaction (the notification outbox writes
-its rows there); the pages hear of it after commit."""
+transaction of the readings judged; ``telemetry.alarms.fleet`` for the fleet kinds), acknowledged and
+cleared by operators. Every change is one ``AlarmChange`` and one ``alarm_changed`` signal in the same
+transaction (the notification outbox writes its rows there); the pages hear of it after commit.
+
+And the rules (``telemetry.alarms.rules``, re-exported here): ``alarm_rule_create`` / ``alarm_rule_update``
+/ ``alarm_rule_delete``."""
 
 from __future__ import annotations
 
@@ -16,7 +19,18 @@ from core.models import Endpoint
 from core.permissions import Principal, author_of, require_on
 from core.roles import Role
 from telemetry.alarms.models import Alarm, AlarmChange, AlarmRule
+from telemetry.alarms.rules import alarm_rule_create, alarm_rule_delete, alarm_rule_update
 from telemetry.alarms.signals import alarm_changed
+
+__all__ = [
+    "alarm_acknowledge",
+    "alarm_clear",
+    "alarm_clear_by_condition",
+    "alarm_raise",
+    "alarm_rule_create",
+    "alarm_rule_delete",
+    "alarm_rule_update",
+]
 
 NOTE_MAX = 1000
 
@@ -35,8 +49,11 @@ def alarm_raise(
 ) -> Alarm | None:
     """Raise ``rule``'s alarm on ``endpoint`` (its condition became true at device time ``at``), unless
     one is open already (then None: one open alarm per rule and device, also against a concurrent raise,
-    which the partial unique index refuses). Call inside a transaction."""
+    which the partial unique index refuses), or when the rule is gone or disabled since the caller's rule
+    cache read it. Call inside a transaction."""
     if Alarm.objects.filter(rule=rule, endpoint=endpoint, state__in=Alarm.OPEN).exists():
+        return None
+    if not AlarmRule.objects.filter(pk=rule.pk, enabled=True).exists():
         return None
     try:
         with transaction.atomic():  # a savepoint: a concurrent raise that won leaves this transaction usable

@@ -54,15 +54,31 @@ def ingest(*, endpoint_name: str, readings: Sequence[Reading], received_at: dt.d
     keys = {rows.type_key(r) for r in readings}
     types = resource_types.get_many(keys)
     firmware_readings = [r for r in readings if hooks.is_firmware_reading(r)]
+    watched = hooks.readings_watched(keys)  # an alarm rule watches one of them: judged in a transaction
+    post, saved = None, None
     if store.is_one_statement() and not firmware_readings and len(types) == len(keys):
-        # The common case on PostgreSQL: one statement, which is its own transaction.
-        post, saved = _store(name, readings, types, now)
-    else:
+        # The common case on PostgreSQL: one statement, which is its own transaction. Readings an alarm rule
+        # watches take it too when they change no alarm: the statement's guard checks that (hooks).
+        post = rows.post_build(endpoint_name=name, readings=readings, types=types, now=now)  # may refuse
+        guard = hooks.readings_guard(name, post.values) if watched else None
+        if not watched or guard is not None:
+            try:
+                saved = _store_guarded(name, post, guard)
+            except store.GuardTripped:
+                saved = None  # an alarm may change: the transaction below
+    if saved is None:
+        also = hooks.readings_state_read(readings, now) if watched and store.is_one_statement() else None
         with transaction.atomic():
             if len(types) < len(keys):
                 types.update(resource_types_register([r for r in readings if rows.type_key(r) not in types]))
-            post, saved = _store(name, readings, types, now)
+                post = None
+            if post is None:
+                post = rows.post_build(endpoint_name=name, readings=readings, types=types, now=now)
+            saved = _store(name, post, also)
+            if watched:
+                hooks.readings_judged(name, saved.endpoint_id, saved.site_id, post.values, saved.also)
             hooks.firmware_reported(saved.endpoint_id, firmware_readings)
+    assert post is not None
     if post.wake:
         # Dispatchers in this process; those elsewhere were NOTIFYed by the statement itself (PostgreSQL).
         wakeup.wake(saved.endpoint_id, notify_database=False)
@@ -84,11 +100,17 @@ def _check_size(readings: Sequence[Reading]) -> None:
         )
 
 
-def _store(
-    name: str, readings: Sequence[Reading], types: dict[rows.TypeKey, ResourceType], now: dt.datetime
-) -> tuple[rows.Post, store.Saved]:
-    post = rows.post_build(endpoint_name=name, readings=readings, types=types, now=now)  # may refuse: nothing written
-    saved = store.save(post)
+def _store_guarded(name: str, post: rows.Post, guard: store.AlsoRead | None) -> store.Saved:
+    """The one statement, with its guard; inside a caller's transaction in a savepoint, so that a guard
+    that trips leaves that transaction usable."""
+    if guard is not None and transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            return _store(name, post, guard)
+    return _store(name, post, guard)
+
+
+def _store(name: str, post: rows.Post, also: store.AlsoRead | None = None) -> store.Saved:
+    saved = store.save(post, also)
     if saved.created:
         # A device's first appearance: the assignment rules give it a site. In the caller's transaction; on
         # PostgreSQL's one-statement path (no transaction), in one of its own right after the statement.
@@ -98,7 +120,7 @@ def _store(
         if site is not None:
             saved = replace(saved, site_id=site.pk)  # announced to its site's pages too
     announce.post_stored(post, saved)
-    return post, saved
+    return saved
 
 
 def resource_types_register(readings: Sequence[Reading]) -> dict[rows.TypeKey, ResourceType]:

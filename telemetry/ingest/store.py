@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DataError, connection
 
 from core.models import Endpoint
 from telemetry.downlink import wakeup
@@ -43,6 +43,9 @@ _PG_ARRAY_TYPES = (
 )  # ROW_COLUMNS' types
 
 
+DIVISION_BY_ZERO = "22012"  # SQLSTATE: how a guard trips
+
+
 @dataclass(frozen=True)
 class Saved:
     endpoint_id: int
@@ -53,13 +56,33 @@ class Saved:
     previous: tuple[bool, bool] | None
     # The endpoint's site (None: in no site, or a new one, which the ingest then assigns; telemetry.announce).
     site_id: int | None = None
+    # What the ``also`` read of ``save`` answered (PostgreSQL; None elsewhere: the caller reads it itself).
+    also: Any = None
 
 
-def save(post: Post) -> Saved:
-    """Write the post. On PostgreSQL it is one statement (a transaction of its own when not in one);
-    elsewhere several, so the caller wraps it in ``transaction.atomic`` unless ``is_one_statement()``."""
+@dataclass(frozen=True)
+class AlsoRead:
+    """A scalar SQL expression that PostgreSQL's statement answers too, about the post's endpoint (named
+    ``{endpoint}`` in ``sql``), as of the statement: the alarm rules' state of the device
+    (``telemetry.alarms.evaluate``), read without a round trip or a statement of its own."""
+
+    sql: str
+    params: Sequence[Any]
+    # A guard: the expression divides by zero when an assumption the caller made is false, and the whole
+    # statement then writes nothing (``GuardTripped``).
+    guard: bool = False
+
+
+class GuardTripped(Exception):
+    """The statement's guard (``AlsoRead.guard``) found the caller's assumption false: nothing was written."""
+
+
+def save(post: Post, also: AlsoRead | None = None) -> Saved:
+    """Write the post. On PostgreSQL it is one statement (a transaction of its own when not in one), which
+    also answers ``also`` (``Saved.also``); elsewhere several, so the caller wraps it in
+    ``transaction.atomic`` unless ``is_one_statement()``, and ``also`` is not read."""
     if is_one_statement():
-        return save_postgresql(post)
+        return save_postgresql(post, also)
     return save_generic(post)
 
 
@@ -68,14 +91,24 @@ def is_one_statement() -> bool:
     return connection.vendor == "postgresql"
 
 
-def save_postgresql(post: Post) -> Saved:
+def save_postgresql(post: Post, also: AlsoRead | None = None) -> Saved:
     """The post in one statement: data-modifying CTEs, each a step of the post (see the module's doc)."""
     sql, params = _pg_statement(post)
+    if also is not None:
+        sql += ", (" + also.sql.replace("{endpoint}", "(SELECT id FROM endpoint)") + ")"
+        params = [*params, *also.params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        endpoint_id, event_id, count, created, was_online, was_sleeping, site_id, *_ = cursor.fetchone()
+        try:
+            cursor.execute(sql, params)
+        except DataError as exc:
+            if also is not None and also.guard and getattr(exc.__cause__, "pgcode", None) == DIVISION_BY_ZERO:
+                raise GuardTripped from None
+            raise
+        row = cursor.fetchone()
+    endpoint_id, event_id, count, created, was_online, was_sleeping, site_id = row[:7]
     previous = None if was_online is None else (was_online, was_sleeping)
-    return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous, site_id=site_id)
+    answered = row[-1] if also is not None else None
+    return Saved(endpoint_id, event_id, count, created=bool(created), previous=previous, site_id=site_id, also=answered)
 
 
 def _pg_statement(post: Post) -> tuple[str, list[Any]]:

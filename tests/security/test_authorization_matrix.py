@@ -32,8 +32,7 @@ from core.services import token_create, user_set_site_role
 from core.sites.services import site_create, site_rule_create
 from firmware.services import campaign_create, firmware_update_start
 from realtime.routing import websocket_urlpatterns
-from telemetry.alarms.models import AlarmRule
-from telemetry.alarms.services import alarm_raise
+from telemetry.alarms.services import alarm_raise, alarm_rule_create
 from telemetry.downlink.queue import operation_enqueue
 from telemetry.ingest import ingest
 from telemetry.models import Event, EventResource, Resource
@@ -459,6 +458,31 @@ EXPECTED: dict[tuple[str, str], Row] = {
         (401, 403, 403, 403, 200, 200, 401),
     ),
     ("POST", "api/v1/provisioning/sync"): ("/api/v1/provisioning/sync", (401, 403, 403, 403, 200, 200, 401)),
+    # Alarms: viewers read rules and alarms; operators manage rules, acknowledge and clear alarms.
+    ("GET", "api/v1/alarm-rules"): ("/api/v1/alarm-rules", (401, 403, 200, 200, 200, 200, 401)),
+    ("POST", "api/v1/alarm-rules"): ("/api/v1/alarm-rules", (401, 403, 403, 201, 201, 201, 401)),
+    ("GET", "api/v1/alarm-rules/<rule_id>"): (
+        "/api/v1/alarm-rules/{o.alarm_rule.pk}",
+        (401, 403, 200, 200, 200, 200, 401),
+    ),
+    ("PATCH", "api/v1/alarm-rules/<rule_id>"): (
+        "/api/v1/alarm-rules/{o.alarm_rule.pk}",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("DELETE", "api/v1/alarm-rules/<rule_id>"): (
+        "/api/v1/alarm-rules/{o.alarm_rule.pk}",
+        (401, 403, 403, 204, 204, 204, 401),
+    ),
+    ("GET", "api/v1/alarms"): ("/api/v1/alarms", (401, 403, 200, 200, 200, 200, 401)),
+    ("GET", "api/v1/alarms/<alarm_id>"): ("/api/v1/alarms/{o.alarm.pk}", (401, 403, 200, 200, 200, 200, 401)),
+    ("POST", "api/v1/alarms/<alarm_id>/acknowledge"): (
+        "/api/v1/alarms/{o.alarm.pk}/acknowledge",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
+    ("POST", "api/v1/alarms/<alarm_id>/clear"): (
+        "/api/v1/alarms/{o.alarm.pk}/clear",
+        (401, 403, 403, 200, 200, 200, 401),
+    ),
     # Sites: viewers read, admins manage; the site and labels of devices: operators.
     ("POST", "api/v1/endpoints/bulk"): ("/api/v1/endpoints/bulk", (401, 403, 403, 200, 200, 200, 401)),
     # The same path read: the device named "bulk" (there is none in this fleet).
@@ -985,6 +1009,7 @@ class Objects:
     rule: Any
     rollout: Any  # running, its one wave queued
     channel: Any  # a webhook channel of every site
+    alarm_rule: Any
     alarm: Any  # active, on ``endpoint``
     batch: Any  # an import of one device with a generated PSK
 
@@ -1023,13 +1048,14 @@ def objects(db: None) -> Objects:
         selection=Selection(endpoints=[spare.name]),
         waves=[100],
     )
-    alarm_rule = AlarmRule.objects.create(name="matrix", kind="above", path="/3303/*/5700", threshold=20)
+    alarm_rule = alarm_rule_create(actor=superuser, name="matrix", kind="above", path="/3303/*/5700", threshold=30)
     with transaction.atomic():
-        alarm = alarm_raise(rule=alarm_rule, endpoint=endpoint, at=resource.measured_at, value=21.5)
+        alarm = alarm_raise(rule=alarm_rule, endpoint=endpoint, at=event.measured_at, value=31.0)
     batch = fleet_import(
         actor=superuser, data=b"endpoint,mode,key\nurn:imei:350000000000004,psk,generate\n", filename="m.csv"
     ).batch
     return Objects(
+        alarm_rule=alarm_rule,
         alarm=alarm,
         batch=batch,
         endpoint=endpoint,
@@ -1069,6 +1095,10 @@ def request_body(method: str, route: str, o: Objects) -> dict[str, Any]:
         "api/v1/notification-channels": {"name": "m", "kind": "email", "recipients": ["ops@example.com"]},
         "api/v1/notification-channels/<channel_id>": {"name": "changed"},
         "api/v1/endpoints/<endpoint>/credentials": {"mode": "x509"},
+        "api/v1/alarm-rules": {"name": "m", "kind": "below", "path": "/3303/*/5700", "threshold": 0},
+        "api/v1/alarm-rules/<rule_id>": {"threshold": 40},
+        "api/v1/alarms/<alarm_id>/acknowledge": {"note": "matrix"},
+        "api/v1/alarms/<alarm_id>/clear": {},
         "api/v1/campaigns": {"name": "c", "version": o.firmware.version, "endpoints": [o.spare.name], "waves": [100]},
         "leshan_api/resource/single": {
             "ep": o.endpoint.name,

@@ -107,6 +107,16 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
     },
     ("POST", "api/v1/notification-channels"): {"home-admin": 403},
     ("POST", "notifications/new/"): {"home-admin": 403},
+    # The matrix's alarm rule watches every device, and the body of its POST makes another such rule: only
+    # global operators manage rules of no site (README "Alarms").
+    **{
+        (method, route): dict.fromkeys(EVERY_SITE_PERSONA, 403)
+        for method, route in (
+            ("POST", "api/v1/alarm-rules"),
+            ("PATCH", "api/v1/alarm-rules/<rule_id>"),
+            ("DELETE", "api/v1/alarm-rules/<rule_id>"),
+        )
+    },
     # Someone else's token: only a global admin revokes it.
     ("POST", "tokens/<int:pk>/revoke/"): {"home-admin": 404},
     # An operator of another site: the devices of home, their operations, update and campaign do not exist
@@ -159,6 +169,9 @@ DIFFERENT: dict[tuple[str, str], dict[str, int]] = {
             ("POST", "provisioning/imports/<int:pk>/export/"),
             ("GET", "provisioning/devices/<str:name>/"),
             ("POST", "provisioning/devices/<str:name>/"),
+            ("GET", "api/v1/alarms/<alarm_id>"),
+            ("POST", "api/v1/alarms/<alarm_id>/acknowledge"),
+            ("POST", "api/v1/alarms/<alarm_id>/clear"),
         )
     },
     # A site admin imports new devices into a site of theirs only: the matrix's file names none (422, by line).

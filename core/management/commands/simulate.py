@@ -99,6 +99,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--update-seconds", type=float, default=defaults.update_seconds, help="how long installing takes (3)"
         )
+        trouble = "devices 0001-0003 misbehave: 0001 overheats, 0002's battery drains, 0003 falls silent"
+        parser.add_argument("--trouble", action="store_true", help=trouble)
         parser.add_argument("--reports", type=int, default=None, help="stop after each device sent this many reports")
         parser.add_argument("--progress", type=positive, default=5.0, help="seconds between progress lines (5)")
 

@@ -15,6 +15,10 @@ RESULT_CONNECTION_LOST, RESULT_INTEGRITY, RESULT_UNSUPPORTED_PACKAGE, RESULT_INV
 RESULT_UNSUPPORTED_PROTOCOL = 9
 
 
+TROUBLE_CYCLE = 30  # reports (or intervals)
+OVERHEATING, DRAINING, FALLING_SILENT = 1, 2, 3  # the troubled devices' indexes
+
+
 @dataclasses.dataclass(frozen=True)
 class FleetConfig:
     """What ``manage.py simulate`` sets; see its ``--help`` for each."""
@@ -37,6 +41,10 @@ class FleetConfig:
     download_rate: int = 100_000
     update_seconds: float = 3.0
     reports: int | None = None
+    # Devices 0001-0003 misbehave, so that alarms happen: 0001 overheats (its temperature climbs 20 °C
+    # above its climate and back, every TROUBLE_CYCLE reports), 0002's battery drains fast (and is reported
+    # every time), 0003 falls silent for TROUBLE_CYCLE intervals out of every two TROUBLE_CYCLEs.
+    trouble: bool = False
 
     def __post_init__(self) -> None:
         problems = [

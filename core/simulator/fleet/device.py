@@ -18,10 +18,14 @@ from core.simulator.fleet.config import (
     DOWNLOAD_FAILURES,
     DOWNLOADED,
     DOWNLOADING,
+    DRAINING,
+    FALLING_SILENT,
     IDLE,
+    OVERHEATING,
     RESULT_INITIAL,
     RESULT_SUCCESS,
     RESULT_UPDATE_FAILED,
+    TROUBLE_CYCLE,
     UPDATING,
     FleetConfig,
     chance,
@@ -48,6 +52,7 @@ class SimulatedDevice(SimulatedClient):
     reports_sent: int = 0
     outages: int = 0
     updates_tried: int = 0
+    intervals: int = 0  # report times passed (silent ones too)
 
     @classmethod
     def build(cls, fleet: Fleet, index: int) -> SimulatedDevice:
@@ -115,6 +120,9 @@ class SimulatedDevice(SimulatedClient):
             jitter = 0.9 + 0.2 * chance(config.seed, self.index, "jitter", self.reports_sent)
             if not await fleet.pause(config.interval * jitter):
                 return
+            self.intervals += 1
+            if self.silent_now():
+                continue  # --trouble: 0003 sends nothing for a while (its registration lapses)
             if not self.busy and self.loses_network():
                 await self.drop_off(self.outages)
                 self.outages += 1
@@ -133,6 +141,17 @@ class SimulatedDevice(SimulatedClient):
         config = self.fleet.config
         return chance(config.seed, self.index, "offline", self.reports_sent, self.outages) < config.offline
 
+    def silent_now(self) -> bool:
+        return self.fleet.config.trouble and self.index == FALLING_SILENT and (self.intervals // TROUBLE_CYCLE) % 2 == 1
+
+    def overheating(self) -> float:
+        """--trouble: 0001's extra degrees, climbing to 20 and back down over TROUBLE_CYCLE reports."""
+        if not self.fleet.config.trouble or self.index != OVERHEATING:
+            return 0.0
+        phase = self.reports_sent % TROUBLE_CYCLE
+        half = TROUBLE_CYCLE / 2
+        return round(20.0 * (phase / half if phase < half else (TROUBLE_CYCLE - phase) / half), 2)
+
     async def register(self) -> None:
         self.set_value("/3/0/13", DataType.TIME, now_ms())
         await self.fleet.uplink.registered(self)
@@ -148,14 +167,16 @@ class SimulatedDevice(SimulatedClient):
     async def report_environment(self) -> None:
         """One composite report of the three sensors (and the battery every tenth time)."""
         temperature, humidity, pressure = self.climate.next(self.fleet.config.interval)
-        self.set_value("/3303/0/5700", DataType.FLOAT, temperature)
+        self.set_value("/3303/0/5700", DataType.FLOAT, round(temperature + self.overheating(), 2))
         self.set_value("/3304/0/5700", DataType.FLOAT, humidity)
         self.set_value("/3323/0/5700", DataType.FLOAT, pressure)
-        self.battery = self.battery - 0.05 if self.battery > 5 else 100.0  # recharged when nearly empty
+        draining = self.fleet.config.trouble and self.index == DRAINING
+        drain = 2.5 if draining else 0.05
+        self.battery = self.battery - drain if self.battery > 5 else 100.0  # recharged when nearly empty
         self.set_value("/3/0/9", DataType.INTEGER, max(0, round(self.battery)))
         self.reports_sent += 1
         await self.report(ENVIRONMENT)
-        if self.reports_sent % 10 == 0:
+        if draining or self.reports_sent % 10 == 0:
             await self.report(("/3/0/9",))
 
     async def fall_asleep(self) -> None:
