@@ -168,3 +168,37 @@ def test_the_alarm_pages_fit_a_phone(browser: Any, server: str, personas: dict[s
     page.goto(f"{server}/alarms/")
     screenshot(page, "alarms")
     page.context.close()
+
+
+def test_a_reading_that_crosses_a_threshold_raises_an_alarm_seen_live_on_the_dashboard(
+    browser: Any, server: str, personas: dict[str, Any]
+) -> None:
+    """The whole way: a rule, a device's post through the bridge to the server, the rule judged in the
+    post's transaction there, the alarm pushed to an open dashboard (no Redis needed: all in the server)."""
+    import time
+
+    from tests.browser.test_ui import temperature
+
+    register(server)
+    temperature(server, 21.0)
+    device = Endpoint.objects.get(name=EP)
+    services.alarm_rule_create(
+        actor=personas["admin"], name="Too hot", kind="above", severity="major", path="/3303/*/5700", threshold=30
+    )
+    dashboard = log_in(browser, server, "vera")
+    live(dashboard)
+    assert "No open alarms." in dashboard.locator("#alarm-panel").inner_text()
+    mark = dashboard.locator(f"#endpoint-row-{device.pk} .alarm-mark")
+    # The server's processes see a new rule within a second (telemetry.alarms.cache): the device reports
+    # until its alarm shows; the first post the rule judges raises it, the others find it open.
+    deadline = time.monotonic() + WAIT / 1000
+    while mark.count() == 0 and time.monotonic() < deadline:
+        temperature(server, 35.5)
+        dashboard.wait_for_timeout(500)
+    mark.wait_for(timeout=WAIT)
+    assert "major" in mark.inner_text()
+    assert dashboard.locator("#alarm-panel .alarm-count.some .sev-major").count() == 1
+    assert "Too hot" in dashboard.locator("#alarm-panel").inner_text()
+    alarm = Alarm.objects.get()
+    assert (alarm.state, alarm.raised_value, alarm.path) == ("active", 35.5, "/3303/0/5700")
+    dashboard.context.close()
