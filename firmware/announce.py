@@ -65,10 +65,11 @@ def update_changed(update: FirmwareUpdate, *, created: bool = False, member: tup
 
 
 def wave_started(rollout_id: int, started: Sequence[FirmwareUpdate], member_ids: Sequence[int]) -> None:
-    """A firmware rollout's wave started these updates (its devices' rows ``member_ids``): each device's
-    page hears of its update; the campaign page's rows of the first ``MEMBER_ROWS_PUSHED`` (a wave may start
-    thousands: the head counts them all; the rollout engine pushes it once the wave is started)."""
-    for update in started:
+    """A firmware rollout's wave started these updates (its devices' rows ``member_ids``): the device pages
+    and the campaign page's rows of the first ``MEMBER_ROWS_PUSHED`` hear of theirs (a wave may start
+    thousands: their pages show them when they load; the head counts them all, pushed by the rollout engine
+    once the wave is started)."""
+    for update in started[:MEMBER_ROWS_PUSHED]:
         device_row = partial(partials.render_update_row, update.pk, page="device", insert=True)
         publish(
             groups.endpoint(update.endpoint_id), LiveEvent(EventType.FIRMWARE, f"update-{update.pk}-new", device_row)

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.bulk import column_set
+from core.bulk import column_set, rows_insert
 from core.errors import Conflict
 from core.lwm2m.ddf import REGISTRATION_OBJECT_ID, Registration
 from core.lwm2m.nodes import Reading
@@ -92,15 +92,16 @@ def firmware_updates_start_wave(
         return
     now = timezone.now()
     request = telemetry_queue.operation_request(kind=Kind.WRITE, path="/5/0/1", value=package_uri(firmware))
+    created_by = author_of(author)
+    endpoints = [endpoint for _, endpoint in members]
+    fixed: dict[str, Any] = {"firmware_id": firmware.pk, "created_by_id": created_by.pk if created_by else None}
+    fixed |= {"phase_started_at": now, "created_at": now, "updated_at": now}
     with transaction.atomic():
-        made = FirmwareUpdate.objects.bulk_create(
-            [
-                FirmwareUpdate(endpoint=endpoint, firmware=firmware, created_by=author_of(author), phase_started_at=now)
-                for _, endpoint in members
-            ],
-            batch_size=telemetry_queue.BULK_BATCH,
-        )
-        endpoints = [endpoint for _, endpoint in members]
+        ids = rows_insert(FirmwareUpdate, key="endpoint_id", keys=[endpoint.pk for endpoint in endpoints], values=fixed)
+        made = [
+            FirmwareUpdate(pk=pk, endpoint=endpoint, firmware=firmware, phase_started_at=now)
+            for pk, endpoint in zip(ids, endpoints, strict=True)
+        ]
         queued = telemetry_queue.operations_enqueue_many(actor=SYSTEM, endpoints=endpoints, request=request)
         column_set(FirmwareUpdate, "uri_operation_id", [u.pk for u in made], [q.pk for q in queued])
         column_set(RolloutDevice, "update_id", [member_id for member_id, _ in members], [u.pk for u in made])
