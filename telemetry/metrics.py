@@ -1,6 +1,6 @@
 """Telemetry's Prometheus figures: counters the ingest, the dispatcher and the Leshan follower move as they
 work, and the database's counts at scrape time (``collect``, one query per figure: devices, the command
-queue, rollouts, the notification outbox). Labels are states, statuses and outcomes; never a device."""
+queue, rollouts, open alarms, the notification outbox). Labels are states, statuses and outcomes; never a device."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from core.models import Endpoint
 from core.monitoring.metrics import LATENCY_BUCKETS, live_gauge
+from telemetry.alarms.models import Alarm, Severity
 from telemetry.models import EndpointOperation, Rollout
 from telemetry.notifications.models import Notification
 
@@ -47,6 +48,7 @@ def collect() -> Iterator[Metric]:
     for status in Rollout.Status.values:
         rollouts.add_metric([status.lower()], counts.get(status, 0))
     yield rollouts
+    yield _alarms()
     outbox = GaugeMetricFamily("fieldhub_notifications", "Notifications in the outbox by status", labels=["status"])
     counts = dict(Notification.objects.order_by().values_list("status").annotate(n=Count("id")))
     for status in Notification.Status.values:
@@ -99,3 +101,16 @@ def _queue() -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "fieldhub_operations_oldest_queued_age_seconds", "Age of the oldest queued operation (0: none)", value=age
     )
+
+
+def _alarms() -> Metric:
+    """The open alarms (active, acknowledged) by severity and state: one query."""
+    alarms = GaugeMetricFamily(
+        "fieldhub_alarms_open", "Open alarms by severity and state", labels=["severity", "state"]
+    )
+    rows = Alarm.objects.filter(state__in=Alarm.OPEN).order_by().values_list("severity", "state")
+    counts = {(severity, state): n for severity, state, n in rows.annotate(n=Count("id"))}
+    for severity in Severity.values:
+        for state in Alarm.OPEN:
+            alarms.add_metric([severity, state], counts.get((severity, state), 0))
+    return alarms

@@ -146,8 +146,8 @@ def test_the_database_counts_are_one_query_each(
     client: Client, metrics_on: None, django_assert_max_num_queries
 ) -> None:
     Endpoint.objects.create(name="one")
-    # database health, its size (PostgreSQL), devices, queue, rollouts, outbox, firmware updates, campaigns
-    with django_assert_max_num_queries(8):
+    # database health, its size (PostgreSQL), devices, queue, rollouts, alarms, outbox, firmware updates, campaigns
+    with django_assert_max_num_queries(9):
         samples = scrape(client, TOKEN)
     assert value(samples, "fieldhub_database_size_bytes") > 0
 
@@ -189,6 +189,34 @@ def test_a_firmware_update_counts_by_status(client: Client, metrics_on: None) ->
     assert delta(before, after, "fieldhub_firmware_updates", status="queued") == 1
     assert delta(before, after, "fieldhub_operations_queue", status="queued") == 1  # its Package URI write
     assert value(after, "fieldhub_firmware_updates", status="succeeded") == 0
+
+
+@pytest.mark.django_db
+def test_open_alarms_count_by_severity_and_state(client: Client, metrics_on: None) -> None:
+    from django.db import transaction
+    from django.utils import timezone
+
+    from telemetry.alarms.models import AlarmRule
+    from telemetry.alarms.services import alarm_acknowledge, alarm_clear, alarm_raise
+
+    hot = AlarmRule.objects.create(name="hot", kind="above", severity="critical", path="/3303/*/5700", threshold=30)
+    low = AlarmRule.objects.create(name="low", kind="battery", severity="minor", path="/3/0/9", threshold=10)
+    devices = [Endpoint.objects.create(name=f"alarmed-{n}") for n in range(3)]
+    before = scrape(client, TOKEN)
+    with transaction.atomic():
+        raised = [alarm_raise(rule=hot, endpoint=device, at=timezone.now(), value=31) for device in devices]
+        alarm_raise(rule=low, endpoint=devices[0], at=timezone.now(), value=5)
+    admin = make_user(is_superuser=True)
+    first, second, _ = raised
+    assert first is not None
+    assert second is not None
+    alarm_acknowledge(actor=admin, alarm=first, note="")
+    alarm_clear(actor=admin, alarm=second, note="")
+    after = scrape(client, TOKEN)
+    assert delta(before, after, "fieldhub_alarms_open", severity="critical", state="active") == 1
+    assert delta(before, after, "fieldhub_alarms_open", severity="critical", state="acknowledged") == 1
+    assert delta(before, after, "fieldhub_alarms_open", severity="minor", state="active") == 1
+    assert value(after, "fieldhub_alarms_open", severity="major", state="active") == 0
 
 
 @pytest.mark.django_db(transaction=True)
