@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
+import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import psycopg2
 from django.db import DatabaseError, connection, connections
 
 T = TypeVar("T")
@@ -63,3 +66,39 @@ def run_until_signalled(*workers: Worker) -> None:
         await asyncio.gather(*(worker(stop) for worker in workers))
 
     asyncio.run(main())
+
+
+async def listen(channel: str, stop: asyncio.Event, heard: Callable[[list[str]], None], logger: logging.Logger) -> None:
+    """PostgreSQL ``LISTEN channel`` on a connection of its own until ``stop``: ``heard`` is given the
+    payloads of the notifications that arrived together. A lost connection is logged and made again two
+    seconds later (what was sent meanwhile is lost: the workers also look on their own every sweep)."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        raw = None
+        try:
+            raw = psycopg2.connect(**connection.get_connection_params())
+            raw.autocommit = True
+            with raw.cursor() as cursor:
+                cursor.execute(f"LISTEN {channel}")
+            readable = asyncio.Event()
+            loop.add_reader(raw.fileno(), readable.set)
+            try:
+                while not stop.is_set():
+                    with contextlib.suppress(TimeoutError):  # every 30 s, poll() checks the connection
+                        await asyncio.wait_for(readable.wait(), timeout=30)
+                    readable.clear()
+                    raw.poll()
+                    if raw.notifies:
+                        payloads = [note.payload for note in raw.notifies]
+                        raw.notifies.clear()
+                        heard(payloads)
+            finally:
+                loop.remove_reader(raw.fileno())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("LISTEN %s: connection lost, reconnecting: %r", channel, exc)
+            await asyncio.sleep(2)
+        finally:
+            if raw is not None:
+                raw.close()

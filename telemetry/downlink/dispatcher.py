@@ -18,19 +18,17 @@ database; on SQLite run one (the embedded server's).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
 
-import psycopg2
 from django.conf import settings
 from django.db import DatabaseError, connection
 
 from core.errors import FieldhubError
 from core.leshan import LeshanClient, Outcome, Response, identity_in_use
 from core.provisioning import push as provisioning
-from core.workers import DatabaseThreads
+from core.workers import DatabaseThreads, listen
 from telemetry import hooks
 from telemetry.downlink import queue, wakeup
 
@@ -81,7 +79,7 @@ class Dispatcher:
         wakeup.register_local(self.wake)
         listener = None
         if self.listen and connection.vendor == "postgresql":
-            listener = asyncio.create_task(self._listen(stop))
+            listener = asyncio.create_task(listen(wakeup.CHANNEL, stop, self._heard, logger))
         try:
             async with LeshanClient(self.leshan_url, timeout_s=settings.LESHAN_TIMEOUT) as leshan:
                 self._leshan = leshan
@@ -222,36 +220,9 @@ class Dispatcher:
                 return str(entry.get("endpoint"))
         return None
 
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """PostgreSQL LISTEN on a connection of its own; every notification wakes the devices it names."""
-        loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            raw = None
-            try:
-                raw = psycopg2.connect(**connection.get_connection_params())
-                raw.autocommit = True
-                with raw.cursor() as cursor:
-                    cursor.execute(f"LISTEN {wakeup.CHANNEL}")
-                readable = asyncio.Event()
-                loop.add_reader(raw.fileno(), readable.set)
-                try:
-                    while not stop.is_set():
-                        with contextlib.suppress(TimeoutError):  # every 30 s, poll() checks the connection
-                            await asyncio.wait_for(readable.wait(), timeout=30)
-                        readable.clear()
-                        raw.poll()
-                        while raw.notifies:
-                            note = raw.notifies.pop(0)
-                            for part in note.payload.split(","):  # one id, or many (wakeup.wake_many)
-                                if part.isdigit():
-                                    self._wake(int(part))
-                finally:
-                    loop.remove_reader(raw.fileno())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("downlink: LISTEN connection lost, reconnecting: %r", exc)
-                await asyncio.sleep(2)
-            finally:
-                if raw is not None:
-                    raw.close()
+    def _heard(self, payloads: list[str]) -> None:
+        """PostgreSQL notifications of woken devices: each names one id, or many (``wakeup.wake_many``)."""
+        for payload in payloads:
+            for part in payload.split(","):
+                if part.isdigit():
+                    self._wake(int(part))

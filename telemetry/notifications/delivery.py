@@ -29,12 +29,11 @@ import time
 from typing import Any
 
 import aiohttp
-import psycopg2
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import DatabaseError, connection
 
-from core.workers import DatabaseThreads
+from core.workers import DatabaseThreads, listen
 from telemetry.notifications import outbox, wakeup
 from telemetry.notifications.models import NotificationChannel
 from telemetry.notifications.outbox import Claim, Outcome
@@ -182,7 +181,7 @@ class NotificationWorker:
         wakeup.register_local(self.wake)
         listener = None
         if self.listen and connection.vendor == "postgresql":
-            listener = asyncio.create_task(self._listen(stop))
+            listener = asyncio.create_task(listen(wakeup.CHANNEL, stop, lambda _: self._signal.set(), logger))
         try:
             async with aiohttp.ClientSession() as session:
                 self._session = session
@@ -279,35 +278,3 @@ class NotificationWorker:
             if claim is not None:
                 with contextlib.suppress(Exception):
                     await self._db.run(outbox.notification_release, claim=claim)
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """PostgreSQL LISTEN on a connection of its own; every notification wakes the worker."""
-        loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            raw = None
-            try:
-                raw = psycopg2.connect(**connection.get_connection_params())
-                raw.autocommit = True
-                with raw.cursor() as cursor:
-                    cursor.execute(f"LISTEN {wakeup.CHANNEL}")
-                readable = asyncio.Event()
-                loop.add_reader(raw.fileno(), readable.set)
-                try:
-                    while not stop.is_set():
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(readable.wait(), timeout=30)
-                        readable.clear()
-                        raw.poll()
-                        if raw.notifies:
-                            raw.notifies.clear()
-                            self._signal.set()
-                finally:
-                    loop.remove_reader(raw.fileno())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("notifications: LISTEN connection lost, reconnecting: %r", exc)
-                await asyncio.sleep(2)
-            finally:
-                if raw is not None:
-                    raw.close()
