@@ -146,15 +146,27 @@ def rule_matches(rule: SiteRule, name: str) -> bool:
     return fnmatch.fnmatchcase(name, rule.text)  # a glob, translated by fnmatch: no user regex
 
 
+def site_by_rules(name: str, rules: Iterable[SiteRule]) -> Site | None:
+    """The site of the first of ``rules`` (in their order, with their sites) that the name ``name`` matches."""
+    for rule in rules:
+        if rule_matches(rule, name):
+            return rule.site
+    return None
+
+
+def site_rules_ordered() -> list[SiteRule]:
+    """Every assignment rule in the order they are tried, with its site."""
+    return list(SiteRule.objects.select_related("site"))
+
+
 def endpoint_site_assign_first(*, endpoint_id: int, name: str) -> Site | None:
     """A device that has just appeared (created by the ingest or a registration) and has no site gets the
     site of the first rule its name matches. Called by the ingest inside the transaction that created it
     (on PostgreSQL's one-statement path, in one of its own right after)."""
-    for rule in SiteRule.objects.select_related("site"):
-        if rule_matches(rule, name):
-            Endpoint.objects.filter(pk=endpoint_id, site__isnull=True).update(site=rule.site)
-            return rule.site
-    return None
+    site = site_by_rules(name, site_rules_ordered())
+    if site is not None:
+        Endpoint.objects.filter(pk=endpoint_id, site__isnull=True).update(site=site)
+    return site
 
 
 def label_name_check(name: object) -> str:

@@ -3,8 +3,9 @@
 Columns (a header line first; ``endpoint`` and ``mode`` required, the others optional): ``endpoint``,
 ``mode`` (psk, rpk, x509, none), ``identity`` (PSK; the endpoint name when empty), ``key`` (PSK: hex, or
 ``generate`` / ``generate:256``; RPK: the device's EC public key, DER SubjectPublicKeyInfo in hex), ``site``
-(a site's name; empty: a new device goes in no site, a known one keeps its own), ``labels`` (separated by
-``;`` or spaces; empty: a known device keeps its own).
+(a site's name; empty: a new device goes in the site of its assignment rule, if one matches, else in no
+site; a known one keeps its own), ``labels`` (separated by ``;`` or spaces; empty: a known device keeps its
+own).
 
 Every row is checked before anything is stored: one bad row refuses the whole file, with every problem by
 line. Then, in one transaction, the unknown devices are created pre-registered (known, never seen), sites and
@@ -31,7 +32,7 @@ from core.provisioning import crypto, push
 from core.provisioning.credentials import Spec, credential_spec
 from core.provisioning.models import Credential, ImportBatch
 from core.roles import Role
-from core.sites.services import endpoints_labels_set, label_name_check
+from core.sites.services import endpoints_labels_set, label_name_check, site_by_rules, site_rules_ordered
 from telemetry.downlink import queue
 from telemetry.provisioning.services import credential_fields
 
@@ -148,6 +149,7 @@ def _rows(actor: Principal, records: list[tuple[int, dict[str, str]]]) -> list[R
     """Every record checked; ImportRefused with each problem by line."""
     checking = _Checking()
     sites = {site.name.lower(): site for site in Site.objects.all()}
+    rules = site_rules_ordered()  # a new device without a site gets its rule's, as on its first post
     names = [record["endpoint"] for _, record in records]
     known = {endpoint.name: endpoint for endpoint in Endpoint.objects.filter(name__in=names)}
     admin = scope_of(actor, Role.ADMIN)
@@ -169,13 +171,15 @@ def _rows(actor: Principal, records: list[tuple[int, dict[str, str]]]) -> list[R
             seen[name] = line
         spec = _spec(checking, line, name, record)
         site = None
+        endpoint = known.get(name)
         if record["site"]:
             site = sites.get(record["site"].lower())
             if site is None:
                 checking.add(line, "site", f"no site named {record['site']!r}")
             elif not admin.includes(site.pk):
                 checking.add(line, "site", f"putting devices in site {site.name!r} needs the admin role there")
-        endpoint = known.get(name)
+        elif endpoint is None and (site := site_by_rules(name, rules)) is not None and not admin.includes(site.pk):
+            checking.add(line, "site", f"its assignment rule puts it in site {site.name!r}, where you are not an admin")
         if endpoint is not None and not admin.includes(endpoint.site_id):
             checking.add(line, "endpoint", f"{name!r} is a device of a site you are not admin of")
         if endpoint is None and site is None and not admin.everywhere:

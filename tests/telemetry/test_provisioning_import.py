@@ -259,3 +259,47 @@ def test_an_import_without_the_credentials_key_stores_nothing(admin_user, settin
         imports.fleet_import(actor=admin_user, data=(HEADER + "dev-1,psk,,generate,,\n").encode())
     assert info.value.status == 503
     assert nothing_stored()
+
+
+@pytest.mark.django_db
+class TestAssignmentRules:
+    """A new device whose row names no site gets the site of its assignment rule, as on its first post."""
+
+    def test_a_new_device_without_a_site_goes_where_its_rule_says(self, admin_user, north) -> None:
+        from core.models import SiteRule
+
+        SiteRule.objects.create(site=north, kind="prefix", text="urn:imei:35")
+        data = (HEADER + "urn:imei:3500001,x509,,,,\nother-1,x509,,,,\n").encode()
+        imports.fleet_import(actor=admin_user, data=data)
+        assert dict(Endpoint.objects.values_list("name", "site__name")) == {
+            "urn:imei:3500001": "North",
+            "other-1": None,
+        }
+
+    def test_a_site_named_in_the_row_wins_over_the_rule(self, admin_user, north) -> None:
+        from core.models import SiteRule
+
+        south = Site.objects.create(name="South")
+        SiteRule.objects.create(site=north, kind="prefix", text="urn:imei:35")
+        imports.fleet_import(actor=admin_user, data=(HEADER + "urn:imei:3500001,x509,,,south,\n").encode())
+        assert Endpoint.objects.get().site == south
+
+    def test_a_site_admin_may_import_what_a_rule_puts_in_their_site_only(self, north) -> None:
+        from core.models import SiteRule
+        from core.permissions import forget_roles
+
+        south = Site.objects.create(name="South")
+        SiteRule.objects.create(site=north, kind="prefix", text="urn:imei:35")
+        admin = make_user(username="south-admin")
+        SiteRole.objects.create(user=admin, site=south, role="admin")
+        data = (HEADER + "urn:imei:3500001,x509,,,,\n").encode()
+        with pytest.raises(imports.ImportRefused) as refused:
+            imports.fleet_import(actor=admin, data=data)
+        (error,) = refused.value.as_dict()["errors"]
+        assert error == {"line": 2, "field": "site", "detail": error["detail"]}
+        assert "its assignment rule puts it in site 'North', where you are not an admin" in error["detail"]
+        assert nothing_stored()
+        SiteRole.objects.create(user=admin, site=north, role="admin")
+        forget_roles(admin)  # read again: the roles are kept on the user object
+        imports.fleet_import(actor=admin, data=data)
+        assert Endpoint.objects.get().site == north
