@@ -8,6 +8,8 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("REDIS_PREFIX", "fieldhub-test")
+# Device credentials are sealed with it (production refuses a short or the development one, as here).
+os.environ.setdefault("CREDENTIALS_KEY", "tests-only-credentials-key-0123456789-abcdefghijklmnop")
 
 from core.settings import *  # noqa: F403
 
