@@ -144,6 +144,8 @@ def test_the_device_page_pages_its_readings_and_exports_them_as_csv(
     page.wait_for_url(re.compile(r".*\?path=%2F3%2F0%2F9$"))
     page.locator("#readings tbody td.value", has_text="77").wait_for(timeout=WAIT)
     assert values.count() == 1
+    # htmx has settled the swapped-in form (a person does not choose again within those milliseconds).
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     page.locator("#readings-path").select_option("/3303/0/5700")
     page.locator("#readings tbody td.value", has_text="119.0").first.wait_for(timeout=WAIT)
 
