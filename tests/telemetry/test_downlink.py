@@ -27,7 +27,7 @@ from telemetry.downlink import queue
 from telemetry.downlink.dispatcher import Dispatcher
 from telemetry.models import EndpointOperation, Resource
 from tests.servers import free_port
-from tests.telemetry.workers import FollowerThread, wait_until
+from tests.telemetry.workers import WorkerThread, wait_until
 
 Status = EndpointOperation.Status
 
@@ -434,9 +434,9 @@ def test_master_delays_a_request_for_a_sleeping_device_until_it_wakes(settings: 
         operation = refreshed(operation)
         assert operation.status == Status.SENDING
         assert operation.request_id
-        follower = FollowerThread(LeshanFollower(leshan_url=url))
+        follower = WorkerThread(LeshanFollower(leshan_url=url))
         with follower:
-            wait_until(lambda: follower.follower.connections >= 1)
+            wait_until(lambda: follower.worker.connections >= 1)
             double.wake("dev-1")
             wait_until(lambda: refreshed(operation).status == Status.CONFIRMED)
     assert client.resources["/3/0/14"] == (DataType.STRING, "later")

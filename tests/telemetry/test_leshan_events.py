@@ -14,7 +14,7 @@ from core.simulator.client import SimulatedClient
 from core.simulator.double.server import LeshanDouble
 from telemetry.leshan_events import LeshanFollower
 from telemetry.models import EndpointOperation, Event, Resource
-from tests.telemetry.workers import FollowerThread, wait_until
+from tests.telemetry.workers import WorkerThread, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,10 +30,10 @@ def client(name: str, **fields: Any) -> SimulatedClient:
 
 
 @pytest.fixture
-def leshan() -> Iterator[tuple[LeshanDouble, FollowerThread]]:
+def leshan() -> Iterator[tuple[LeshanDouble, WorkerThread]]:
     double = LeshanDouble(heartbeat=0.2)
-    with double.run_in_thread() as url, FollowerThread(LeshanFollower(leshan_url=url)) as follower:
-        wait_until(lambda: follower.follower.connections >= 1)
+    with double.run_in_thread() as url, WorkerThread(LeshanFollower(leshan_url=url)) as follower:
+        wait_until(lambda: follower.worker.connections >= 1)
         yield double, follower
 
 
@@ -132,12 +132,12 @@ def test_after_a_reconnect_the_registrations_are_resynchronised(leshan) -> None:
     double.register(client("stays"))
     double.register(client("leaves"))
     wait_until(lambda: endpoint("leaves") is not None and endpoint("stays") is not None)
-    connections = follower.follower.connections
+    connections = follower.worker.connections
     double.disconnect_streams()
     # While the follower is away (it reconnects after a second), events are lost, as with Leshan.
     double.deregister("leaves")
     double.register(client("arrived"))
-    wait_until(lambda: follower.follower.connections > connections, within=15)
+    wait_until(lambda: follower.worker.connections > connections, within=15)
     wait_until(lambda: endpoint("arrived") is not None and not endpoint("leaves").online)
     assert endpoint("stays").online
     assert endpoint("leaves").registration_state == "UNREGISTERED"
@@ -163,14 +163,14 @@ def test_a_refused_name_in_leshans_list_does_not_stop_the_resynchronisation(
     leshan, caplog: pytest.LogCaptureFixture
 ) -> None:
     double, follower = leshan
-    connections = follower.follower.connections
+    connections = follower.worker.connections
     double.disconnect_streams()
     # Registered while the follower is away: only the resynchronisation from GET /api/clients sees them.
     double.register(client("."))
     double.register(client("dev-\u200bzero-width"))
     double.register(client("arrived-too"))
     with caplog.at_level(logging.WARNING, logger="telemetry.lifecycle.services"):
-        wait_until(lambda: follower.follower.connections > connections, within=15)
+        wait_until(lambda: follower.worker.connections > connections, within=15)
         wait_until(lambda: endpoint("arrived-too") is not None)
     assert list(Endpoint.objects.values_list("name", flat=True)) == ["arrived-too"]
     assert endpoint("arrived-too").registration_state == "REGISTERED"

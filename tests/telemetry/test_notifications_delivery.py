@@ -4,7 +4,6 @@ through a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email
 import json
@@ -21,7 +20,7 @@ from telemetry.notifications.delivery import NotificationWorker
 from telemetry.notifications.models import Notification, NotificationChannel
 from tests.factories import make_endpoint
 from tests.telemetry.notify_helpers import SECRET, Receiver, SmtpServer, drain, make_rule, raise_alarm, signed
-from tests.telemetry.workers import wait_until
+from tests.telemetry.workers import WorkerThread, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,7 +148,7 @@ class TestWebhook:
         settings.NOTIFY_BACKOFF_MAX_SECONDS = 1
         down = Receiver()
         hook_channel(down.url)
-        with WorkerThread(NotificationWorker(poll_seconds=0.2, listen=False)):
+        with in_thread(NotificationWorker(poll_seconds=0.2, listen=False)):
             raise_alarm(make_rule(), make_endpoint())
             wait_until(lambda: one().attempts >= 2, within=15)
             assert one().status in ("pending", "sending")
@@ -232,7 +231,7 @@ class TestLeases:
     def test_a_stopping_worker_finishes_what_it_sends(self, receiver: Receiver) -> None:
         receiver.answers = ["stall"]
         hook_channel(receiver.url)
-        worker = WorkerThread(NotificationWorker(poll_seconds=0.2, listen=False)).start()
+        worker = in_thread(NotificationWorker(poll_seconds=0.2, listen=False)).start()
         raise_alarm(make_rule(), make_endpoint())
         assert receiver.stalled.wait(10)
         stopped = threading.Thread(target=worker.stop)
@@ -441,38 +440,9 @@ class TestEmailUrl:
             email_settings(url)
 
 
-class WorkerThread:
-    """A NotificationWorker's run() on a loop of its own in a thread, like the worker process."""
-
-    def __init__(self, worker: NotificationWorker) -> None:
-        self.worker = worker
-        self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            await self.worker.run(self._stop)
-
-        self._loop.run_until_complete(main())
-
-    def start(self) -> WorkerThread:
-        self._thread.start()
-        wait_until(lambda: self._stop is not None and self.worker._loop is not None)
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)  # type: ignore[union-attr]
-        self._thread.join(timeout=20)
-
-    def __enter__(self) -> WorkerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def in_thread(worker: NotificationWorker) -> WorkerThread:
+    """The worker in a thread, once its loop runs (its wake-ups need it)."""
+    return WorkerThread(worker, ready=lambda: worker._loop is not None)
 
 
 def test_a_worker_in_this_process_is_woken_after_commit() -> None:
@@ -480,7 +450,7 @@ def test_a_worker_in_this_process_is_woken_after_commit() -> None:
     receiver = Receiver().start()
     try:
         hook_channel(receiver.url)
-        with WorkerThread(NotificationWorker(poll_seconds=600, listen=False)):
+        with in_thread(NotificationWorker(poll_seconds=600, listen=False)):
             for number in range(2):
                 alarm = raise_alarm(make_rule(name=f"r{number}"), make_endpoint())
                 wait_until(lambda: Notification.objects.get(alarm=alarm).status == "sent", within=30)  # noqa: B023
