@@ -32,18 +32,21 @@ def column_set(model: type[Model], column: str, ids: Sequence[int], values: Sequ
         )
 
 
-def rows_insert(model: type[Model], *, key: str, keys: Sequence[int], values: dict[str, Any]) -> list[int]:
+def rows_insert(
+    model: type[Model], *, key: str, keys: Sequence[int], values: dict[str, Any], batch_size: int = BATCH
+) -> list[int]:
     """Insert one row of ``model`` per value of ``keys`` (a bigint column, e.g. ``endpoint_id``, unique among
     these rows), every other column ``values`` or its field's default, the same for all rows; the new rows'
     ids, in the order of ``keys``. One ``INSERT … SELECT … FROM unnest … RETURNING`` on PostgreSQL (a wave of
     10,000 rows in a fraction of what ``bulk_create`` takes to build its statement), ``bulk_create`` in
-    batches elsewhere. Fields set on save (``auto_now``) take what ``values`` gives them."""
+    batches of ``batch_size`` elsewhere. Fields set on save (``auto_now``) take what ``values`` gives them."""
     if not keys:
         return []
     if connection.vendor != "postgresql":
         rows = [model(**{key: value}, **values) for value in keys]
-        return [row.pk for row in model._default_manager.bulk_create(rows, batch_size=BATCH)]
+        return [row.pk for row in model._default_manager.bulk_create(rows, batch_size=batch_size)]
     columns: list[str] = []
+    casts: list[str] = []
     params: list[Any] = []
     key_column = ""
     for field in model._meta.concrete_fields:
@@ -53,13 +56,14 @@ def rows_insert(model: type[Model], *, key: str, keys: Sequence[int], values: di
             continue
         value = values[field.attname] if field.attname in values else field.get_default()
         columns.append(field.column)
+        casts.append(f"%s::{field.db_type(connection)}")  # typed as its column (a JSON value as jsonb)
         params.append(field.get_db_prep_save(value, connection))
     if not key_column:
         raise ValueError(f"{model.__name__} has no column {key!r}")
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in [key_column, *columns])
     sql = (
-        f"INSERT INTO {model._meta.db_table} ({names}) SELECT k.value, {', '.join(['%s'] * len(columns))} "
+        f"INSERT INTO {model._meta.db_table} ({names}) SELECT k.value, {', '.join(casts)} "
         f"FROM unnest(%s::bigint[]) WITH ORDINALITY AS k(value, n) ORDER BY k.n RETURNING id, {quote(key_column)}"
     )
     with connection.cursor() as cursor:

@@ -97,7 +97,13 @@ def firmware_updates_start_wave(
     fixed: dict[str, Any] = {"firmware_id": firmware.pk, "created_by_id": created_by.pk if created_by else None}
     fixed |= {"phase_started_at": now, "created_at": now, "updated_at": now}
     with transaction.atomic():
-        ids = rows_insert(FirmwareUpdate, key="endpoint_id", keys=[endpoint.pk for endpoint in endpoints], values=fixed)
+        ids = rows_insert(
+            FirmwareUpdate,
+            key="endpoint_id",
+            keys=[endpoint.pk for endpoint in endpoints],
+            values=fixed,
+            batch_size=telemetry_queue.BULK_BATCH,
+        )
         made = [
             FirmwareUpdate(pk=pk, endpoint=endpoint, firmware=firmware, phase_started_at=now)
             for pk, endpoint in zip(ids, endpoints, strict=True)

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import BooleanField, Case, Exists, ExpressionWrapper, F, OuterRef, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from core import leshan
+from core.bulk import rows_insert
 from core.errors import Conflict, FieldhubError, PermissionDenied
 from core.lwm2m.nodes import NodeError, Path, Reading, flatten
 from core.models import Endpoint
@@ -197,32 +198,10 @@ def operations_enqueue_many(
 
 def _insert(endpoint_ids: list[int], request: Request, created_by_id: int | None) -> list[Queued]:
     now = timezone.now()
-    if connection.vendor != "postgresql":
-        rows = [
-            EndpointOperation(
-                endpoint_id=pk,
-                kind=request.kind,
-                path=request.path,
-                payload=request.payload,
-                created_by_id=created_by_id,
-            )
-            for pk in endpoint_ids
-        ]
-        made = EndpointOperation.objects.bulk_create(rows, batch_size=BULK_BATCH)
-        return [Queued(operation.pk, operation.endpoint_id) for operation in made]
-    table = EndpointOperation._meta.db_table
-    payload = None if request.payload is None else json.dumps(request.payload)
-    sql = (
-        f"INSERT INTO {table} (endpoint_id, kind, path, payload, status, attempts, last_error, request_id, "
-        "created_by_id, created_at, updated_at) "
-        "SELECT e.id, %s, %s, %s::jsonb, %s, 0, '', '', %s, %s, %s "
-        "FROM unnest(%s::bigint[]) WITH ORDINALITY AS e(id, n) ORDER BY e.n RETURNING id, endpoint_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [request.kind, request.path, payload, Status.QUEUED, created_by_id, now, now, endpoint_ids])
-        rows = cursor.fetchall()
-    by_endpoint = {endpoint_id: pk for pk, endpoint_id in rows}
-    return [Queued(by_endpoint[pk], pk) for pk in endpoint_ids]
+    values: dict[str, Any] = {"kind": request.kind, "path": request.path, "payload": request.payload}
+    values |= {"created_by_id": created_by_id, "created_at": now, "updated_at": now}
+    ids = rows_insert(EndpointOperation, key="endpoint_id", keys=endpoint_ids, values=values, batch_size=BULK_BATCH)
+    return [Queued(pk, endpoint_id) for pk, endpoint_id in zip(ids, endpoint_ids, strict=True)]
 
 
 def operation_cancel(*, actor: Principal, operation: EndpointOperation) -> EndpointOperation:
